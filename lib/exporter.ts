@@ -1,0 +1,344 @@
+/**
+ * The composition root: the only unit that knows every other. It keeps the set of modules
+ * in step with the metrics dir, runs them, and serves what they measure.
+ */
+
+import { register } from "prom-client";
+import type { Config } from "./flags.ts";
+import type { Logger } from "./log.ts";
+import { Exposition } from "./exposition.ts";
+import type { Format } from "./format.ts";
+import { createHandler } from "./handler.ts";
+import { collectFamilies, InProcessHost } from "./in_process_host.ts";
+import { landingPage } from "./landing.ts";
+import { type LoadedModule, type ModuleHost, ModuleLoadError } from "./module_host.ts";
+import { MetricOwnership, type PromRegistry } from "./ownership.ts";
+import { runProcess, type RunResult } from "./runner.ts";
+import { scanDir } from "./scan.ts";
+import { Scheduler } from "./scheduler.ts";
+import { type BuildInfo, selfMetrics } from "./self_metrics.ts";
+import { StatusBoard } from "./status.ts";
+import { VERSION } from "./version.ts";
+import { DirWatcher } from "./watcher.ts";
+import { describeError } from "./describe_error.ts";
+
+export type ExporterConfig = Pick<
+  Config,
+  "metricsDir" | "collectIntervalMs" | "collectTimeoutMs" | "telemetryPath"
+>;
+
+export interface ExporterOptions {
+  log: Logger;
+  /** Watcher timings, for tests. */
+  watch?: { debounceMs?: number; checkMs?: number; rescanMs?: number };
+}
+
+interface Entry {
+  name: string;
+  file: string;
+  hash: string;
+  module?: LoadedModule;
+  runOk: boolean;
+  renderFailed: boolean;
+}
+
+function logFields(d: { message: string; file: string; line?: number; column?: number; hint?: string }) {
+  return { file: d.file, line: d.line, column: d.column, err: d.message, hint: d.hint };
+}
+
+export function buildInfo(): BuildInfo {
+  return {
+    version: VERSION,
+    deno: Deno.version.deno,
+    v8: Deno.version.v8,
+    typescript: Deno.version.typescript,
+  };
+}
+
+export class Exporter {
+  readonly #config: ExporterConfig;
+  readonly #log: Logger;
+  readonly #host: ModuleHost;
+  readonly #ownership: MetricOwnership;
+  readonly #board = new StatusBoard();
+  readonly #scheduler: Scheduler;
+  readonly #exposition: Exposition;
+  readonly #watcher: DirWatcher;
+  readonly #entries = new Map<string, Entry>();
+  readonly #startTimeSeconds = performance.timeOrigin / 1000;
+  readonly #build = buildInfo();
+  #ready = false;
+  #syncing: Promise<void> | undefined;
+  #syncAgain: { reloadAll: boolean } | undefined;
+  #closed = false;
+
+  constructor(config: ExporterConfig, options: ExporterOptions) {
+    this.#config = config;
+    this.#log = options.log;
+    this.#ownership = new MetricOwnership(register as unknown as PromRegistry);
+    this.#host = new InProcessHost(this.#ownership);
+    this.#scheduler = new Scheduler({
+      start: (module, timeoutMs) =>
+        runProcess(module, { timeoutMs, log: this.#log.child({ module: module.name }) }),
+      onResult: (module, result) => this.#onResult(module, result),
+      onOverrun: (module) => {
+        this.#log.warn("module run skipped: previous run still in progress", { module: module.name });
+        this.#board.update(module.name, (s) => s.overruns++);
+      },
+    });
+    this.#exposition = new Exposition({
+      selfFamilies: () => selfMetrics(this.#board.list(), this.#build, this.#startTimeSeconds),
+      selfVersion: () => this.#board.generation,
+      onRender: (name, err) => this.#onRender(name, err),
+    });
+    this.#exposition.set({
+      name: "",
+      isDynamic: () => this.#ownership.unowned.metrics.size > 0,
+      families: () => collectFamilies(this.#ownership.unowned.metrics.values()),
+    });
+    this.#watcher = new DirWatcher(config.metricsDir, {
+      log: this.#log,
+      onChange: () => this.sync(),
+      ...options.watch,
+    });
+  }
+
+  /** Loads every module in the dir, then watches it. */
+  async start(): Promise<void> {
+    await this.#watcher.start();
+    await this.sync();
+    this.#ready = true;
+  }
+
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  /** Brings the loaded modules in step with the dir; `reloadAll` reloads unchanged files too. */
+  sync(options: { reloadAll?: boolean } = {}): Promise<void> {
+    if (this.#syncing) {
+      this.#syncAgain = { reloadAll: (this.#syncAgain?.reloadAll ?? false) || !!options.reloadAll };
+      return this.#syncing;
+    }
+    this.#syncing = (async () => {
+      let next: { reloadAll?: boolean } | undefined = options;
+      while (next && !this.#closed) {
+        this.#syncAgain = undefined;
+        await this.#syncOnce(next.reloadAll ?? false);
+        next = this.#syncAgain;
+      }
+    })().finally(() => this.#syncing = undefined);
+    return this.#syncing;
+  }
+
+  /** The HTTP handler over this exporter. */
+  handler(): (request: Request) => Promise<Response> {
+    return createHandler({
+      telemetryPath: this.#config.telemetryPath,
+      scrape: (format, gzip, capMs) => this.scrape(format, gzip, capMs),
+      landingPage: () =>
+        landingPage(this.#board.list(), {
+          telemetryPath: this.#config.telemetryPath,
+          version: VERSION,
+          defaultIntervalMs: this.#config.collectIntervalMs,
+        }),
+      ready: () => this.#ready,
+      log: this.#log,
+    });
+  }
+
+  /** Runs scrape-time modules (waiting at most `capMs`), then encodes the body. */
+  async scrape(format: Format, gzip: boolean, capMs?: number): Promise<Uint8Array<ArrayBuffer>> {
+    await this.#scheduler.collectScrapeTime(capMs);
+    return this.#exposition.encode(format, gzip);
+  }
+
+  /** Stops watching and running, and disposes every module. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#watcher.close();
+    await this.#syncing;
+    await this.#scheduler.close();
+    for (const entry of this.#entries.values()) {
+      if (entry.module) await this.#retire(entry.module);
+    }
+    this.#entries.clear();
+  }
+
+  async #syncOnce(reloadAll: boolean): Promise<void> {
+    let scan;
+    try {
+      scan = await scanDir(this.#config.metricsDir);
+    } catch (err) {
+      // A missing dir keeps the modules serving; the watcher says when it is back.
+      if (!(err instanceof Deno.errors.NotFound)) {
+        this.#log.error("cannot read metrics dir", { dir: this.#config.metricsDir, err });
+      }
+      return;
+    }
+    for (const { file, by } of scan.shadowed) {
+      this.#log.warn("file ignored: another file has the same module name", { file, by });
+    }
+    for (const file of scan.files.values()) {
+      if (this.#closed) return;
+      const entry = this.#entries.get(file.name);
+      if (!entry) {
+        await this.#load({
+          name: file.name,
+          file: file.path,
+          hash: file.hash,
+          runOk: false,
+          renderFailed: false,
+        });
+      } else if (entry.hash !== file.hash || entry.file !== file.path || reloadAll) {
+        entry.hash = file.hash;
+        entry.file = file.path;
+        await this.#load(entry);
+      }
+    }
+    for (const entry of [...this.#entries.values()]) {
+      if (!scan.files.has(entry.name)) await this.#unload(entry);
+    }
+  }
+
+  async #load(entry: Entry): Promise<void> {
+    const { name, file } = entry;
+    this.#entries.set(name, entry);
+    this.#board.ensure(name, file);
+    const previous = entry.module;
+    let module: LoadedModule;
+    try {
+      module = await this.#host.load(name, file, previous);
+    } catch (err) {
+      const e = err instanceof ModuleLoadError ? err : new ModuleLoadError(name, file, String(err));
+      this.#log.error("module load failed", {
+        module: name,
+        file,
+        line: e.line,
+        column: e.column,
+        err: e.reason,
+        hint: e.hint,
+        serving: previous ? "previous version" : "nothing",
+      });
+      this.#board.update(name, (s) => {
+        s.file = file;
+        s.lastLoadSuccessful = false;
+        s.reloads.failure++;
+        s.lastError = { stage: "load", message: e.reason, file, line: e.line, hint: e.hint, at: Date.now() };
+        if (!previous) s.up = false;
+      });
+      return;
+    }
+    entry.module = module;
+    entry.runOk = false;
+    entry.renderFailed = false;
+    const intervalMs = module.intervalMs ?? this.#config.collectIntervalMs;
+    const timeoutMs = module.timeoutMs ?? this.#config.collectTimeoutMs;
+    this.#board.update(name, (s) => {
+      s.file = file;
+      s.loaded = true;
+      s.lastLoadSuccessful = true;
+      s.reloads.success++;
+      s.intervalMs = intervalMs;
+      s.timeoutMs = timeoutMs;
+      s.metricNames = module.metricNames();
+      s.up = false;
+      if (s.lastError?.stage === "load") s.lastError = undefined;
+    });
+    this.#log.info(previous ? "module reloaded" : "module loaded", {
+      module: name,
+      file,
+      interval: intervalMs === 0 ? "scrape" : `${intervalMs}ms`,
+    });
+    this.#exposition.set(module);
+    this.#scheduler.add(module, { intervalMs, timeoutMs });
+    if (previous) await this.#dispose(previous);
+  }
+
+  async #unload(entry: Entry): Promise<void> {
+    this.#entries.delete(entry.name);
+    this.#scheduler.remove(entry.name);
+    this.#exposition.delete(entry.name);
+    this.#board.delete(entry.name);
+    if (entry.module) await this.#retire(entry.module);
+    this.#log.info("module unloaded", { module: entry.name, file: entry.file });
+  }
+
+  /** dispose() then drop the version's metrics. */
+  async #retire(module: LoadedModule): Promise<void> {
+    await this.#dispose(module);
+    this.#host.release(module);
+  }
+
+  async #dispose(module: LoadedModule): Promise<void> {
+    try {
+      await this.#host.dispose(module, module.timeoutMs ?? this.#config.collectTimeoutMs);
+    } catch (err) {
+      this.#log.warn("module dispose() failed", {
+        module: module.name,
+        ...logFields(this.#describe(err, module)),
+      });
+    }
+  }
+
+  #onResult(module: LoadedModule, result: RunResult): void {
+    const { name } = module;
+    const entry = this.#entries.get(name);
+    if (entry?.module !== module) return;
+    this.#exposition.invalidate(name);
+    const failed = result.outcome !== "success";
+    if (failed) {
+      const details = this.#describe(result.error, module);
+      this.#log.warn("module run failed", {
+        module: name,
+        outcome: result.outcome,
+        duration_seconds: result.durationSeconds,
+        ...logFields(details),
+      });
+      this.#board.update(name, (s) => {
+        s.errors[result.outcome as "error" | "timeout"]++;
+        s.lastError = { stage: "run", at: Date.now(), ...details };
+      });
+    } else {
+      this.#log.debug("module run", { module: name, duration_seconds: result.durationSeconds });
+    }
+    entry.runOk = !failed;
+    this.#board.update(name, (s) => {
+      s.lastRunAt = result.startedAt;
+      s.lastDurationSeconds = result.durationSeconds;
+      s.up = entry.runOk && !entry.renderFailed;
+      s.metricNames = module.metricNames();
+      if (!failed) {
+        s.lastSuccessAt = result.startedAt + result.durationSeconds * 1000;
+        if (s.lastError?.stage === "run") s.lastError = undefined;
+      }
+    });
+  }
+
+  #onRender(name: string, err?: unknown): void {
+    const entry = this.#entries.get(name);
+    if (!entry?.module || entry.renderFailed === (err !== undefined)) return;
+    entry.renderFailed = err !== undefined;
+    if (err === undefined) {
+      this.#board.update(name, (s) => {
+        s.up = entry.runOk;
+        if (s.lastError?.stage === "render") s.lastError = undefined;
+      });
+      return;
+    }
+    const details = this.#describe(err, entry.module);
+    this.#log.warn("module metrics failed to render; its families are left out", {
+      module: name,
+      ...logFields(details),
+    });
+    this.#board.update(name, (s) => {
+      s.up = false;
+      s.lastError = { stage: "render", at: Date.now(), ...details };
+    });
+  }
+
+  #describe(err: unknown, module: LoadedModule) {
+    const { message, line, column, hint } = describeError(err, module.url);
+    return { message, line, column, hint, file: module.file };
+  }
+}

@@ -1,0 +1,191 @@
+/** Command-line flags, in Prometheus' dotted naming. */
+
+import { parseArgs } from "node:util";
+import { parseDuration } from "./duration.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
+
+export interface ListenAddress {
+  /** Host to bind; "" means every interface, IPv4 and IPv6. */
+  hostname: string;
+  port: number;
+}
+
+export interface Config {
+  listenAddress: ListenAddress;
+  telemetryPath: string;
+  webConfigFile?: string;
+  enableLifecycle: boolean;
+  metricsDir: string;
+  collectIntervalMs: number;
+  collectTimeoutMs: number;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+}
+
+export type Command =
+  | { kind: "run"; config: Config }
+  | { kind: "check"; file: string; config: Config }
+  | { kind: "help"; text: string }
+  | { kind: "version" };
+
+/** A flag that cannot be used: main prints the message and exits 2. */
+export class FlagError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "FlagError";
+  }
+}
+
+interface FlagSpec {
+  default?: string;
+  boolean?: true;
+  help: string;
+}
+
+const FLAGS: Readonly<Record<string, FlagSpec>> = {
+  "web.listen-address": {
+    default: ":8000",
+    help: "Address to listen on: host:port, :port (all interfaces), [::1]:port; port 0 picks a free port.",
+  },
+  "web.telemetry-path": { default: "/metrics", help: "Path under which to expose metrics." },
+  "web.config.file": {
+    help: "Path to an exporter-toolkit web config file (TLS, basic auth). Not supported yet.",
+  },
+  "web.enable-lifecycle": {
+    boolean: true,
+    help: "Enable POST /-/reload. Not supported yet.",
+  },
+  "metrics.dir": { default: "./metrics", help: "Directory of metric modules." },
+  "collect.interval": {
+    default: "10s",
+    help: "How often each module's process() runs; 0 runs it at scrape time.",
+  },
+  "collect.timeout": {
+    default: "5s",
+    help: "A process() call running longer than this is abandoned and counted as a timeout.",
+  },
+  "log.level": {
+    default: "info",
+    help: "Only log messages at or above this level: debug, info, warn, error.",
+  },
+  "log.format": { default: "logfmt", help: "Log line format: logfmt or json." },
+  help: { boolean: true, help: "Show this help and exit." },
+  version: { boolean: true, help: "Show version information and exit." },
+};
+
+export const USAGE = `usage: dynamic_exporter [flags]
+       dynamic_exporter check <module file> [flags]
+
+Serves Prometheus metrics computed by the TypeScript/JavaScript modules in a directory,
+loading, reloading and unloading them as the files change.`;
+
+export function helpText(): string {
+  const lines = [USAGE, "", "Flags:"];
+  for (const [name, spec] of Object.entries(FLAGS)) {
+    const value = spec.boolean ? "" : "=<value>";
+    const def = spec.default === undefined ? "" : ` (default: ${JSON.stringify(spec.default)})`;
+    lines.push(`  --${name}${value}`, `      ${spec.help}${def}`);
+  }
+  return lines.join("\n") + "\n";
+}
+
+/** Parses the command line; throws FlagError naming the flag at fault. */
+export function parseCommand(args: string[]): Command {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: Object.fromEntries(
+        Object.entries(FLAGS).map(([name, spec]) => [
+          name,
+          { type: spec.boolean ? "boolean" as const : "string" as const },
+        ]),
+      ),
+    });
+  } catch (err) {
+    throw new FlagError(describeParseError(err), { cause: err });
+  }
+  const values = parsed.values as Record<string, string | boolean | undefined>;
+  if (values.help) return { kind: "help", text: helpText() };
+  if (values.version) return { kind: "version" };
+
+  const flag = (name: string): string => (values[name] as string | undefined) ?? FLAGS[name].default!;
+  const config: Config = {
+    listenAddress: parseListenAddress(flag("web.listen-address")),
+    telemetryPath: parseTelemetryPath(flag("web.telemetry-path")),
+    webConfigFile: values["web.config.file"] as string | undefined,
+    enableLifecycle: values["web.enable-lifecycle"] === true,
+    metricsDir: nonEmpty("metrics.dir", flag("metrics.dir")),
+    collectIntervalMs: durationFlag("collect.interval", flag("collect.interval")),
+    collectTimeoutMs: durationFlag("collect.timeout", flag("collect.timeout")),
+    logLevel: oneOf("log.level", flag("log.level"), LOG_LEVELS),
+    logFormat: oneOf("log.format", flag("log.format"), LOG_FORMATS),
+  };
+  if (config.collectTimeoutMs === 0) {
+    throw new FlagError(`--collect.timeout: must be greater than 0`);
+  }
+
+  const [first, ...rest] = parsed.positionals;
+  if (first === undefined) return { kind: "run", config };
+  if (first === "check") {
+    if (rest.length !== 1) throw new FlagError(`check: expects exactly one module file, got ${rest.length}`);
+    return { kind: "check", file: rest[0], config };
+  }
+  throw new FlagError(`unexpected argument ${JSON.stringify(first)}; see --help`);
+}
+
+function describeParseError(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const unknown = /Unknown option '([^']+)'/.exec(message);
+  if (unknown) return `unknown flag ${unknown[1]}; see --help`;
+  const missing = /Option '(?:-\w, )?(--[^ ']+)[^']*' argument missing/.exec(message);
+  if (missing) return `${missing[1]}: needs a value`;
+  return message.split("\n")[0];
+}
+
+function nonEmpty(name: string, value: string): string {
+  if (value === "") throw new FlagError(`--${name}: must not be empty`);
+  return value;
+}
+
+function durationFlag(name: string, value: string): number {
+  try {
+    return parseDuration(value);
+  } catch (err) {
+    throw new FlagError(`--${name}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new FlagError(`--${name}: "${value}" is not one of ${allowed.join(", ")}`);
+}
+
+function parseTelemetryPath(value: string): string {
+  if (!value.startsWith("/") || /[?#\s]/.test(value)) {
+    throw new FlagError(`--web.telemetry-path: "${value}" must be a path starting with "/"`);
+  }
+  if (value === "/" || value.startsWith("/-/")) {
+    throw new FlagError(`--web.telemetry-path: "${value}" collides with the landing page or /-/ endpoints`);
+  }
+  return value;
+}
+
+/** Parses `host:port`, `:port` or `[v6]:port`. */
+export function parseListenAddress(value: string): ListenAddress {
+  const bad = (why: string) => new FlagError(`--web.listen-address: "${value}" ${why}`);
+  const match = /^(?:\[([^\]]*)\]|([^:\[\]]*)):(\d+)$/.exec(value);
+  if (!match) throw bad("must be host:port, :port or [ipv6]:port");
+  const port = Number(match[3]);
+  if (port > 65535) throw bad("has a port above 65535");
+  const hostname = match[1] ?? match[2];
+  if (match[1] !== undefined && hostname === "") throw bad("has an empty IPv6 address");
+  return { hostname, port };
+}
+
+/** `host:port` as a person would type it back, IPv6 in brackets. */
+export function formatHostPort(hostname: string, port: number): string {
+  return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+}

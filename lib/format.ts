@@ -1,0 +1,197 @@
+/**
+ * Renders metric families in the Prometheus text format 0.0.4 and in
+ * OpenMetrics 1.0.0.
+ *
+ * We own the formatter instead of using prom-client's because prom-client
+ * prints NaN as "Nan", and its OpenMetrics switch renames counters on the
+ * global registry, which leaks across every scrape.
+ *
+ * @module
+ */
+
+/** An exposition format this exporter can serve. */
+export type Format = "text" | "openmetrics";
+
+/** The Content-Type header value that goes with each {@linkcode Format}. */
+export const CONTENT_TYPES: Readonly<Record<Format, string>> = {
+  text: "text/plain; version=0.0.4; charset=utf-8",
+  openmetrics: "application/openmetrics-text; version=1.0.0; charset=utf-8",
+};
+
+/** The terminator an OpenMetrics body must end with, exactly once. */
+export const OPENMETRICS_EOF = "# EOF\n";
+
+/** One sample of a family, as prom-client 15's `metric.get()` returns it. */
+export interface Sample {
+  /** Sample name, e.g. `x_bucket`; defaults to the family name. */
+  metricName?: string;
+  /** Label names to values; numbers are rendered like sample values. */
+  labels?: Record<string, string | number>;
+  /** The sample value. */
+  value: number;
+}
+
+/** The metric types of the Prometheus data model. */
+export type MetricType =
+  | "counter"
+  | "gauge"
+  | "histogram"
+  | "summary"
+  | "untyped";
+
+/** A metric family, as prom-client 15's `metric.get()` returns it. */
+export interface MetricFamily {
+  /** Family name; prom-client counters usually end in `_total`. */
+  name: string;
+  /** Help text, unescaped. */
+  help: string;
+  /** Metric type. */
+  type: MetricType;
+  /** Samples in output order. */
+  values: Sample[];
+}
+
+const METRIC_NAME_RE = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const LABEL_NAME_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+const TOTAL_SUFFIX = "_total";
+
+/**
+ * Checks a metric name against the Prometheus data model.
+ *
+ * @param name The metric name to check.
+ * @returns A description of the problem, or `undefined` when the name is valid.
+ *
+ * @example Usage
+ * ```ts
+ * import { validateMetricName } from "./format.ts";
+ * validateMetricName("1abc"); // 'metric name "1abc" must match [a-zA-Z_:][a-zA-Z0-9_:]*'
+ * ```
+ */
+export function validateMetricName(name: string): string | undefined {
+  if (!METRIC_NAME_RE.test(name)) {
+    return `metric name ${JSON.stringify(name)} must match ${METRIC_NAME_RE.source.slice(1, -1)}`;
+  }
+  return undefined;
+}
+
+/**
+ * Checks a label name against the Prometheus data model.
+ *
+ * @param name The label name to check.
+ * @returns A description of the problem, or `undefined` when the name is valid.
+ *
+ * @example Usage
+ * ```ts
+ * import { validateLabelName } from "./format.ts";
+ * validateLabelName("__name__"); // 'label name "__name__" must not start with "__" ...'
+ * ```
+ */
+export function validateLabelName(name: string): string | undefined {
+  if (!LABEL_NAME_RE.test(name)) {
+    return `label name ${JSON.stringify(name)} must match ${LABEL_NAME_RE.source.slice(1, -1)}`;
+  }
+  if (name.startsWith("__")) {
+    return `label name ${JSON.stringify(name)} must not start with "__" (reserved for internal use)`;
+  }
+  return undefined;
+}
+
+/**
+ * Renders one family: HELP, TYPE, then one line per sample, every line ending
+ * in "\n". It does not validate names and never appends
+ * {@linkcode OPENMETRICS_EOF}.
+ *
+ * In OpenMetrics a counter family loses a trailing `_total` and its samples
+ * are named `<family>_total`; `untyped` becomes `unknown`.
+ *
+ * @param family The family to render.
+ * @param format The exposition format.
+ * @returns The exposition text of the family.
+ *
+ * @example Usage
+ * ```ts
+ * import { formatFamily } from "./format.ts";
+ * formatFamily(
+ *   { name: "up", help: "Up.", type: "gauge", values: [{ value: 1 }] },
+ *   "text",
+ * ); // "# HELP up Up.\n# TYPE up gauge\nup 1\n"
+ * ```
+ */
+export function formatFamily(family: MetricFamily, format: Format): string {
+  const openMetrics = format === "openmetrics";
+  const isCounter = family.type === "counter";
+  const name = openMetrics && isCounter ? stripTotal(family.name) : family.name;
+  const type = openMetrics && family.type === "untyped" ? "unknown" : family.type;
+  const help = openMetrics ? escapeQuoted(family.help) : escapeTextHelp(family.help);
+
+  const lines = [`# HELP ${name} ${help}\n`, `# TYPE ${name} ${type}\n`];
+  for (const sample of family.values) {
+    let sampleName = sample.metricName ?? family.name;
+    // Only the counter's own samples are renamed; a differently named sample
+    // (such as a `_created` one) keeps its name.
+    if (openMetrics && isCounter && sampleName === family.name) {
+      sampleName = name + TOTAL_SUFFIX;
+    }
+    lines.push(
+      `${sampleName}${formatLabels(sample.labels)} ${formatNumber(sample.value)}\n`,
+    );
+  }
+  return lines.join("");
+}
+
+/**
+ * Renders families one after another, without {@linkcode OPENMETRICS_EOF}.
+ *
+ * @param families The families to render, in output order.
+ * @param format The exposition format.
+ * @returns The concatenated exposition text.
+ *
+ * @example Usage
+ * ```ts
+ * import { formatFamilies, OPENMETRICS_EOF } from "./format.ts";
+ * const body = formatFamilies([], "openmetrics") + OPENMETRICS_EOF; // "# EOF\n"
+ * ```
+ */
+export function formatFamilies(
+  families: Iterable<MetricFamily>,
+  format: Format,
+): string {
+  let out = "";
+  for (const family of families) out += formatFamily(family, format);
+  return out;
+}
+
+function stripTotal(name: string): string {
+  return name.endsWith(TOTAL_SUFFIX) && name.length > TOTAL_SUFFIX.length
+    ? name.slice(0, -TOTAL_SUFFIX.length)
+    : name;
+}
+
+function formatNumber(n: number): string {
+  if (Number.isNaN(n)) return "NaN";
+  if (n === Infinity) return "+Inf";
+  if (n === -Infinity) return "-Inf";
+  return String(n);
+}
+
+function formatLabels(
+  labels: Record<string, string | number> | undefined,
+): string {
+  if (labels === undefined) return "";
+  const pairs = Object.entries(labels).map(([name, value]) =>
+    `${name}="${
+      escapeQuoted(
+        typeof value === "number" ? formatNumber(value) : value,
+      )
+    }"`
+  );
+  return pairs.length === 0 ? "" : `{${pairs.join(",")}}`;
+}
+
+function escapeTextHelp(help: string): string {
+  return help.replaceAll("\\", "\\\\").replaceAll("\n", "\\n");
+}
+
+function escapeQuoted(value: string): string {
+  return escapeTextHelp(value).replaceAll('"', '\\"');
+}

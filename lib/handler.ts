@@ -1,0 +1,70 @@
+/** The HTTP request handler: a plain function of Request, so tests need no network. */
+
+import { CONTENT_TYPES, type Format } from "./format.ts";
+import { acceptsGzip, negotiateFormat } from "./negotiate.ts";
+import type { Logger } from "./log.ts";
+
+export interface HandlerDeps {
+  telemetryPath: string;
+  /** The exposition body, after scrape-time modules ran for at most `capMs`. */
+  scrape(format: Format, gzip: boolean, capMs?: number): Promise<Uint8Array<ArrayBuffer>>;
+  landingPage(): string;
+  /** The first load of the metrics dir is done. */
+  ready(): boolean;
+  log: Logger;
+}
+
+const GET_HEAD = ["GET", "HEAD"];
+
+function text(status: number, body: string, headers: HeadersInit = {}): Response {
+  return new Response(body, {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8", ...headers },
+  });
+}
+
+/** Seconds from Prometheus' X-Prometheus-Scrape-Timeout-Seconds, as a wait cap with margin. */
+export function scrapeCapMs(header: string | null): number | undefined {
+  if (header === null) return undefined;
+  const seconds = Number(header);
+  if (!Number.isFinite(seconds) || seconds <= 0) return undefined;
+  // Leave time to render and send before Prometheus gives up, as blackbox_exporter does.
+  return Math.max(seconds * 1000 - 500, seconds * 500);
+}
+
+export function createHandler(deps: HandlerDeps): (request: Request) => Promise<Response> {
+  const routes: Record<string, (request: Request) => Promise<Response> | Response> = {
+    [deps.telemetryPath]: async (request) => {
+      const format = negotiateFormat(request.headers.get("accept"));
+      const gzip = acceptsGzip(request.headers.get("accept-encoding"));
+      const cap = scrapeCapMs(request.headers.get("x-prometheus-scrape-timeout-seconds"));
+      const body = await deps.scrape(format, gzip, cap);
+      const headers: Record<string, string> = {
+        "content-type": CONTENT_TYPES[format],
+        vary: "Accept, Accept-Encoding",
+      };
+      if (gzip) headers["content-encoding"] = "gzip";
+      return new Response(body, { headers });
+    },
+    "/": () => new Response(deps.landingPage(), { headers: { "content-type": "text/html; charset=utf-8" } }),
+    "/-/healthy": () => text(200, "Healthy.\n"),
+    "/-/ready": () =>
+      deps.ready() ? text(200, "Ready.\n") : text(503, "Not ready: the metrics dir is still loading.\n"),
+  };
+
+  return async (request) => {
+    const { pathname } = new URL(request.url);
+    const route = Object.hasOwn(routes, pathname) ? routes[pathname] : undefined;
+    if (!route) return text(404, `Not found: ${pathname}\n`);
+    if (!GET_HEAD.includes(request.method)) {
+      return text(405, `Method ${request.method} not allowed on ${pathname}\n`, { allow: "GET, HEAD" });
+    }
+    try {
+      const response = await route(request);
+      return request.method === "HEAD" ? new Response(null, response) : response;
+    } catch (err) {
+      deps.log.error("request failed", { path: pathname, err });
+      return text(500, "Internal error; see the exporter's log.\n");
+    }
+  };
+}

@@ -1,0 +1,149 @@
+/** Runs modules in the exporter's own isolate through cache-busted dynamic import(). */
+
+import { pathToFileURL } from "node:url";
+import { parseDuration } from "./duration.ts";
+import type { MetricFamily } from "./format.ts";
+import { describeError } from "./describe_error.ts";
+import { GuardedCaller } from "./guarded_call.ts";
+import { type LoadedModule, type ModuleHost, ModuleLoadError, type ProcessContext } from "./module_host.ts";
+import { MetricOwner, type MetricOwnership, type PromMetric } from "./ownership.ts";
+
+type Exports = Record<string, unknown>;
+
+class InProcessModule implements LoadedModule {
+  constructor(
+    readonly name: string,
+    readonly file: string,
+    readonly url: string,
+    readonly version: number,
+    readonly owner: MetricOwner,
+    readonly exports: Exports,
+    readonly caller: GuardedCaller,
+    readonly ownership: MetricOwnership,
+    readonly intervalMs?: number,
+    readonly timeoutMs?: number,
+  ) {}
+
+  invoke(ctx: ProcessContext, timeoutMs: number): unknown {
+    const process = this.exports.process as (ctx: unknown) => unknown;
+    return this.ownership.runAs(this.owner, () => this.caller.call(process, ctx, timeoutMs));
+  }
+
+  metricNames(): string[] {
+    return [...this.owner.metrics.keys()];
+  }
+
+  isDynamic(): boolean {
+    return [...this.owner.metrics.values()].some((m) => typeof m.collect === "function");
+  }
+
+  families(): Promise<MetricFamily[]> {
+    return collectFamilies(this.owner.metrics.values());
+  }
+}
+
+/** Reads every metric's current value; rejects if any metric fails. */
+export async function collectFamilies(metrics: Iterable<PromMetric>): Promise<MetricFamily[]> {
+  const families: MetricFamily[] = [];
+  for (const metric of metrics) families.push(await metric.get() as MetricFamily);
+  return families;
+}
+
+export class InProcessHost implements ModuleHost {
+  readonly #ownership: MetricOwnership;
+  readonly #caller = new GuardedCaller();
+  #version = 0;
+
+  constructor(ownership: MetricOwnership) {
+    this.#ownership = ownership;
+  }
+
+  async load(name: string, file: string, previous?: LoadedModule): Promise<LoadedModule> {
+    const version = ++this.#version;
+    const owner = new MetricOwner(name);
+    const old = previous instanceof InProcessModule ? previous : undefined;
+    const kept = old ? [...old.owner.metrics] : [];
+    let url = "";
+    try {
+      // Import by real absolute path: a compiled binary resolves relative URLs into its
+      // virtual root, and a ConfigMap's symlinked files change target on every update.
+      url = pathToFileURL(await Deno.realPath(file)).href;
+      return await this.#ownership.importAs(owner, async () => {
+        // The old version's metrics must go first, or re-registering their names throws.
+        if (old) this.#ownership.release(old.owner);
+        const exports = await import(`${url}?v=${version}`) as Exports;
+        const { intervalMs, timeoutMs } = validateExports(exports);
+        return new InProcessModule(
+          name,
+          file,
+          url,
+          version,
+          owner,
+          exports,
+          this.#caller,
+          this.#ownership,
+          intervalMs,
+          timeoutMs,
+        );
+      });
+    } catch (err) {
+      this.#ownership.release(owner);
+      if (old) this.#ownership.restore(old.owner, kept);
+      const { message, line, column, hint } = describeError(err, url);
+      throw new ModuleLoadError(name, file, message, line, column, hint, { cause: err });
+    }
+  }
+
+  async dispose(module: LoadedModule, timeoutMs: number): Promise<void> {
+    const dispose = (module as InProcessModule).exports?.dispose;
+    if (typeof dispose !== "function") return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        this.#caller.call(() => dispose(), undefined, timeoutMs),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`dispose() timed out`)), timeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  release(module: LoadedModule): void {
+    if (module instanceof InProcessModule) this.#ownership.release(module.owner);
+  }
+}
+
+function validateExports(exports: Exports): { intervalMs?: number; timeoutMs?: number } {
+  if (typeof exports.process !== "function") {
+    throw new Error(
+      exports.process === undefined
+        ? "it exports no process() function"
+        : `its "process" export is a ${typeof exports.process}, not a function`,
+    );
+  }
+  if (exports.dispose !== undefined && typeof exports.dispose !== "function") {
+    throw new Error(`its "dispose" export is a ${typeof exports.dispose}, not a function`);
+  }
+  return {
+    intervalMs: durationExport(exports, "interval"),
+    timeoutMs: durationExport(exports, "timeout"),
+  };
+}
+
+function durationExport(exports: Exports, key: "interval" | "timeout"): number | undefined {
+  const value = exports[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== "string") {
+    throw new Error(`its "${key}" export must be a duration string like "30s", not ${JSON.stringify(value)}`);
+  }
+  let ms: number;
+  try {
+    ms = parseDuration(value);
+  } catch (err) {
+    throw new Error(`its "${key}" export is an ${(err as Error).message}`);
+  }
+  if (key === "timeout" && ms === 0) throw new Error(`its "timeout" export must be greater than 0`);
+  return ms;
+}

@@ -1,0 +1,112 @@
+/** Structured logger: one line per event to stderr, logfmt or JSON. */
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+export type LogFormat = "logfmt" | "json";
+export type LogFields = Record<string, unknown>;
+
+export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
+export const LOG_FORMATS: readonly LogFormat[] = ["logfmt", "json"];
+
+export interface LoggerOptions {
+  /** Lowest level written. Default: "info". */
+  level?: LogLevel;
+  /** Line format. Default: "logfmt". */
+  format?: LogFormat;
+  /** Where a finished line goes. Default: stderr. */
+  write?: (line: string) => void;
+  /** Current time. Default: `() => new Date()`. */
+  now?: () => Date;
+}
+
+const encoder = new TextEncoder();
+
+function writeStderr(line: string): void {
+  Deno.stderr.writeSync(encoder.encode(line + "\n"));
+}
+
+export class Logger {
+  readonly #level: number;
+  readonly #format: LogFormat;
+  readonly #write: (line: string) => void;
+  readonly #now: () => Date;
+  readonly #fields: LogFields;
+
+  constructor(options: LoggerOptions = {}, fields: LogFields = {}) {
+    this.#level = LOG_LEVELS.indexOf(options.level ?? "info");
+    this.#format = options.format ?? "logfmt";
+    this.#write = options.write ?? writeStderr;
+    this.#now = options.now ?? (() => new Date());
+    this.#fields = fields;
+  }
+
+  /** A logger that adds `fields` to every line. */
+  child(fields: LogFields): Logger {
+    return new Logger(
+      {
+        level: LOG_LEVELS[this.#level],
+        format: this.#format,
+        write: this.#write,
+        now: this.#now,
+      },
+      { ...this.#fields, ...fields },
+    );
+  }
+
+  debug(msg: string, fields?: LogFields): void {
+    this.#log("debug", msg, fields);
+  }
+  info(msg: string, fields?: LogFields): void {
+    this.#log("info", msg, fields);
+  }
+  warn(msg: string, fields?: LogFields): void {
+    this.#log("warn", msg, fields);
+  }
+  error(msg: string, fields?: LogFields): void {
+    this.#log("error", msg, fields);
+  }
+
+  #log(level: LogLevel, msg: string, fields?: LogFields): void {
+    if (LOG_LEVELS.indexOf(level) < this.#level) return;
+    const record: LogFields = {
+      ts: this.#now().toISOString(),
+      level,
+      msg,
+      ...this.#fields,
+      ...fields,
+    };
+    try {
+      this.#write(this.#format === "json" ? toJson(record) : toLogfmt(record));
+    } catch {
+      // A closed stderr must not take the exporter down.
+    }
+  }
+}
+
+function plain(value: unknown): unknown {
+  if (value instanceof Error) return value.message;
+  if (value instanceof Date) return value.toISOString();
+  return value;
+}
+
+function toJson(record: LogFields): string {
+  const out: LogFields = {};
+  for (const [key, value] of Object.entries(record)) {
+    if (value !== undefined) out[key] = plain(value);
+  }
+  return JSON.stringify(out);
+}
+
+function toLogfmt(record: LogFields): string {
+  const parts: string[] = [];
+  for (const [key, value] of Object.entries(record)) {
+    if (value === undefined) continue;
+    parts.push(`${key}=${logfmtValue(plain(value))}`);
+  }
+  return parts.join(" ");
+}
+
+function logfmtValue(value: unknown): string {
+  const text = typeof value === "string" ? value : JSON.stringify(value) ?? String(value);
+  if (text !== "" && !/[\s"=\\]/.test(text)) return text;
+  return JSON.stringify(text);
+}

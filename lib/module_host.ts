@@ -1,0 +1,74 @@
+/** The seam between the exporter and the way module code is run (in-process now, Workers later). */
+
+import type { MetricFamily } from "./format.ts";
+import type { LogFields } from "./log.ts";
+
+/** What process(ctx) receives. */
+export interface ProcessContext {
+  /** Aborts when the call times out or the module is unloaded. */
+  signal: AbortSignal;
+  log: ModuleLog;
+  /** The module's name. */
+  module: string;
+}
+
+export interface ModuleLog {
+  debug(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+}
+
+/** One successfully loaded version of a module file. */
+export interface LoadedModule {
+  readonly name: string;
+  /** The file as found in the metrics dir. */
+  readonly file: string;
+  /** The file: URL it was imported from (its real path), without the cache-busting query. */
+  readonly url: string;
+  /** Bumps on every load; results of an older version are stale. */
+  readonly version: number;
+  /** The module's own `interval` export, if any. */
+  readonly intervalMs?: number;
+  /** The module's own `timeout` export, if any. */
+  readonly timeoutMs?: number;
+  /**
+   * Starts process(ctx). A synchronous part that runs longer than `timeoutMs` throws a
+   * timeout error; an async part returns a promise.
+   */
+  invoke(ctx: ProcessContext, timeoutMs: number): unknown;
+  /** Names of the metrics this version owns now. */
+  metricNames(): string[];
+  /** True when some metric computes its value at render time (a collect() callback). */
+  isDynamic(): boolean;
+  /** The module's metric families as they are now. */
+  families(): Promise<MetricFamily[]>;
+}
+
+export interface ModuleHost {
+  /**
+   * Loads `file` as module `name`, replacing `previous` when given. On failure throws
+   * ModuleLoadError and `previous` keeps serving, its metrics intact.
+   */
+  load(name: string, file: string, previous?: LoadedModule): Promise<LoadedModule>;
+  /** Calls the version's dispose() (bounded by `timeoutMs`), never throws. */
+  dispose(module: LoadedModule, timeoutMs: number): Promise<void>;
+  /** Removes the version's metrics. */
+  release(module: LoadedModule): void;
+}
+
+/** A module file that could not be loaded; `message` names the module and the reason. */
+export class ModuleLoadError extends Error {
+  constructor(
+    readonly module: string,
+    readonly file: string,
+    readonly reason: string,
+    readonly line?: number,
+    readonly column?: number,
+    readonly hint?: string,
+    options?: ErrorOptions,
+  ) {
+    super(`Cannot load module "${module}" (${file}${line ? `:${line}` : ""}): ${reason}`, options);
+    this.name = "ModuleLoadError";
+  }
+}

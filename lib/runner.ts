@@ -1,0 +1,74 @@
+/**
+ * The one door every process() call goes through: timeout and abort signal, duration and
+ * outcome, and nothing it throws escapes.
+ */
+
+import { isSyncTimeout } from "./guarded_call.ts";
+import type { Logger } from "./log.ts";
+import type { LoadedModule } from "./module_host.ts";
+import { formatDuration } from "./duration.ts";
+
+export type RunOutcome = "success" | "error" | "timeout";
+
+export interface RunResult {
+  outcome: RunOutcome;
+  durationSeconds: number;
+  /** Wall-clock start, ms since the epoch. */
+  startedAt: number;
+  error?: unknown;
+}
+
+export interface Run {
+  /** Settles at completion or at the timeout, whichever is first; never rejects. */
+  result: Promise<RunResult>;
+  /** Settles when the call itself has settled (later than `result` for an abandoned call). */
+  settled: Promise<void>;
+}
+
+export interface RunOptions {
+  timeoutMs: number;
+  /** The module's logger, handed to process() as ctx.log. */
+  log: Logger;
+}
+
+/** Starts one process() call of `module`. */
+export function runProcess(module: LoadedModule, options: RunOptions): Run {
+  const { timeoutMs, log } = options;
+  const startedAt = Date.now();
+  const start = performance.now();
+  const controller = new AbortController();
+  const timeoutError = new DOMException(
+    `process() timed out after ${formatDuration(timeoutMs)}`,
+    "TimeoutError",
+  );
+  const timer = setTimeout(() => controller.abort(timeoutError), timeoutMs);
+  const ctx = { signal: controller.signal, log, module: module.name };
+
+  let call: Promise<unknown>;
+  try {
+    call = Promise.resolve(module.invoke(ctx, timeoutMs));
+  } catch (err) {
+    call = Promise.reject(err);
+  }
+  const settled = call.then(() => {}, () => {}).finally(() => clearTimeout(timer));
+  const aborted = new Promise<never>((_, reject) => {
+    controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true });
+  });
+  const finish = (outcome: RunOutcome, error?: unknown): RunResult => ({
+    outcome,
+    durationSeconds: (performance.now() - start) / 1000,
+    startedAt,
+    error,
+  });
+  const result = Promise.race([call, aborted]).then(
+    () => finish("success"),
+    (err) => finish(err === timeoutError || isSyncTimeout(err) ? "timeout" : "error", err),
+  ).then((run) => {
+    clearTimeout(timer);
+    // A synchronous timeout fires before the timer: abort so that pending async work stops too.
+    if (run.outcome === "timeout" && !controller.signal.aborted) controller.abort(timeoutError);
+    return run;
+  });
+  aborted.catch(() => {});
+  return { result, settled };
+}

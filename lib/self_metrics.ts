@@ -1,0 +1,128 @@
+/** The exporter's own metrics, built from the status board and the process, never prom-client's defaults. */
+
+import process from "node:process";
+import type { MetricFamily, Sample } from "./format.ts";
+import type { ModuleStatus } from "./status.ts";
+
+export interface BuildInfo {
+  version: string;
+  deno: string;
+  v8: string;
+  typescript: string;
+}
+
+const P = "dynamic_exporter_";
+
+function perModule(
+  name: string,
+  help: string,
+  type: "gauge" | "counter",
+  modules: ModuleStatus[],
+  samples: (m: ModuleStatus) => Sample[],
+): MetricFamily {
+  return { name: P + name, help, type, values: modules.flatMap(samples) };
+}
+
+const flag = (b: boolean): number => b ? 1 : 0;
+
+/** Self-metric families; `startTimeSeconds` is when the process started. */
+export function selfMetrics(
+  modules: ModuleStatus[],
+  build: BuildInfo,
+  startTimeSeconds: number,
+): MetricFamily[] {
+  const one = (m: ModuleStatus, value: number): Sample[] => [{ labels: { module: m.name }, value }];
+  const loaded = modules.filter((m) => m.loaded).length;
+  const cpu = process.cpuUsage();
+  return [
+    {
+      name: P + "build_info",
+      help:
+        "A metric with a constant '1' value labeled by version, and the Deno, V8 and TypeScript versions.",
+      type: "gauge",
+      values: [{ labels: { ...build }, value: 1 }],
+    },
+    {
+      name: P + "modules",
+      help: "Number of modules in the metrics directory by state: loaded (a version is serving) or failed.",
+      type: "gauge",
+      values: [
+        { labels: { state: "loaded" }, value: loaded },
+        { labels: { state: "failed" }, value: modules.length - loaded },
+      ],
+    },
+    perModule(
+      "module_up",
+      "Whether the module's last process() run and render succeeded.",
+      "gauge",
+      modules,
+      (m) => one(m, flag(m.up)),
+    ),
+    perModule(
+      "module_last_load_successful",
+      "Whether the last load of the module's file succeeded.",
+      "gauge",
+      modules,
+      (m) => one(m, flag(m.lastLoadSuccessful)),
+    ),
+    perModule(
+      "module_process_duration_seconds",
+      "Duration of the module's last process() run.",
+      "gauge",
+      modules,
+      (m) => one(m, m.lastDurationSeconds ?? 0),
+    ),
+    perModule(
+      "module_last_success_timestamp_seconds",
+      "Unix time of the module's last successful process() run; 0 if none.",
+      "gauge",
+      modules,
+      (m) => one(m, (m.lastSuccessAt ?? 0) / 1000),
+    ),
+    perModule(
+      "module_process_errors_total",
+      "process() runs that failed, by reason: error (threw or rejected) or timeout.",
+      "counter",
+      modules,
+      (m) => [
+        { labels: { module: m.name, reason: "error" }, value: m.errors.error },
+        { labels: { module: m.name, reason: "timeout" }, value: m.errors.timeout },
+      ],
+    ),
+    perModule(
+      "module_overruns_total",
+      "Runs skipped because the module's previous process() was still running.",
+      "counter",
+      modules,
+      (m) => one(m, m.overruns),
+    ),
+    perModule(
+      "module_reloads_total",
+      "Loads of the module's file, the first included, by result.",
+      "counter",
+      modules,
+      (m) => [
+        { labels: { module: m.name, result: "success" }, value: m.reloads.success },
+        { labels: { module: m.name, result: "failure" }, value: m.reloads.failure },
+      ],
+    ),
+    {
+      name: "process_resident_memory_bytes",
+      help: "Resident memory size in bytes.",
+      type: "gauge",
+      values: [{ value: Deno.memoryUsage().rss }],
+    },
+    {
+      name: "process_cpu_seconds_total",
+      help: "Total user and system CPU time spent in seconds.",
+      type: "counter",
+      values: [{ value: (cpu.user + cpu.system) / 1e6 }],
+    },
+    {
+      name: "process_start_time_seconds",
+      help: "Start time of the process since unix epoch in seconds.",
+      type: "gauge",
+      values: [{ value: startTimeSeconds }],
+    },
+  ];
+}

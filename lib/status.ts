@@ -1,0 +1,84 @@
+/** What the exporter knows about each module: the source of self-metrics and the landing page. */
+
+export interface ModuleError {
+  /** Where it failed: loading the file, running process(), or rendering its metrics. */
+  stage: "load" | "run" | "render";
+  message: string;
+  file: string;
+  line?: number;
+  hint?: string;
+  /** ms since the epoch. */
+  at: number;
+}
+
+export interface ModuleStatus {
+  name: string;
+  file: string;
+  /** A version of the module is serving. */
+  loaded: boolean;
+  lastLoadSuccessful: boolean;
+  /** The last run (and render) succeeded. */
+  up: boolean;
+  /** ms since the epoch. */
+  lastRunAt?: number;
+  lastDurationSeconds?: number;
+  lastSuccessAt?: number;
+  errors: { error: number; timeout: number };
+  overruns: number;
+  reloads: { success: number; failure: number };
+  lastError?: ModuleError;
+  intervalMs?: number;
+  timeoutMs?: number;
+  metricNames: string[];
+}
+
+export class StatusBoard {
+  readonly #modules = new Map<string, ModuleStatus>();
+  #generation = 0;
+
+  /** Bumps on every change, so caches of anything derived from the board can check it. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  get(name: string): ModuleStatus | undefined {
+    return this.#modules.get(name);
+  }
+
+  /** The module's status, created (not loaded, not up) if new. */
+  ensure(name: string, file: string): ModuleStatus {
+    let status = this.#modules.get(name);
+    if (!status) {
+      status = {
+        name,
+        file,
+        loaded: false,
+        lastLoadSuccessful: false,
+        up: false,
+        errors: { error: 0, timeout: 0 },
+        overruns: 0,
+        reloads: { success: 0, failure: 0 },
+        metricNames: [],
+      };
+      this.#modules.set(name, status);
+    }
+    return status;
+  }
+
+  /** Applies `change` to the module's status and marks the board changed. */
+  update(name: string, change: (status: ModuleStatus) => void): void {
+    const status = this.#modules.get(name);
+    if (!status) return;
+    change(status);
+    this.#generation++;
+  }
+
+  delete(name: string): void {
+    if (this.#modules.delete(name)) this.#generation++;
+  }
+
+  /** Every module, sorted by name. */
+  list(): ModuleStatus[] {
+    return [...this.#modules.values()].sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * Tells when the metrics dir may have changed. Deno.watchFs on Linux gives 1-7 events per
+ * save, only `rename` for an atomic save, one `rescan` for an overflow, and dies silently
+ * when the dir is deleted or replaced. So events only trigger a debounced rescan (the caller
+ * compares content hashes), the dir's identity is polled to re-arm the watch, and a periodic
+ * rescan is the safety net.
+ */
+
+import type { Logger } from "./log.ts";
+
+export interface DirWatcherOptions {
+  /** Called, debounced, whenever the dir may have changed. */
+  onChange(): void;
+  log: Logger;
+  /** Quiet time after the last event before onChange. Default 150. */
+  debounceMs?: number;
+  /** How often the dir's identity is checked (deleted, replaced, back). Default 1000. */
+  checkMs?: number;
+  /** Periodic onChange regardless of events. Default 30000. */
+  rescanMs?: number;
+}
+
+type Identity = string | undefined;
+
+async function identity(dir: string): Promise<Identity> {
+  try {
+    const info = await Deno.stat(dir);
+    return info.isDirectory ? `${info.dev}:${info.ino}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export class DirWatcher {
+  readonly #dir: string;
+  readonly #options: Required<DirWatcherOptions>;
+  #watcher: Deno.FsWatcher | undefined;
+  #identity: Identity;
+  #debounce: ReturnType<typeof setTimeout> | undefined;
+  #checkTimer: ReturnType<typeof setInterval> | undefined;
+  #rescanTimer: ReturnType<typeof setInterval> | undefined;
+  #loop: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(dir: string, options: DirWatcherOptions) {
+    this.#dir = dir;
+    this.#options = { debounceMs: 150, checkMs: 1000, rescanMs: 30_000, ...options };
+  }
+
+  async start(): Promise<void> {
+    this.#identity = await identity(this.#dir);
+    if (this.#identity) this.#arm();
+    this.#checkTimer = setInterval(() => this.#check(), this.#options.checkMs);
+    this.#rescanTimer = setInterval(() => this.#options.onChange(), this.#options.rescanMs);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#checkTimer);
+    clearInterval(this.#rescanTimer);
+    clearTimeout(this.#debounce);
+    this.#disarm();
+    await this.#loop;
+  }
+
+  #arm(): void {
+    try {
+      this.#watcher = Deno.watchFs(this.#dir, { recursive: false });
+    } catch (err) {
+      this.#options.log.warn("cannot watch metrics dir; relying on periodic rescans", {
+        dir: this.#dir,
+        err,
+      });
+      return;
+    }
+    const watcher = this.#watcher;
+    this.#loop = (async () => {
+      try {
+        for await (const event of watcher) {
+          if (event.kind !== "access") this.#changed();
+        }
+      } catch (err) {
+        if (!this.#closed) this.#options.log.warn("metrics dir watch ended", { dir: this.#dir, err });
+      }
+    })();
+  }
+
+  #disarm(): void {
+    try {
+      this.#watcher?.close();
+    } catch {
+      // Already closed.
+    }
+    this.#watcher = undefined;
+  }
+
+  #changed(): void {
+    clearTimeout(this.#debounce);
+    this.#debounce = setTimeout(() => {
+      this.#debounce = undefined;
+      if (!this.#closed) this.#options.onChange();
+    }, this.#options.debounceMs);
+  }
+
+  async #check(): Promise<void> {
+    const now = await identity(this.#dir);
+    if (this.#closed || now === this.#identity) return;
+    const log = this.#options.log;
+    if (now === undefined) {
+      log.warn("metrics dir is gone; serving the modules loaded so far", { dir: this.#dir });
+    } else if (this.#identity === undefined) log.info("metrics dir is back", { dir: this.#dir });
+    else log.info("metrics dir was replaced", { dir: this.#dir });
+    this.#identity = now;
+    this.#disarm();
+    if (now !== undefined) {
+      this.#arm();
+      this.#changed();
+    }
+  }
+}

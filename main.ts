@@ -1,0 +1,102 @@
+/** dynamic_exporter: serves Prometheus metrics computed by the modules in a directory. */
+
+import "prom-client"; // `deno compile` embeds only npm packages imported statically from here.
+import { checkModule } from "./lib/check.ts";
+import { Exporter } from "./lib/exporter.ts";
+import { type Config, FlagError, formatHostPort, parseCommand } from "./lib/flags.ts";
+import { Logger } from "./lib/log.ts";
+import { VERSION } from "./lib/version.ts";
+
+function fail(message: string): number {
+  console.error(`dynamic_exporter: ${message}`);
+  return 2;
+}
+
+async function checkMetricsDir(dir: string): Promise<string | undefined> {
+  try {
+    const info = await Deno.stat(dir);
+    return info.isDirectory ? undefined : `--metrics.dir: "${dir}" is not a directory`;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return `--metrics.dir: "${dir}" does not exist`;
+    return `--metrics.dir: cannot read "${dir}": ${(err as Error).message}`;
+  }
+}
+
+function serve(config: Config, handler: Deno.ServeHandler, log: Logger): Deno.HttpServer {
+  const { hostname, port } = config.listenAddress;
+  const options = (host: string): Deno.ServeTcpOptions => ({
+    hostname: host,
+    port,
+    onListen: (addr) => log.info("listening", { address: formatHostPort(addr.hostname, addr.port) }),
+  });
+  if (hostname !== "") return Deno.serve(options(hostname), handler);
+  try {
+    return Deno.serve(options("::"), handler); // "::" takes IPv4 and IPv6; "0.0.0.0" is IPv4 only
+  } catch (err) {
+    log.debug("IPv6 unavailable; listening on IPv4 only", { err });
+    return Deno.serve(options("0.0.0.0"), handler);
+  }
+}
+
+export async function main(args: string[]): Promise<number> {
+  let command;
+  try {
+    command = parseCommand(args);
+  } catch (err) {
+    if (err instanceof FlagError) return fail(err.message);
+    throw err;
+  }
+  if (command.kind === "help") {
+    console.log(command.text);
+    return 0;
+  }
+  if (command.kind === "version") {
+    const { deno, v8, typescript } = Deno.version;
+    console.log(`dynamic_exporter ${VERSION}\n  deno ${deno}\n  v8 ${v8}\n  typescript ${typescript}`);
+    return 0;
+  }
+  const { config } = command;
+  const log = new Logger({ level: config.logLevel, format: config.logFormat });
+  if (command.kind === "check") {
+    return checkModule(command.file, { collectTimeoutMs: config.collectTimeoutMs, log });
+  }
+
+  if (config.webConfigFile !== undefined) {
+    return fail(
+      "--web.config.file: TLS and basic auth are not supported yet; refusing to serve without them",
+    );
+  }
+  const dirProblem = await checkMetricsDir(config.metricsDir);
+  if (dirProblem) return fail(dirProblem);
+
+  const exporter = new Exporter(config, { log });
+  let server: Deno.HttpServer;
+  try {
+    server = serve(config, exporter.handler(), log);
+  } catch (err) {
+    log.error("cannot listen", { address: args.find((a) => a.startsWith("--web.listen-address")), err });
+    return 1;
+  }
+  log.info("starting", { version: VERSION, metrics_dir: config.metricsDir });
+
+  const stopped = Promise.withResolvers<string>();
+  const onStop = (signal: string) => () => stopped.resolve(signal);
+  const onHup = () => {
+    log.info("reloading every module", { signal: "SIGHUP" });
+    exporter.sync({ reloadAll: true });
+  };
+  Deno.addSignalListener("SIGTERM", onStop("SIGTERM"));
+  Deno.addSignalListener("SIGINT", onStop("SIGINT"));
+  Deno.addSignalListener("SIGHUP", onHup);
+
+  await exporter.start();
+  log.info("metrics dir loaded; ready");
+  const signal = await stopped.promise;
+  log.info("shutting down", { signal });
+  await server.shutdown(); // stops accepting and lets in-flight scrapes finish
+  await exporter.close(); // every dispose()
+  log.info("stopped");
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -163,6 +163,7 @@ export class Exporter {
       if (entry.module) await this.#retire(entry.module);
     }
     this.#entries.clear();
+    this.#ownership.close();
   }
 
   async #syncOnce(reloadAll: boolean): Promise<void> {

@@ -41,9 +41,17 @@ export class MetricOwnership {
   /** Metrics registered outside any module context: still served, never lost. */
   readonly unowned: MetricOwner = new MetricOwner("");
 
-  /** Wraps `registry` in place; call once per registry. */
+  readonly #unwrap: () => void;
+
+  /** Wraps `registry` in place until close(). */
   constructor(registry: PromRegistry) {
     this.#registry = registry;
+    const original = {
+      registerMetric: registry.registerMetric,
+      removeSingleMetric: registry.removeSingleMetric,
+      clear: registry.clear,
+    };
+    this.#unwrap = () => Object.assign(registry, original);
     const register = registry.registerMetric.bind(registry);
     const remove = registry.removeSingleMetric.bind(registry);
     registry.registerMetric = (metric: PromMetric) => {
@@ -75,6 +83,11 @@ export class MetricOwnership {
       const owner = this.current();
       if (owner) this.release(owner);
     };
+  }
+
+  /** Puts the registry's own methods back. */
+  close(): void {
+    this.#unwrap();
   }
 
   /** The owner of the code running now, if any. */

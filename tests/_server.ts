@@ -1,0 +1,220 @@
+/** Test helpers: the real exporter (main.ts) as a child process on a loopback port. */
+
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+/** The permission flags of `deno task start`, so tests run the exporter as users do. */
+export async function startTaskFlags(): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(`${ROOT}/deno.json`));
+  const words: string[] = config.tasks.start.split(/\s+/);
+  return words.slice(words.indexOf("run") + 1, words.indexOf("main.ts"));
+}
+
+export interface LogRecord {
+  level: string;
+  msg: string;
+  [field: string]: unknown;
+}
+
+export interface Exporter {
+  url: string;
+  /** Every JSON log line so far. */
+  logs: LogRecord[];
+  /** Lines on stderr that were not JSON (a module's console output, say). */
+  output: string[];
+  process: Deno.ChildProcess;
+  /** Sends `signal` and waits for the exit code. */
+  stop(signal?: Deno.Signal): Promise<number>;
+  waitForLog(match: (record: LogRecord) => boolean, timeoutMs?: number): Promise<LogRecord>;
+}
+
+export interface StartOptions {
+  metricsDir: string;
+  args?: string[];
+  env?: Record<string, string>;
+}
+
+/** Starts main.ts with the start task's permissions on 127.0.0.1:0 and waits for `listening`. */
+export async function startExporter(options: StartOptions): Promise<Exporter> {
+  const process = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...await startTaskFlags(),
+      `${ROOT}/main.ts`,
+      "--web.listen-address=127.0.0.1:0",
+      `--metrics.dir=${options.metricsDir}`,
+      "--log.format=json",
+      "--log.level=debug",
+      ...options.args ?? [],
+    ],
+    cwd: ROOT,
+    env: { NO_COLOR: "1", ...options.env },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const logs: LogRecord[] = [];
+  const output: string[] = [];
+  const reading = (async () => {
+    const lines = process.stderr.pipeThrough(new TextDecoderStream()).pipeThrough(lineSplitter());
+    for await (const line of lines) {
+      try {
+        logs.push(JSON.parse(line));
+      } catch {
+        output.push(line);
+      }
+    }
+  })();
+  const status = process.status;
+  const waitForLog = async (match: (r: LogRecord) => boolean, timeoutMs = 10_000) => {
+    let found: LogRecord | undefined;
+    await waitFor(() => (found = logs.find(match)) !== undefined, {
+      timeoutMs,
+      message: () => `no matching log line; logs:\n${logs.map((l) => JSON.stringify(l)).join("\n")}`,
+    });
+    return found!;
+  };
+  let listening: LogRecord;
+  try {
+    listening = await waitForLog((r) => r.msg === "listening");
+  } catch (err) {
+    try {
+      process.kill("SIGKILL");
+    } catch { /* already gone */ }
+    await status;
+    await reading;
+    throw new Error(`exporter did not start: ${output.join("\n")}`, { cause: err });
+  }
+  let stopped: Promise<number> | undefined;
+  return {
+    url: `http://${listening.address}`,
+    logs,
+    output,
+    process,
+    waitForLog,
+    stop(signal: Deno.Signal = "SIGTERM") {
+      stopped ??= (async () => {
+        try {
+          process.kill(signal);
+        } catch { /* already exited */ }
+        const { code } = await status;
+        await reading;
+        return code;
+      })();
+      return stopped;
+    },
+  };
+}
+
+function lineSplitter(): TransformStream<string, string> {
+  let buffer = "";
+  return new TransformStream({
+    transform(chunk, controller) {
+      buffer += chunk;
+      const lines = buffer.split("\n");
+      buffer = lines.pop()!;
+      for (const line of lines) if (line !== "") controller.enqueue(line);
+    },
+    flush(controller) {
+      if (buffer !== "") controller.enqueue(buffer);
+    },
+  });
+}
+
+/** Polls `check` until it returns true (or stops throwing), failing after `timeoutMs`. */
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  options: { timeoutMs?: number; intervalMs?: number; message?: () => string } = {},
+): Promise<void> {
+  const deadline = performance.now() + (options.timeoutMs ?? 10_000);
+  let last: unknown;
+  while (true) {
+    try {
+      if (await check()) return;
+      last = undefined;
+    } catch (err) {
+      last = err;
+    }
+    if (performance.now() > deadline) {
+      throw new Error(
+        `timed out after ${options.timeoutMs ?? 10_000}ms: ${options.message?.() ?? ""}`,
+        { cause: last },
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 25));
+  }
+}
+
+/** Parses an exposition into `name{labels}` -> value, the labels as written. */
+export function parseSamples(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const space = line.lastIndexOf(" ");
+    const value = line.slice(space + 1);
+    samples.set(line.slice(0, space), value === "NaN" ? NaN : Number(value));
+  }
+  return samples;
+}
+
+/** GETs the telemetry path and parses it. */
+export async function scrape(url: string, headers: HeadersInit = {}): Promise<Map<string, number>> {
+  const response = await fetch(`${url}/metrics`, { headers });
+  if (response.status !== 200) throw new Error(`scrape: ${response.status} ${await response.text()}`);
+  return parseSamples(await response.text());
+}
+
+/** Polls /metrics until `sample` has `value` (or, with undefined, is absent). */
+export async function waitForSample(
+  url: string,
+  sample: string,
+  value: number | undefined,
+  timeoutMs = 10_000,
+): Promise<Map<string, number>> {
+  let samples = new Map<string, number>();
+  await waitFor(async () => {
+    samples = await scrape(url);
+    return samples.get(sample) === value;
+  }, {
+    timeoutMs,
+    message: () => `${sample} is ${samples.get(sample)}, want ${value}\n${[...samples].join("\n")}`,
+  });
+  return samples;
+}
+
+/** A fresh temp metrics dir, removed by the returned disposer. */
+export async function tempMetricsDir(files: Record<string, string> = {}): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "dx_metrics_" });
+  for (const [name, content] of Object.entries(files)) {
+    const path = `${dir}/${name}`;
+    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+    await Deno.writeTextFile(path, content);
+  }
+  return dir;
+}
+
+/** A module that sets gauge `name` to `value`. */
+export function gaugeModule(name: string, value: number, extra = ""): string {
+  return `import { Gauge } from "prom-client";
+const g = new Gauge({ name: "${name}", help: "test gauge ${name}" });
+export function process() { g.set(${value}); }
+${extra}
+`;
+}
+
+/** Runs `fn` against an exporter on a fresh metrics dir holding `files`, then stops it and cleans up. */
+export async function withExporter(
+  files: Record<string, string>,
+  fn: (exporter: Exporter, dir: string) => Promise<void>,
+  options: Omit<StartOptions, "metricsDir"> = {},
+): Promise<void> {
+  const dir = await tempMetricsDir(files);
+  const exporter = await startExporter({ metricsDir: dir, ...options });
+  try {
+    await fn(exporter, dir);
+  } finally {
+    await exporter.stop("SIGKILL");
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}

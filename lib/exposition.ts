@@ -29,6 +29,8 @@ interface Fragment {
   source: FragmentSource;
   families?: MetricFamily[];
   text: Partial<Record<Format, string>>;
+  /** Bumps on invalidate, so a render that was in flight meanwhile is not cached. */
+  version: number;
 }
 
 interface Body {
@@ -54,7 +56,7 @@ export class Exposition {
 
   /** Serves `source`'s families under its name, replacing what was there. */
   set(source: FragmentSource): void {
-    this.#fragments.set(source.name, { source, text: {} });
+    this.#fragments.set(source.name, { source, text: {}, version: 0 });
     this.#generation++;
   }
 
@@ -68,6 +70,7 @@ export class Exposition {
     if (!fragment) return;
     fragment.families = undefined;
     fragment.text = {};
+    fragment.version++;
     this.#generation++;
   }
 
@@ -100,18 +103,25 @@ export class Exposition {
     const cached = fragment.text[format];
     if (cached !== undefined && !fragment.source.isDynamic()) return cached;
     const { name } = fragment.source;
+    const version = fragment.version;
     try {
-      if (!fragment.families || fragment.source.isDynamic()) {
-        fragment.families = await fragment.source.families();
-        fragment.text = {};
+      let families = fragment.families;
+      if (!families || fragment.source.isDynamic()) {
+        families = await fragment.source.families();
+        if (fragment.version === version) {
+          fragment.families = families;
+          fragment.text = {};
+        }
       }
-      const text = formatFamilies(fragment.families, format);
-      fragment.text[format] = text;
+      const text = formatFamilies(families, format);
+      if (fragment.version === version) fragment.text[format] = text;
       this.#options.onRender(name);
       return text;
     } catch (err) {
-      fragment.families = undefined;
-      fragment.text = {};
+      if (fragment.version === version) {
+        fragment.families = undefined;
+        fragment.text = {};
+      }
       this.#options.onRender(name, err);
       return "";
     }

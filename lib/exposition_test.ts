@@ -1,0 +1,269 @@
+import assert from "node:assert/strict";
+import { gunzipSync } from "node:zlib";
+import { Exposition, type FragmentSource } from "./exposition.ts";
+import type { MetricFamily } from "./format.ts";
+
+interface FakeSource extends FragmentSource {
+  /** How many times families() was called. */
+  calls: number;
+  /** What the next families() call resolves to, or rejects with when an Error. */
+  next: MetricFamily[] | Error;
+  dynamic: boolean;
+}
+
+function fakeSource(name: string, next: MetricFamily[] | Error, dynamic = false): FakeSource {
+  const source: FakeSource = {
+    name,
+    calls: 0,
+    next,
+    dynamic,
+    isDynamic: () => source.dynamic,
+    families: () => {
+      source.calls++;
+      return source.next instanceof Error ? Promise.reject(source.next) : Promise.resolve(source.next);
+    },
+  };
+  return source;
+}
+
+function gauge(name: string, value: number): MetricFamily {
+  return { name, help: `Gauge ${name}.`, type: "gauge", values: [{ value }] };
+}
+
+function text(name: string, value: number): string {
+  return `# HELP ${name} Gauge ${name}.\n# TYPE ${name} gauge\n${name} ${value}\n`;
+}
+
+function setup() {
+  const renders: [string, unknown][] = [];
+  const self = { version: 0, calls: 0, families: [gauge("self_up", 1)] };
+  const exposition = new Exposition({
+    selfFamilies: () => {
+      self.calls++;
+      return self.families;
+    },
+    selfVersion: () => self.version,
+    onRender: (name, err) => renders.push([name, err]),
+    // Long enough that no test depends on the age bound.
+    maxAgeMs: 60_000,
+  });
+  return { exposition, renders, self };
+}
+
+const decoder = new TextDecoder();
+
+Deno.test("Exposition serves the module fragments in order, then the self families", async () => {
+  const { exposition } = setup();
+  exposition.set(fakeSource("a", [gauge("a_value", 1)]));
+  exposition.set(fakeSource("b", [gauge("b_value", 2), gauge("b_other", 3)]));
+
+  const body = decoder.decode(await exposition.encode("text", false));
+
+  assert.equal(body, text("a_value", 1) + text("b_value", 2) + text("b_other", 3) + text("self_up", 1));
+});
+
+Deno.test("Exposition ends an OpenMetrics body with exactly one # EOF, and a text body with none", async () => {
+  const { exposition, self } = setup();
+  exposition.set(fakeSource("a", [{
+    name: "a_events_total",
+    help: "Events.",
+    type: "counter",
+    values: [{ value: 7 }],
+  }]));
+
+  const first = decoder.decode(await exposition.encode("openmetrics", false));
+  self.version++;
+  const second = decoder.decode(await exposition.encode("openmetrics", false));
+  const plain = decoder.decode(await exposition.encode("text", false));
+
+  const expected = "# HELP a_events Events.\n# TYPE a_events counter\na_events_total 7\n" +
+    text("self_up", 1) + "# EOF\n";
+  assert.equal(first, expected);
+  assert.equal(second, expected);
+  assert.equal(
+    plain,
+    "# HELP a_events_total Events.\n# TYPE a_events_total counter\na_events_total 7\n" + text("self_up", 1),
+  );
+});
+
+Deno.test("Exposition with nothing to serve gives an OpenMetrics body of only # EOF", async () => {
+  const { exposition, self } = setup();
+  self.families = [];
+
+  assert.equal(decoder.decode(await exposition.encode("openmetrics", false)), "# EOF\n");
+});
+
+Deno.test("Exposition renders a fragment once and serves it from cache across bodies and formats", async () => {
+  const { exposition, self } = setup();
+  const a = fakeSource("a", [gauge("a_value", 1)]);
+  exposition.set(a);
+
+  await exposition.encode("text", false);
+  a.next = [gauge("a_value", 2)];
+  // A new self version forces a new body, so only the fragment cache can explain one call.
+  self.version++;
+  const body = decoder.decode(await exposition.encode("text", false));
+  self.version++;
+  await exposition.encode("openmetrics", false);
+
+  assert.equal(a.calls, 1);
+  assert.equal(body, text("a_value", 1) + text("self_up", 1));
+});
+
+Deno.test("Exposition renders a fragment again after invalidate(name), and only that one", async () => {
+  const { exposition } = setup();
+  const a = fakeSource("a", [gauge("a_value", 1)]);
+  const b = fakeSource("b", [gauge("b_value", 1)]);
+  exposition.set(a);
+  exposition.set(b);
+  await exposition.encode("text", false);
+
+  a.next = [gauge("a_value", 2)];
+  b.next = [gauge("b_value", 2)];
+  exposition.invalidate("a");
+  exposition.invalidate("no_such_module");
+  const body = decoder.decode(await exposition.encode("text", false));
+
+  assert.deepEqual([a.calls, b.calls], [2, 1]);
+  assert.equal(body, text("a_value", 2) + text("b_value", 1) + text("self_up", 1));
+});
+
+Deno.test("Exposition set() replaces a module's families under the same name", async () => {
+  const { exposition } = setup();
+  const old = fakeSource("a", [gauge("a_old", 1)]);
+  exposition.set(old);
+  exposition.set(fakeSource("b", [gauge("b_value", 1)]));
+  await exposition.encode("text", false);
+
+  exposition.set(fakeSource("a", [gauge("a_new", 2)]));
+  const body = decoder.decode(await exposition.encode("text", false));
+
+  assert.equal(body, text("a_new", 2) + text("b_value", 1) + text("self_up", 1));
+  assert.equal(old.calls, 1);
+});
+
+Deno.test("Exposition delete() removes a module's families", async () => {
+  const { exposition } = setup();
+  exposition.set(fakeSource("a", [gauge("a_value", 1)]));
+  exposition.set(fakeSource("b", [gauge("b_value", 1)]));
+  await exposition.encode("text", false);
+
+  exposition.delete("a");
+  exposition.delete("no_such_module");
+  const body = decoder.decode(await exposition.encode("text", false));
+
+  assert.equal(body, text("b_value", 1) + text("self_up", 1));
+});
+
+Deno.test("Exposition drops only the families of a source whose families() rejects", async () => {
+  const { exposition, renders } = setup();
+  const err = new Error("collect failed");
+  exposition.set(fakeSource("a", [gauge("a_value", 1)]));
+  exposition.set(fakeSource("b", err));
+  exposition.set(fakeSource("c", [gauge("c_value", 3)]));
+
+  const plain = decoder.decode(await exposition.encode("text", false));
+  const open = decoder.decode(await exposition.encode("openmetrics", false));
+
+  assert.equal(plain, text("a_value", 1) + text("c_value", 3) + text("self_up", 1));
+  assert.equal(open, text("a_value", 1) + text("c_value", 3) + text("self_up", 1) + "# EOF\n");
+  assert.deepEqual(renders, [
+    ["a", undefined],
+    ["b", err],
+    ["c", undefined],
+    ["a", undefined],
+    ["b", err],
+    ["c", undefined],
+  ]);
+});
+
+Deno.test("Exposition retries a failed source and reports its recovery to onRender with no error", async () => {
+  const { exposition, renders, self } = setup();
+  const err = new Error("collect failed");
+  const b = fakeSource("b", err);
+  exposition.set(b);
+  await exposition.encode("text", false);
+
+  b.next = [gauge("b_value", 2)];
+  self.version++;
+  const body = decoder.decode(await exposition.encode("text", false));
+
+  assert.equal(b.calls, 2);
+  assert.equal(body, text("b_value", 2) + text("self_up", 1));
+  assert.deepEqual(renders, [["b", err], ["b", undefined]]);
+});
+
+Deno.test("Exposition renders a dynamic source at every encode and keeps static ones cached", async () => {
+  const { exposition } = setup();
+  const dynamic = fakeSource("dyn", [gauge("dyn_value", 1)], true);
+  const fixed = fakeSource("fixed", [gauge("fixed_value", 1)]);
+  exposition.set(dynamic);
+  exposition.set(fixed);
+
+  const bodies: string[] = [];
+  for (const value of [1, 2, 3]) {
+    dynamic.next = [gauge("dyn_value", value)];
+    bodies.push(decoder.decode(await exposition.encode("text", false)));
+  }
+
+  assert.deepEqual([dynamic.calls, fixed.calls], [3, 1]);
+  assert.deepEqual(
+    bodies,
+    [1, 2, 3].map((value) => text("dyn_value", value) + text("fixed_value", 1) + text("self_up", 1)),
+  );
+});
+
+Deno.test("Exposition encode(format, true) is the gzip of encode(format, false)", async () => {
+  const { exposition } = setup();
+  exposition.set(fakeSource("a", [gauge("a_value", 1)]));
+
+  for (const format of ["text", "openmetrics"] as const) {
+    const plain = await exposition.encode(format, false);
+    const gzipped = await exposition.encode(format, true);
+    // 0x1f 0x8b is the gzip magic; without it this would pass for an uncompressed copy.
+    assert.deepEqual([...gzipped.subarray(0, 2)], [0x1f, 0x8b]);
+    assert.deepEqual(new Uint8Array(gunzipSync(gzipped)), plain);
+  }
+});
+
+Deno.test("Exposition serves the body from cache until selfVersion() changes", async () => {
+  const { exposition, self } = setup();
+  exposition.set(fakeSource("a", [gauge("a_value", 1)]));
+
+  const first = decoder.decode(await exposition.encode("text", false));
+  self.families = [gauge("self_up", 0)];
+  const cached = decoder.decode(await exposition.encode("text", false));
+  const callsBefore = self.calls;
+  self.version++;
+  const fresh = decoder.decode(await exposition.encode("text", false));
+
+  assert.equal(first, text("a_value", 1) + text("self_up", 1));
+  assert.equal(cached, first);
+  assert.equal(callsBefore, 1);
+  assert.equal(self.calls, 2);
+  assert.equal(fresh, text("a_value", 1) + text("self_up", 0));
+});
+
+Deno.test("Exposition does not lose an invalidate() that arrives while families() is in flight", async () => {
+  const { exposition, self } = setup();
+  const a = fakeSource("a", [gauge("a_value", 1)]);
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => release = resolve);
+  // The first call reads the old value, then waits; meanwhile the module updates and invalidates.
+  a.families = () => {
+    a.calls++;
+    const snapshot = a.next as MetricFamily[];
+    return a.calls === 1 ? gate.then(() => snapshot) : Promise.resolve(snapshot);
+  };
+  exposition.set(a);
+
+  const inFlight = exposition.encode("text", false);
+  a.next = [gauge("a_value", 2)];
+  exposition.invalidate("a");
+  release();
+  await inFlight;
+  self.version++;
+  const body = decoder.decode(await exposition.encode("text", false));
+
+  assert.equal(body, text("a_value", 2) + text("self_up", 1));
+});

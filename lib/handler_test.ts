@@ -1,0 +1,289 @@
+import assert from "node:assert/strict";
+import type { Format } from "./format.ts";
+import { createHandler, type HandlerDeps, scrapeCapMs } from "./handler.ts";
+import { Logger } from "./log.ts";
+
+const BODY = new TextEncoder().encode("# HELP up Up.\n# TYPE up gauge\nup 1\n");
+const PROMETHEUS_ACCEPT =
+  "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75," +
+  "text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+const LANDING = "<!DOCTYPE html><title>dynamic_exporter</title>";
+
+function setup(deps: Partial<HandlerDeps> = {}) {
+  const scrapes: [Format, boolean, number | undefined][] = [];
+  const lines: string[] = [];
+  const handler = createHandler({
+    telemetryPath: "/metrics",
+    scrape: (format, gzip, capMs) => {
+      scrapes.push([format, gzip, capMs]);
+      return Promise.resolve(BODY);
+    },
+    landingPage: () => LANDING,
+    ready: () => true,
+    log: new Logger({ write: (line) => lines.push(line), now: () => new Date(0) }),
+    ...deps,
+  });
+  return { handler, scrapes, lines };
+}
+
+function get(path: string, headers: HeadersInit = {}, method = "GET"): Request {
+  return new Request(`http://x${path}`, { method, headers });
+}
+
+async function whole(response: Response) {
+  return {
+    status: response.status,
+    headers: Object.fromEntries(response.headers),
+    body: await response.text(),
+  };
+}
+
+const TEXT_HEADERS = {
+  "content-type": "text/plain; version=0.0.4; charset=utf-8",
+  vary: "Accept, Accept-Encoding",
+};
+
+Deno.test("handler serves the exposition as text format 0.0.4 by default", async () => {
+  const { handler, scrapes } = setup();
+
+  const response = await whole(await handler(get("/metrics")));
+
+  assert.deepEqual(response, {
+    status: 200,
+    headers: TEXT_HEADERS,
+    body: "# HELP up Up.\n# TYPE up gauge\nup 1\n",
+  });
+  assert.deepEqual(scrapes, [["text", false, undefined]]);
+});
+
+Deno.test("handler serves OpenMetrics for the Accept header Prometheus sends", async () => {
+  const { handler, scrapes } = setup();
+
+  const response = await whole(await handler(get("/metrics", { accept: PROMETHEUS_ACCEPT })));
+
+  assert.deepEqual(response, {
+    status: 200,
+    headers: {
+      "content-type": "application/openmetrics-text; version=1.0.0; charset=utf-8",
+      vary: "Accept, Accept-Encoding",
+    },
+    body: "# HELP up Up.\n# TYPE up gauge\nup 1\n",
+  });
+  assert.deepEqual(scrapes, [["openmetrics", false, undefined]]);
+});
+
+Deno.test("handler asks for gzip and labels the body gzip when Accept-Encoding allows it", async () => {
+  const gzipped = new Uint8Array([0x1f, 0x8b, 8, 0]);
+  const scrapes: [Format, boolean, number | undefined][] = [];
+  const { handler } = setup({
+    scrape: (format, gzip, capMs) => {
+      scrapes.push([format, gzip, capMs]);
+      return Promise.resolve(gzipped);
+    },
+  });
+
+  const response = await handler(get("/metrics", { "accept-encoding": "gzip" }));
+
+  assert.equal(response.status, 200);
+  assert.deepEqual(Object.fromEntries(response.headers), { ...TEXT_HEADERS, "content-encoding": "gzip" });
+  assert.deepEqual(await response.bytes(), gzipped);
+  assert.deepEqual(scrapes, [["text", true, undefined]]);
+});
+
+Deno.test("handler caps the scrape wait at the Prometheus scrape timeout minus 500ms", async () => {
+  const { handler, scrapes } = setup();
+
+  const response = await handler(get("/metrics", { "x-prometheus-scrape-timeout-seconds": "10" }));
+  await response.body?.cancel();
+
+  assert.equal(response.status, 200);
+  assert.deepEqual(scrapes, [["text", false, 9500]]);
+});
+
+Deno.test("handler passes no scrape cap for a garbage scrape timeout header", async () => {
+  const { handler, scrapes } = setup();
+
+  const response = await handler(get("/metrics", { "x-prometheus-scrape-timeout-seconds": "ten" }));
+  await response.body?.cancel();
+
+  assert.equal(response.status, 200);
+  assert.deepEqual(scrapes, [["text", false, undefined]]);
+});
+
+Deno.test("scrapeCapMs keeps 500ms margin, at most half the timeout, and ignores garbage", () => {
+  const cases: [string | null, number | undefined][] = [
+    [null, undefined],
+    ["10", 9500],
+    ["9.5", 9000],
+    ["1", 500],
+    ["0.5", 250],
+    ["0.2", 100],
+    ["0", undefined],
+    ["-3", undefined],
+    ["", undefined],
+    ["ten", undefined],
+    ["NaN", undefined],
+    ["Infinity", undefined],
+  ];
+
+  assert.deepEqual(cases.map(([header]) => [header, scrapeCapMs(header)]), cases);
+});
+
+Deno.test("handler answers HEAD on the telemetry path with the headers and an empty body", async () => {
+  const { handler } = setup();
+
+  const response = await handler(get("/metrics", { accept: PROMETHEUS_ACCEPT }, "HEAD"));
+
+  assert.equal(response.body, null);
+  assert.deepEqual(await whole(response), {
+    status: 200,
+    headers: {
+      "content-type": "application/openmetrics-text; version=1.0.0; charset=utf-8",
+      vary: "Accept, Accept-Encoding",
+    },
+    body: "",
+  });
+});
+
+Deno.test("handler serves the landing page as HTML at /", async () => {
+  const { handler, scrapes } = setup();
+
+  const response = await whole(await handler(get("/")));
+
+  assert.deepEqual(response, {
+    status: 200,
+    headers: { "content-type": "text/html; charset=utf-8" },
+    body: LANDING,
+  });
+  assert.deepEqual(scrapes, []);
+});
+
+Deno.test("handler answers /-/healthy with 200", async () => {
+  const { handler } = setup({ ready: () => false });
+
+  const response = await whole(await handler(get("/-/healthy")));
+
+  assert.deepEqual(response, {
+    status: 200,
+    headers: { "content-type": "text/plain; charset=utf-8" },
+    body: "Healthy.\n",
+  });
+});
+
+Deno.test("handler answers /-/ready with 503 until ready() turns true, then 200", async () => {
+  let ready = false;
+  const { handler } = setup({ ready: () => ready });
+
+  const before = await whole(await handler(get("/-/ready")));
+  ready = true;
+  const after = await whole(await handler(get("/-/ready")));
+
+  assert.deepEqual(before, {
+    status: 503,
+    headers: { "content-type": "text/plain; charset=utf-8" },
+    body: "Not ready: the metrics dir is still loading.\n",
+  });
+  assert.deepEqual(after, {
+    status: 200,
+    headers: { "content-type": "text/plain; charset=utf-8" },
+    body: "Ready.\n",
+  });
+});
+
+Deno.test("handler answers an unknown path with 404", async () => {
+  const { handler } = setup();
+
+  const response = await whole(await handler(get("/nope")));
+
+  assert.deepEqual(response, {
+    status: 404,
+    headers: { "content-type": "text/plain; charset=utf-8" },
+    body: "Not found: /nope\n",
+  });
+});
+
+Deno.test("handler answers POST on the telemetry path with 405 and Allow: GET, HEAD, without scraping", async () => {
+  const { handler, scrapes } = setup();
+
+  const response = await whole(await handler(get("/metrics", {}, "POST")));
+
+  assert.deepEqual(response, {
+    status: 405,
+    headers: { "content-type": "text/plain; charset=utf-8", allow: "GET, HEAD" },
+    body: "Method POST not allowed on /metrics\n",
+  });
+  assert.deepEqual(scrapes, []);
+});
+
+Deno.test("handler answers 405 for methods other than GET and HEAD on every fixed path", async () => {
+  const { handler } = setup();
+
+  const statuses: [string, string, number, string | null][] = [];
+  for (const path of ["/", "/-/healthy", "/-/ready"]) {
+    for (const method of ["POST", "PUT", "DELETE"]) {
+      const response = await handler(get(path, {}, method));
+      await response.body?.cancel();
+      statuses.push([method, path, response.status, response.headers.get("allow")]);
+    }
+  }
+
+  assert.deepEqual(
+    statuses,
+    ["/", "/-/healthy", "/-/ready"].flatMap((path) =>
+      ["POST", "PUT", "DELETE"].map((method) => [method, path, 405, "GET, HEAD"])
+    ),
+  );
+});
+
+Deno.test("handler turns a throwing scrape() into a logged 500", async () => {
+  const { handler, lines } = setup({
+    scrape: () => {
+      throw new Error("boom");
+    },
+  });
+
+  const response = await whole(await handler(get("/metrics")));
+
+  assert.deepEqual(response, {
+    status: 500,
+    headers: { "content-type": "text/plain; charset=utf-8" },
+    body: "Internal error; see the exporter's log.\n",
+  });
+  assert.deepEqual(lines, [
+    'ts=1970-01-01T00:00:00.000Z level=error msg="request failed" path=/metrics err=boom',
+  ]);
+});
+
+Deno.test("handler turns a rejected scrape() into a logged 500", async () => {
+  const { handler, lines } = setup({ scrape: () => Promise.reject(new Error("render failed")) });
+
+  const response = await whole(await handler(get("/metrics")));
+
+  assert.deepEqual(response, {
+    status: 500,
+    headers: { "content-type": "text/plain; charset=utf-8" },
+    body: "Internal error; see the exporter's log.\n",
+  });
+  assert.deepEqual(lines, [
+    'ts=1970-01-01T00:00:00.000Z level=error msg="request failed" path=/metrics err="render failed"',
+  ]);
+});
+
+Deno.test("handler serves a custom telemetry path and 404s /metrics", async () => {
+  const { handler, scrapes } = setup({ telemetryPath: "/custom" });
+
+  const custom = await whole(await handler(get("/custom")));
+  const metrics = await whole(await handler(get("/metrics")));
+
+  assert.deepEqual(custom, {
+    status: 200,
+    headers: TEXT_HEADERS,
+    body: "# HELP up Up.\n# TYPE up gauge\nup 1\n",
+  });
+  assert.deepEqual(metrics, {
+    status: 404,
+    headers: { "content-type": "text/plain; charset=utf-8" },
+    body: "Not found: /metrics\n",
+  });
+  assert.deepEqual(scrapes, [["text", false, undefined]]);
+});

@@ -1,0 +1,117 @@
+/** The exposition of a fixture dir, checked by Prometheus' own tools in both formats. */
+
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { startExporter, waitFor, waitForSample } from "./_server.ts";
+
+const FIXTURES = fileURLToPath(new URL("fixtures/exposition", import.meta.url));
+
+async function which(command: string): Promise<boolean> {
+  try {
+    const { code } = await new Deno.Command(command, { args: ["--version"], stdout: "null", stderr: "null" })
+      .output();
+    return code === 0;
+  } catch {
+    return false;
+  }
+}
+
+const hasPromtool = await which("promtool");
+const hasPrometheus = await which("prometheus");
+if (!hasPromtool) {
+  console.warn("skipping the promtool test: promtool is not installed (apt-get install prometheus)");
+}
+if (!hasPrometheus) console.warn("skipping the Prometheus scrape test: prometheus is not installed");
+
+async function promtoolCheck(body: string): Promise<{ code: number; output: string }> {
+  const child = new Deno.Command("promtool", {
+    args: ["check", "metrics"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(body));
+  await writer.close();
+  const { code, stdout, stderr } = await child.output();
+  return { code, output: new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr) };
+}
+
+Deno.test({
+  name: "the text exposition of the fixture dir passes promtool check metrics",
+  ignore: !hasPromtool,
+  async fn() {
+    const e = await startExporter({ metricsDir: FIXTURES });
+    try {
+      await waitForSample(e.url, 'fixture_special{kind="small"}', 1.5e-9);
+      const body = await (await fetch(`${e.url}/metrics`)).text();
+      assert.match(body, /^fixture_special\{kind="nan"\} NaN$/m);
+      assert.match(body, /^fixture_requests_total\{path="quote\\"and\\\\back\\nslash",code="500"\} 1$/m);
+      assert.deepEqual(await promtoolCheck(body), { code: 0, output: "" });
+    } finally {
+      await e.stop("SIGKILL");
+    }
+  },
+});
+
+async function freePort(): Promise<number> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+async function query(
+  prometheus: string,
+  promql: string,
+): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
+  const response = await fetch(`${prometheus}/api/v1/query?query=${encodeURIComponent(promql)}`);
+  const json = await response.json();
+  if (json.status !== "success") throw new Error(`query ${promql}: ${JSON.stringify(json)}`);
+  return json.data.result;
+}
+
+Deno.test({
+  name: "a real Prometheus scrapes the fixture dir as OpenMetrics and stores every family",
+  ignore: !hasPrometheus,
+  async fn() {
+    const e = await startExporter({ metricsDir: FIXTURES });
+    const storage = await Deno.makeTempDir({ prefix: "dx_prom_" });
+    const port = await freePort();
+    const target = e.url.replace("http://", "");
+    await Deno.writeTextFile(
+      `${storage}/prometheus.yml`,
+      `global: { scrape_interval: 1s, scrape_timeout: 1s }\nscrape_configs:\n  - job_name: dx\n    static_configs: [{ targets: ["${target}"] }]\n`,
+    );
+    const prometheus = new Deno.Command("prometheus", {
+      args: [
+        `--config.file=${storage}/prometheus.yml`,
+        `--storage.tsdb.path=${storage}/data`,
+        `--web.listen-address=127.0.0.1:${port}`,
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const api = `http://127.0.0.1:${port}`;
+    try {
+      let results: Awaited<ReturnType<typeof query>> = [];
+      await waitFor(async () => {
+        results = await query(api, 'fixture_requests_total{code="200"}');
+        return results.length === 1;
+      }, { timeoutMs: 30_000, intervalMs: 250, message: () => JSON.stringify(results) });
+      assert.equal(results[0].value[1], "5");
+      assert.equal((await query(api, "up"))[0].value[1], "1");
+      assert.equal((await query(api, 'fixture_latency_seconds_bucket{le="+Inf"}'))[0].value[1], "2");
+      assert.equal((await query(api, 'fixture_payload_bytes{quantile="0.5"}'))[0].value[1], "200");
+      assert.equal((await query(api, 'fixture_special{kind="inf"}'))[0].value[1], "+Inf");
+      // The counter's metadata carries the OpenMetrics family name (no _total): OpenMetrics was negotiated.
+      const metadata = await (await fetch(`${api}/api/v1/metadata?metric=fixture_requests`)).json();
+      assert.deepEqual(metadata.data.fixture_requests?.[0]?.type, "counter", JSON.stringify(metadata));
+    } finally {
+      prometheus.kill("SIGKILL");
+      await prometheus.status;
+      await e.stop("SIGKILL");
+      await Deno.remove(storage, { recursive: true });
+    }
+  },
+});

@@ -97,6 +97,7 @@ export function parseCommand(args: string[]): Command {
       args,
       allowPositionals: true,
       strict: true,
+      tokens: true,
       options: Object.fromEntries(
         Object.entries(FLAGS).map(([name, spec]) => [
           name,
@@ -108,6 +109,12 @@ export function parseCommand(args: string[]): Command {
     throw new FlagError(describeParseError(err), { cause: err });
   }
   const values = parsed.values as Record<string, string | boolean | undefined>;
+  const seen = new Set<string>();
+  for (const token of parsed.tokens ?? []) {
+    if (token.kind !== "option") continue;
+    if (seen.has(token.name)) throw new FlagError(`--${token.name}: given more than once`);
+    seen.add(token.name);
+  }
   if (values.help) return { kind: "help", text: helpText() };
   if (values.version) return { kind: "version" };
 
@@ -140,8 +147,10 @@ function describeParseError(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
   const unknown = /Unknown option '([^']+)'/.exec(message);
   if (unknown) return `unknown flag ${unknown[1]}; see --help`;
-  const missing = /Option '(?:-\w, )?(--[^ ']+)[^']*' argument missing/.exec(message);
+  const missing = /Option '(?:-\w, )?(--[^ ']+)[^']*' argument (?:missing|is ambiguous)/.exec(message);
   if (missing) return `${missing[1]}: needs a value`;
+  const noValue = /Option '(--[^ ']+)' does not take an argument/.exec(message);
+  if (noValue) return `${noValue[1]}: takes no value`;
   return message.split("\n")[0];
 }
 

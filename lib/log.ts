@@ -67,15 +67,12 @@ export class Logger {
 
   #log(level: LogLevel, msg: string, fields?: LogFields): void {
     if (LOG_LEVELS.indexOf(level) < this.#level) return;
-    const record: LogFields = {
-      ts: this.#now().toISOString(),
-      level,
-      msg,
-      ...this.#fields,
-      ...fields,
-    };
+    // The fixed keys come first and cannot be overwritten by a field of the same name.
+    const record: LogFields = { ...this.#fields, ...fields };
+    const line: LogFields = { ts: this.#now().toISOString(), level, msg };
+    for (const [key, value] of Object.entries(record)) if (!(key in line)) line[key] = value;
     try {
-      this.#write(this.#format === "json" ? toJson(record) : toLogfmt(record));
+      this.#write(this.#format === "json" ? toJson(line) : toLogfmt(line));
     } catch {
       // A closed stderr must not take the exporter down.
     }
@@ -85,6 +82,14 @@ export class Logger {
 function plain(value: unknown): unknown {
   if (value instanceof Error) return value.message;
   if (value instanceof Date) return value.toISOString();
+  if (typeof value === "bigint") return value.toString();
+  if (typeof value === "object" && value !== null) {
+    try {
+      JSON.stringify(value);
+    } catch {
+      return String(value); // circular or otherwise unserialisable: still log the event
+    }
+  }
   return value;
 }
 

@@ -1,0 +1,412 @@
+import assert from "node:assert/strict";
+import { type Config, helpText, parseCommand } from "./flags.ts";
+
+const DEFAULTS: Config = {
+  listenAddress: { hostname: "", port: 8000 },
+  telemetryPath: "/metrics",
+  webConfigFile: undefined,
+  enableLifecycle: false,
+  metricsDir: "./metrics",
+  collectIntervalMs: 10_000,
+  collectTimeoutMs: 5_000,
+  logLevel: "info",
+  logFormat: "logfmt",
+};
+
+function run(config: Partial<Config>) {
+  return { kind: "run", config: { ...DEFAULTS, ...config } };
+}
+
+function rejects(args: string[], message: string): void {
+  assert.throws(() => parseCommand(args), { name: "FlagError", message });
+}
+
+Deno.test("parseCommand with no arguments runs with the documented defaults", () => {
+  assert.deepEqual(parseCommand([]), run({}));
+});
+
+Deno.test("parseCommand reads --flag=value", () => {
+  assert.deepEqual(parseCommand(["--metrics.dir=/etc/metrics"]), run({ metricsDir: "/etc/metrics" }));
+});
+
+Deno.test("parseCommand reads --flag value", () => {
+  assert.deepEqual(parseCommand(["--metrics.dir", "/etc/metrics"]), run({ metricsDir: "/etc/metrics" }));
+});
+
+Deno.test("parseCommand keeps an = inside a --flag=value value", () => {
+  assert.deepEqual(parseCommand(["--metrics.dir=a=b"]), run({ metricsDir: "a=b" }));
+});
+
+Deno.test("parseCommand reads every flag at once", () => {
+  assert.deepEqual(
+    parseCommand([
+      "--web.listen-address=127.0.0.1:9100",
+      "--web.telemetry-path",
+      "/custom/metrics",
+      "--web.config.file=web.yml",
+      "--web.enable-lifecycle",
+      "--metrics.dir",
+      "/srv/metrics",
+      "--collect.interval=1m30s",
+      "--collect.timeout",
+      "500ms",
+      "--log.level=debug",
+      "--log.format",
+      "json",
+    ]),
+    {
+      kind: "run",
+      config: {
+        listenAddress: { hostname: "127.0.0.1", port: 9100 },
+        telemetryPath: "/custom/metrics",
+        webConfigFile: "web.yml",
+        enableLifecycle: true,
+        metricsDir: "/srv/metrics",
+        collectIntervalMs: 90_000,
+        collectTimeoutMs: 500,
+        logLevel: "debug",
+        logFormat: "json",
+      },
+    },
+  );
+});
+
+Deno.test("parseCommand turns on the lifecycle endpoint with --web.enable-lifecycle", () => {
+  assert.deepEqual(parseCommand(["--web.enable-lifecycle"]), run({ enableLifecycle: true }));
+});
+
+Deno.test("parseCommand reads --web.config.file", () => {
+  assert.deepEqual(parseCommand(["--web.config.file", "web.yml"]), run({ webConfigFile: "web.yml" }));
+});
+
+Deno.test("parseCommand accepts every log level", () => {
+  assert.deepEqual(
+    ["debug", "info", "warn", "error"].map((level) => parseCommand([`--log.level=${level}`])),
+    [
+      run({ logLevel: "debug" }),
+      run({ logLevel: "info" }),
+      run({ logLevel: "warn" }),
+      run({
+        logLevel: "error",
+      }),
+    ],
+  );
+});
+
+Deno.test("parseCommand accepts both log formats", () => {
+  assert.deepEqual(
+    [parseCommand(["--log.format=logfmt"]), parseCommand(["--log.format=json"])],
+    [run({ logFormat: "logfmt" }), run({ logFormat: "json" })],
+  );
+});
+
+Deno.test("parseCommand accepts a collect interval of 0 for scrape-time collection", () => {
+  assert.deepEqual(parseCommand(["--collect.interval=0"]), run({ collectIntervalMs: 0 }));
+});
+
+// Listen addresses
+
+Deno.test("parseCommand reads a host:port listen address", () => {
+  assert.deepEqual(
+    parseCommand(["--web.listen-address=localhost:9100"]),
+    run({ listenAddress: { hostname: "localhost", port: 9100 } }),
+  );
+});
+
+Deno.test("parseCommand reads a :port listen address as every interface", () => {
+  assert.deepEqual(
+    parseCommand(["--web.listen-address", ":9100"]),
+    run({ listenAddress: { hostname: "", port: 9100 } }),
+  );
+});
+
+Deno.test("parseCommand reads a bracketed IPv6 listen address without the brackets", () => {
+  assert.deepEqual(
+    parseCommand(["--web.listen-address=[::1]:9100"]),
+    run({ listenAddress: { hostname: "::1", port: 9100 } }),
+  );
+});
+
+Deno.test("parseCommand accepts port 0 so the system picks a free port", () => {
+  assert.deepEqual(
+    parseCommand(["--web.listen-address=:0"]),
+    run({ listenAddress: { hostname: "", port: 0 } }),
+  );
+});
+
+Deno.test("parseCommand accepts the highest port, 65535", () => {
+  assert.deepEqual(
+    parseCommand(["--web.listen-address=0.0.0.0:65535"]),
+    run({ listenAddress: { hostname: "0.0.0.0", port: 65535 } }),
+  );
+});
+
+Deno.test("parseCommand rejects a listen address that is not host:port", () => {
+  const inputs = [
+    "",
+    "localhost",
+    "9100",
+    ":",
+    "localhost:",
+    ":http",
+    ":-1",
+    "::1:9100",
+    "[::1]",
+    "[::1]9100",
+  ];
+  assert.deepEqual(
+    inputs.map((value) => {
+      try {
+        return parseCommand([`--web.listen-address=${value}`]);
+      } catch (err) {
+        return `${(err as Error).name}: ${(err as Error).message}`;
+      }
+    }),
+    inputs.map((value) =>
+      `FlagError: --web.listen-address: "${value}" must be host:port, :port or [ipv6]:port`
+    ),
+  );
+});
+
+Deno.test("parseCommand rejects a listen port above 65535", () => {
+  rejects(["--web.listen-address=:65536"], `--web.listen-address: ":65536" has a port above 65535`);
+});
+
+Deno.test("parseCommand rejects empty IPv6 brackets in the listen address", () => {
+  rejects(["--web.listen-address=[]:9100"], `--web.listen-address: "[]:9100" has an empty IPv6 address`);
+});
+
+// Durations
+
+Deno.test("parseCommand rejects a collect interval with no unit", () => {
+  rejects(
+    ["--collect.interval=10"],
+    `--collect.interval: invalid duration "10": use a number and a unit, like 500ms, 10s, 1m or 1h30m`,
+  );
+});
+
+Deno.test("parseCommand rejects a duration with units out of order", () => {
+  rejects(
+    ["--collect.interval=30m1h"],
+    `--collect.interval: invalid duration "30m1h": units must go from largest to smallest`,
+  );
+});
+
+Deno.test("parseCommand rejects a bad collect timeout, naming that flag", () => {
+  rejects(
+    ["--collect.timeout", "5 s"],
+    `--collect.timeout: invalid duration "5 s": use a number and a unit, like 500ms, 10s, 1m or 1h30m`,
+  );
+});
+
+Deno.test("parseCommand rejects an empty collect interval", () => {
+  rejects(
+    ["--collect.interval="],
+    `--collect.interval: invalid duration "": use a number and a unit, like 500ms, 10s, 1m or 1h30m`,
+  );
+});
+
+Deno.test("parseCommand rejects a collect timeout of 0", () => {
+  rejects(["--collect.timeout=0"], "--collect.timeout: must be greater than 0");
+});
+
+Deno.test("parseCommand rejects a collect timeout of 0s", () => {
+  rejects(["--collect.timeout=0s"], "--collect.timeout: must be greater than 0");
+});
+
+// Log level and format
+
+Deno.test("parseCommand rejects an unknown log level", () => {
+  rejects(["--log.level=trace"], `--log.level: "trace" is not one of debug, info, warn, error`);
+});
+
+Deno.test("parseCommand rejects a log level in the wrong case", () => {
+  rejects(["--log.level", "INFO"], `--log.level: "INFO" is not one of debug, info, warn, error`);
+});
+
+Deno.test("parseCommand rejects an unknown log format", () => {
+  rejects(["--log.format=text"], `--log.format: "text" is not one of logfmt, json`);
+});
+
+// Unknown flags, missing values, stray arguments
+
+Deno.test("parseCommand rejects an unknown long flag", () => {
+  rejects(["--collector.foo=1"], "unknown flag --collector.foo; see --help");
+});
+
+Deno.test("parseCommand rejects an unknown short flag", () => {
+  rejects(["-x"], "unknown flag -x; see --help");
+});
+
+Deno.test("parseCommand rejects a flag missing its value at the end of the line", () => {
+  rejects(["--metrics.dir"], "--metrics.dir: needs a value");
+});
+
+Deno.test("parseCommand rejects a flag missing its value before another flag", () => {
+  rejects(["--metrics.dir", "--log.level=debug"], "--metrics.dir: needs a value");
+});
+
+Deno.test("parseCommand rejects a value given to a boolean flag", () => {
+  rejects(["--web.enable-lifecycle=false"], "--web.enable-lifecycle: takes no value");
+});
+
+Deno.test("parseCommand rejects an empty metrics dir", () => {
+  rejects(["--metrics.dir="], "--metrics.dir: must not be empty");
+});
+
+Deno.test("parseCommand rejects a stray positional argument", () => {
+  rejects(["metrics"], `unexpected argument "metrics"; see --help`);
+});
+
+// Telemetry path
+
+Deno.test("parseCommand accepts a nested telemetry path", () => {
+  assert.deepEqual(
+    parseCommand(["--web.telemetry-path=/probe/metrics"]),
+    run({ telemetryPath: "/probe/metrics" }),
+  );
+});
+
+Deno.test("parseCommand rejects a telemetry path without a leading slash", () => {
+  rejects(
+    ["--web.telemetry-path=metrics"],
+    `--web.telemetry-path: "metrics" must be a path starting with "/"`,
+  );
+});
+
+Deno.test("parseCommand rejects an empty telemetry path", () => {
+  rejects(["--web.telemetry-path="], `--web.telemetry-path: "" must be a path starting with "/"`);
+});
+
+Deno.test("parseCommand rejects a telemetry path with a query, fragment or space", () => {
+  const inputs = ["/metrics?x=1", "/metrics#top", "/my metrics"];
+  assert.deepEqual(
+    inputs.map((value) => {
+      try {
+        return parseCommand([`--web.telemetry-path=${value}`]);
+      } catch (err) {
+        return `${(err as Error).name}: ${(err as Error).message}`;
+      }
+    }),
+    inputs.map((value) => `FlagError: --web.telemetry-path: "${value}" must be a path starting with "/"`),
+  );
+});
+
+Deno.test("parseCommand rejects / as telemetry path, which is the landing page", () => {
+  rejects(
+    ["--web.telemetry-path=/"],
+    `--web.telemetry-path: "/" collides with the landing page or /-/ endpoints`,
+  );
+});
+
+Deno.test("parseCommand rejects a telemetry path under /-/", () => {
+  rejects(
+    ["--web.telemetry-path=/-/metrics"],
+    `--web.telemetry-path: "/-/metrics" collides with the landing page or /-/ endpoints`,
+  );
+});
+
+// check subcommand
+
+Deno.test("parseCommand reads check <file> with the default config", () => {
+  assert.deepEqual(parseCommand(["check", "metrics/foo.ts"]), {
+    kind: "check",
+    file: "metrics/foo.ts",
+    config: DEFAULTS,
+  });
+});
+
+Deno.test("parseCommand reads flags given after check <file>", () => {
+  assert.deepEqual(parseCommand(["check", "metrics/foo.ts", "--log.level=debug", "--collect.timeout=2s"]), {
+    kind: "check",
+    file: "metrics/foo.ts",
+    config: { ...DEFAULTS, logLevel: "debug", collectTimeoutMs: 2000 },
+  });
+});
+
+Deno.test("parseCommand rejects check without a file", () => {
+  rejects(["check"], "check: expects exactly one module file, got 0");
+});
+
+Deno.test("parseCommand rejects check with two files", () => {
+  rejects(["check", "a.ts", "b.ts"], "check: expects exactly one module file, got 2");
+});
+
+Deno.test("parseCommand rejects a bad flag given with check", () => {
+  rejects(
+    ["check", "a.ts", "--log.level=loud"],
+    `--log.level: "loud" is not one of debug, info, warn, error`,
+  );
+});
+
+// --help and --version
+
+Deno.test("parseCommand --help returns help text describing every flag with its default", () => {
+  assert.deepEqual(parseCommand(["--help"]), {
+    kind: "help",
+    text: `usage: dynamic_exporter [flags]
+       dynamic_exporter check <module file> [flags]
+
+Serves Prometheus metrics computed by the TypeScript/JavaScript modules in a directory,
+loading, reloading and unloading them as the files change.
+
+Flags:
+  --web.listen-address=<value>
+      Address to listen on: host:port, :port (all interfaces), [::1]:port; port 0 picks a free port. (default: ":8000")
+  --web.telemetry-path=<value>
+      Path under which to expose metrics. (default: "/metrics")
+  --web.config.file=<value>
+      Path to an exporter-toolkit web config file (TLS, basic auth). Not supported yet.
+  --web.enable-lifecycle
+      Enable POST /-/reload. Not supported yet.
+  --metrics.dir=<value>
+      Directory of metric modules. (default: "./metrics")
+  --collect.interval=<value>
+      How often each module's process() runs; 0 runs it at scrape time. (default: "10s")
+  --collect.timeout=<value>
+      A process() call running longer than this is abandoned and counted as a timeout. (default: "5s")
+  --log.level=<value>
+      Only log messages at or above this level: debug, info, warn, error. (default: "info")
+  --log.format=<value>
+      Log line format: logfmt or json. (default: "logfmt")
+  --help
+      Show this help and exit.
+  --version
+      Show version information and exit.
+`,
+  });
+});
+
+Deno.test("parseCommand --help lists every flag of the contract", () => {
+  const command = parseCommand(["--help"]);
+  if (command.kind !== "help") assert.fail(`expected help, got ${command.kind}`);
+  const listed = [...command.text.matchAll(/^ {2}--([\w.-]+)/gm)].map((m) => m[1]);
+  assert.deepEqual(listed, [
+    "web.listen-address",
+    "web.telemetry-path",
+    "web.config.file",
+    "web.enable-lifecycle",
+    "metrics.dir",
+    "collect.interval",
+    "collect.timeout",
+    "log.level",
+    "log.format",
+    "help",
+    "version",
+  ]);
+});
+
+Deno.test("parseCommand --help wins over a bad value of another flag", () => {
+  assert.deepEqual(parseCommand(["--log.level=loud", "--help"]), { kind: "help", text: helpText() });
+});
+
+Deno.test("parseCommand --version asks for the version", () => {
+  assert.deepEqual(parseCommand(["--version"]), { kind: "version" });
+});
+
+Deno.test("parseCommand rejects a flag given twice", () => {
+  assert.throws(() => parseCommand(["--log.level=debug", "--log.level", "info"]), {
+    name: "FlagError",
+    message: "--log.level: given more than once",
+  });
+});

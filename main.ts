@@ -81,10 +81,7 @@ export async function main(args: string[]): Promise<number> {
 
   const stopped = Promise.withResolvers<string>();
   const onStop = (signal: string) => () => stopped.resolve(signal);
-  const onHup = () => {
-    log.info("reloading every module", { signal: "SIGHUP" });
-    exporter.sync({ reloadAll: true });
-  };
+  const onHup = () => exporter.reload("SIGHUP");
   Deno.addSignalListener("SIGTERM", onStop("SIGTERM"));
   Deno.addSignalListener("SIGINT", onStop("SIGINT"));
   Deno.addSignalListener("SIGHUP", onHup);

@@ -24,7 +24,7 @@ import { describeError } from "./describe_error.ts";
 
 export type ExporterConfig = Pick<
   Config,
-  "metricsDir" | "collectIntervalMs" | "collectTimeoutMs" | "telemetryPath"
+  "metricsDir" | "collectIntervalMs" | "collectTimeoutMs" | "telemetryPath" | "enableLifecycle"
 >;
 
 export interface ExporterOptions {
@@ -131,6 +131,12 @@ export class Exporter {
     return this.#syncing;
   }
 
+  /** Rescans the dir and reloads every module (SIGHUP, POST /-/reload). */
+  reload(reason: string): Promise<void> {
+    this.#log.info("reloading every module", { reason });
+    return this.sync({ reloadAll: true });
+  }
+
   /** The HTTP handler over this exporter. */
   handler(): (request: Request) => Promise<Response> {
     return createHandler({
@@ -143,6 +149,7 @@ export class Exporter {
           defaultIntervalMs: this.#config.collectIntervalMs,
         }),
       ready: () => this.#ready,
+      reload: this.#config.enableLifecycle ? () => this.reload("POST /-/reload") : undefined,
       log: this.#log,
     });
   }

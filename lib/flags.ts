@@ -53,7 +53,7 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
   },
   "web.enable-lifecycle": {
     boolean: true,
-    help: "Enable POST /-/reload. Not supported yet.",
+    help: "Enable POST /-/reload, which rescans the metrics dir and reloads every module.",
   },
   "metrics.dir": { default: "./metrics", help: "Directory of metric modules." },
   "collect.interval": {

@@ -358,7 +358,7 @@ Flags:
   --web.config.file=<value>
       Path to an exporter-toolkit web config file (TLS, basic auth). Not supported yet.
   --web.enable-lifecycle
-      Enable POST /-/reload. Not supported yet.
+      Enable POST /-/reload, which rescans the metrics dir and reloads every module.
   --metrics.dir=<value>
       Directory of metric modules. (default: "./metrics")
   --collect.interval=<value>

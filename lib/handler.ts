@@ -11,6 +11,8 @@ export interface HandlerDeps {
   landingPage(): string;
   /** The first load of the metrics dir is done. */
   ready(): boolean;
+  /** Rescans and reloads every module; present only with --web.enable-lifecycle. */
+  reload?(): Promise<void>;
   log: Logger;
 }
 
@@ -32,9 +34,15 @@ export function scrapeCapMs(header: string | null): number | undefined {
   return Math.max(seconds * 1000 - 500, seconds * 500);
 }
 
+interface Route {
+  methods: string[];
+  handle(request: Request): Promise<Response> | Response;
+}
+
 export function createHandler(deps: HandlerDeps): (request: Request) => Promise<Response> {
-  const routes: Record<string, (request: Request) => Promise<Response> | Response> = {
-    [deps.telemetryPath]: async (request) => {
+  const get = (handle: Route["handle"]): Route => ({ methods: GET_HEAD, handle });
+  const routes: Record<string, Route> = {
+    [deps.telemetryPath]: get(async (request) => {
       const format = negotiateFormat(request.headers.get("accept"));
       const gzip = acceptsGzip(request.headers.get("accept-encoding"));
       const cap = scrapeCapMs(request.headers.get("x-prometheus-scrape-timeout-seconds"));
@@ -45,22 +53,37 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
       };
       if (gzip) headers["content-encoding"] = "gzip";
       return new Response(body, { headers });
+    }),
+    "/": get(() =>
+      new Response(deps.landingPage(), { headers: { "content-type": "text/html; charset=utf-8" } })
+    ),
+    "/-/healthy": get(() => text(200, "Healthy.\n")),
+    "/-/ready": get(() =>
+      deps.ready() ? text(200, "Ready.\n") : text(503, "Not ready: the metrics dir is still loading.\n")
+    ),
+    "/-/reload": {
+      methods: ["POST"],
+      async handle() {
+        // As Prometheus does: the endpoint exists, but refuses unless the flag enables it.
+        if (!deps.reload) {
+          return text(403, "Lifecycle API is not enabled; start with --web.enable-lifecycle.\n");
+        }
+        await deps.reload();
+        return text(200, "Reloaded.\n");
+      },
     },
-    "/": () => new Response(deps.landingPage(), { headers: { "content-type": "text/html; charset=utf-8" } }),
-    "/-/healthy": () => text(200, "Healthy.\n"),
-    "/-/ready": () =>
-      deps.ready() ? text(200, "Ready.\n") : text(503, "Not ready: the metrics dir is still loading.\n"),
   };
 
   return async (request) => {
     const { pathname } = new URL(request.url);
     const route = Object.hasOwn(routes, pathname) ? routes[pathname] : undefined;
     if (!route) return text(404, `Not found: ${pathname}\n`);
-    if (!GET_HEAD.includes(request.method)) {
-      return text(405, `Method ${request.method} not allowed on ${pathname}\n`, { allow: "GET, HEAD" });
+    if (!route.methods.includes(request.method)) {
+      const allow = route.methods.join(", ");
+      return text(405, `Method ${request.method} not allowed on ${pathname}\n`, { allow });
     }
     try {
-      const response = await route(request);
+      const response = await route.handle(request);
       return request.method === "HEAD" ? new Response(null, response) : response;
     } catch (err) {
       deps.log.error("request failed", { path: pathname, err });

@@ -62,9 +62,12 @@ export function runProcess(module: LoadedModule, options: RunOptions): Run {
   });
   const result = Promise.race([call, aborted]).then(
     () => finish("success"),
-    (err) => finish(err === timeoutError || isSyncTimeout(err) ? "timeout" : "error", err),
+    (err) => {
+      // A process() that stops at the abort may reject with an error of its own first.
+      const timedOut = controller.signal.reason === timeoutError || isSyncTimeout(err);
+      return timedOut ? finish("timeout", timeoutError) : finish("error", err);
+    },
   ).then((run) => {
-    clearTimeout(timer);
     // A synchronous timeout fires before the timer: abort so that pending async work stops too.
     if (run.outcome === "timeout" && !controller.signal.aborted) controller.abort(timeoutError);
     return run;

@@ -110,7 +110,7 @@ Deno.test("Scheduler runs an interval module at add() and then every interval", 
 });
 
 Deno.test("Scheduler keeps ticks on the grid of the first run when a tick fires late", async () => {
-  const { clock, scheduler, runs, started } = setup();
+  const { clock, scheduler, runs, overruns, started } = setup();
   scheduler.add(moduleOf("disk"), EVERY_SECOND);
   runs[0].complete();
   await flush();
@@ -118,13 +118,16 @@ Deno.test("Scheduler keeps ticks on the grid of the first run when a tick fires 
   runs[1].complete();
   await flush();
 
-  clock.stall(1250); // the 2000 tick is late: it fires at 2250
+  clock.stall(2250); // the 2000 tick fires at 3250, after the 3000 one was due
   clock.advance(0);
   runs[2].complete();
   await flush();
-  clock.advance(750);
+  clock.advance(749);
+  assert.equal(runs.length, 3);
+  clock.advance(1);
 
-  assert.deepEqual(started(), ["disk@1 at 0", "disk@1 at 1000", "disk@1 at 2250", "disk@1 at 3000"]);
+  assert.deepEqual(started(), ["disk@1 at 0", "disk@1 at 1000", "disk@1 at 3250", "disk@1 at 4000"]);
+  assert.deepEqual(overruns, []);
   await scheduler.close();
 });
 

@@ -90,6 +90,7 @@ export class Exporter {
       selfFamilies: () => selfMetrics(this.#board.list(), this.#build, this.#startTimeSeconds),
       selfVersion: () => this.#board.generation,
       onRender: (name, err) => this.#onRender(name, err),
+      renderTimeoutMs: config.collectTimeoutMs,
     });
     this.#exposition.set({
       name: "",

@@ -23,6 +23,8 @@ export interface ExpositionOptions {
   onRender(name: string, err?: unknown): void;
   /** How long a whole body may be served from cache; it bounds the age of process_* values. Default 1000. */
   maxAgeMs?: number;
+  /** How long one fragment may take to render (a collect() callback is module code). Default 5000. */
+  renderTimeoutMs?: number;
 }
 
 interface Fragment {
@@ -99,6 +101,19 @@ export class Exposition {
     return parts.join("");
   }
 
+  async #withinTimeout<T>(promise: Promise<T>): Promise<T> {
+    const ms = this.#options.renderTimeoutMs ?? 5000;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`metrics did not render within ${ms}ms`)), ms);
+    });
+    try {
+      return await Promise.race([promise, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   async #renderFragment(fragment: Fragment, format: Format): Promise<string> {
     const cached = fragment.text[format];
     if (cached !== undefined && !fragment.source.isDynamic()) return cached;
@@ -107,7 +122,7 @@ export class Exposition {
     try {
       let families = fragment.families;
       if (!families || fragment.source.isDynamic()) {
-        families = await fragment.source.families();
+        families = await this.#withinTimeout(fragment.source.families());
         if (fragment.version === version) {
           fragment.families = families;
           fragment.text = {};

@@ -267,3 +267,16 @@ Deno.test("Exposition does not lose an invalidate() that arrives while families(
 
   assert.equal(body, text("a_value", 2) + text("self_up", 1));
 });
+
+Deno.test("Exposition leaves out a fragment that does not render within renderTimeoutMs", async () => {
+  const errors: unknown[] = [];
+  const exposition = new Exposition({
+    selfFamilies: () => [],
+    selfVersion: () => 0,
+    onRender: (_name, err) => errors.push(err),
+    renderTimeoutMs: 20,
+  });
+  exposition.set({ name: "stuck", isDynamic: () => true, families: () => new Promise(() => {}) });
+  assert.equal(await exposition.render("text"), "");
+  assert.equal((errors[0] as Error).message, "metrics did not render within 20ms");
+});

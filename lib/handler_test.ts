@@ -287,3 +287,29 @@ Deno.test("handler serves a custom telemetry path and 404s /metrics", async () =
   });
   assert.deepEqual(scrapes, [["text", false, undefined]]);
 });
+
+Deno.test("handler refuses POST /-/reload with 403 when the lifecycle API is off", async () => {
+  const { handler } = setup();
+  assert.deepEqual(await whole(await handler(get("/-/reload", {}, "POST"))), {
+    status: 403,
+    headers: { "content-type": "text/plain; charset=utf-8" },
+    body: "Lifecycle API is not enabled; start with --web.enable-lifecycle.\n",
+  });
+});
+
+Deno.test("handler reloads on POST /-/reload when enabled, and answers 405 to GET", async () => {
+  let reloads = 0;
+  const { handler } = setup({ reload: () => Promise.resolve(void reloads++) });
+  assert.deepEqual(await whole(await handler(get("/-/reload", {}, "POST"))), {
+    status: 200,
+    headers: { "content-type": "text/plain; charset=utf-8" },
+    body: "Reloaded.\n",
+  });
+  assert.equal(reloads, 1);
+  assert.deepEqual(await whole(await handler(get("/-/reload"))), {
+    status: 405,
+    headers: { "content-type": "text/plain; charset=utf-8", allow: "POST" },
+    body: "Method GET not allowed on /-/reload\n",
+  });
+  assert.equal(reloads, 1);
+});

@@ -5,6 +5,7 @@ import {
   gaugeModule,
   scrape,
   startExporter,
+  startTaskFlags,
   tempMetricsDir,
   waitFor,
   waitForSample,
@@ -334,6 +335,7 @@ export function process(ctx) { return new Promise((r) => { const t = setTimeout(
 Deno.test("bad flags and a missing metrics dir exit 2 with one line naming the problem", async () => {
   const dir = await tempMetricsDir();
   try {
+    await Deno.writeTextFile(`${dir}/file.ts`, "");
     const cases: [string[], string][] = [
       [
         ["--collect.interval=10x"],
@@ -341,20 +343,19 @@ Deno.test("bad flags and a missing metrics dir exit 2 with one line naming the p
       ],
       [["--log.level=loud"], `dynamic_exporter: --log.level: "loud" is not one of debug, info, warn, error`],
       [["--no.such-flag"], `dynamic_exporter: unknown flag --no.such-flag; see --help`],
+      [
+        ["--web.listen-address=8000"],
+        `dynamic_exporter: --web.listen-address: "8000" must be host:port, :port or [ipv6]:port`,
+      ],
       [[`--metrics.dir=${dir}/missing`], `dynamic_exporter: --metrics.dir: "${dir}/missing" does not exist`],
+      [
+        [`--metrics.dir=${dir}/file.ts`],
+        `dynamic_exporter: --metrics.dir: "${dir}/file.ts" is not a directory`,
+      ],
     ];
     for (const [args, line] of cases) {
       const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "--no-prompt",
-          "--allow-read",
-          "--allow-net",
-          "--allow-env",
-          "main.ts",
-          `--metrics.dir=${dir}`,
-          ...args,
-        ],
+        args: ["run", ...await startTaskFlags(), "main.ts", ...args],
         env: { NO_COLOR: "1" },
         stdout: "null",
         stderr: "piped",
@@ -388,5 +389,30 @@ export function process() { c.inc(3); }
     const body = await response.text(); // fetch decompresses
     assert.match(body, /^# HELP om_requests h\n# TYPE om_requests counter\nom_requests_total 3\n/m);
     assert.ok(body.endsWith("\n# EOF\n"));
+  });
+});
+
+Deno.test("POST /-/reload reloads every module with --web.enable-lifecycle", async () => {
+  await withExporter({ "a.ts": gaugeModule("a_value", 1) }, async (e) => {
+    await waitForSample(e.url, reloads("a", "success"), 1);
+    const response = await fetch(`${e.url}/-/reload`, { method: "POST" });
+    assert.deepEqual([response.status, await response.text()], [200, "Reloaded.\n"]);
+    assert.equal((await scrape(e.url)).get(reloads("a", "success")), 2);
+  }, { args: ["--web.enable-lifecycle"] });
+});
+
+Deno.test("the landing page links the telemetry path and shows each module with its last error", async () => {
+  const failing = `export function process() { throw new Error("upstream <down>"); }\n`;
+  await withExporter({ "ok.ts": gaugeModule("ok_value", 1), "failing.ts": failing }, async (e) => {
+    await waitForSample(e.url, errors("failing", "error"), 1);
+    const response = await fetch(`${e.url}/`);
+    assert.equal(response.headers.get("content-type"), "text/html; charset=utf-8");
+    const html = await response.text();
+    assert.match(html, /<a href="\/metrics">\/metrics<\/a>/);
+    assert.match(html, /<tr class="up"><td>ok<\/td><td>up<\/td>/);
+    assert.match(
+      html,
+      /<tr class="down"><td>failing<\/td><td>down<\/td>.*run: upstream &#60;down&#62; <code>[^<]*failing\.ts:1<\/code>/,
+    );
   });
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { GuardedCaller, isSyncTimeout } from "./guarded_call.ts";
+import { GuardedCaller } from "./guarded_call.ts";
 import { Logger } from "./log.ts";
 import type { LoadedModule, ProcessContext } from "./module_host.ts";
 import { runProcess } from "./runner.ts";

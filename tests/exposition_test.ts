@@ -54,7 +54,7 @@ Deno.test({
   },
 });
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
@@ -77,7 +77,7 @@ Deno.test({
   async fn() {
     const e = await startExporter({ metricsDir: FIXTURES });
     const storage = await Deno.makeTempDir({ prefix: "dx_prom_" });
-    const port = await freePort();
+    const port = freePort();
     const target = e.url.replace("http://", "");
     await Deno.writeTextFile(
       `${storage}/prometheus.yml`,

@@ -178,20 +178,24 @@ function formatLabels(
   labels: Record<string, string | number> | undefined,
 ): string {
   if (labels === undefined) return "";
-  const pairs = Object.entries(labels).map(([name, value]) =>
-    `${name}="${
-      escapeQuoted(
-        typeof value === "number" ? formatNumber(value) : value,
-      )
-    }"`
-  );
-  return pairs.length === 0 ? "" : `{${pairs.join(",")}}`;
+  let out = "";
+  for (const name in labels) {
+    const value = labels[name];
+    const text = typeof value === "number" ? formatNumber(value) : escapeQuoted(String(value));
+    out += `${out === "" ? "{" : ","}${name}="${text}"`;
+  }
+  return out === "" ? "" : out + "}";
 }
 
+// Most label values and help texts need no escaping: test once before three replaces.
+const NEEDS_ESCAPE = /[\\\n"]/;
+
 function escapeTextHelp(help: string): string {
+  if (!NEEDS_ESCAPE.test(help)) return help;
   return help.replaceAll("\\", "\\\\").replaceAll("\n", "\\n");
 }
 
 function escapeQuoted(value: string): string {
+  if (!NEEDS_ESCAPE.test(value)) return value;
   return escapeTextHelp(value).replaceAll('"', '\\"');
 }

@@ -416,3 +416,17 @@ Deno.test("the landing page links the telemetry path and shows each module with 
     );
   });
 });
+
+Deno.test("a client that does not accept gzip gets the plain text format", async () => {
+  await withExporter({ "a.ts": gaugeModule("plain_value", 1) }, async (e) => {
+    await waitForSample(e.url, "plain_value", 1);
+    // Deno's fetch asks for gzip unless told otherwise.
+    const response = await fetch(`${e.url}/metrics`, { headers: { "accept-encoding": "identity" } });
+    assert.equal(response.headers.get("content-encoding"), null);
+    assert.equal(response.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+    assert.match(
+      await response.text(),
+      /^# HELP plain_value test gauge plain_value\n# TYPE plain_value gauge\nplain_value 1\n/,
+    );
+  });
+});

@@ -38,6 +38,27 @@ function serve(config: Config, handler: Deno.ServeHandler, log: Logger): Deno.Ht
   }
 }
 
+/** Where in module code an error was thrown: its first `?v=N` stack frame, or undefined. */
+function moduleFrame(err: unknown): string | undefined {
+  const stack = err instanceof Error ? err.stack ?? "" : "";
+  return /(file:\/\/\S+?)\?v=\d+(:\d+:\d+)/.exec(stack)?.slice(1, 3).join("");
+}
+
+/**
+ * Module code can throw from its own timers or leave a rejection unhandled; Deno would exit.
+ * A bad module must never take the server down, so log it instead.
+ */
+function survive(log: Logger): void {
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    log.error("unhandled rejection, ignored", { err: event.reason, at: moduleFrame(event.reason) });
+  });
+  globalThis.addEventListener("error", (event) => {
+    event.preventDefault();
+    log.error("uncaught exception, ignored", { err: event.error, at: moduleFrame(event.error) });
+  });
+}
+
 export async function main(args: string[]): Promise<number> {
   let command;
   try {
@@ -69,6 +90,7 @@ export async function main(args: string[]): Promise<number> {
   const dirProblem = await checkMetricsDir(config.metricsDir);
   if (dirProblem) return fail(dirProblem);
 
+  survive(log);
   const exporter = new Exporter(config, { log });
   let server: Deno.HttpServer;
   try {

@@ -430,3 +430,19 @@ Deno.test("a client that does not accept gzip gets the plain text format", async
     );
   });
 });
+
+Deno.test("errors module code throws from its own timers or leaves unhandled do not stop the exporter", async () => {
+  const module = `export function process() {
+  setTimeout(() => { throw new Error("late throw"); }, 1);
+  Promise.reject(new Error("nobody catches"));
+}
+`;
+  await withExporter({ "wild.ts": module, "fine.ts": gaugeModule("fine_value", 1) }, async (e) => {
+    const thrown = await e.waitForLog((r) => r.msg === "uncaught exception, ignored");
+    assert.equal(thrown.err, "late throw");
+    assert.match(String(thrown.at), /wild\.ts:2:\d+$/);
+    const rejected = await e.waitForLog((r) => r.msg === "unhandled rejection, ignored");
+    assert.equal(rejected.err, "nobody catches");
+    assert.equal((await scrape(e.url)).get("fine_value"), 1);
+  });
+});

@@ -32,7 +32,9 @@ export async function checkModule(file: string, options: CheckOptions): Promise<
     return fail("not a module file name (*.ts, *.js, *.mts, *.mjs, not starting with . or _)");
   }
 
-  const host = new InProcessHost(new MetricOwnership(register as unknown as PromRegistry));
+  const host = new InProcessHost(new MetricOwnership(register as unknown as PromRegistry), {
+    loadTimeoutMs: options.collectTimeoutMs,
+  });
   let module;
   try {
     module = await host.load(name, file);

@@ -29,8 +29,6 @@ export type ExporterConfig = Pick<
 
 export interface ExporterOptions {
   log: Logger;
-  /** Watcher timings, for tests. */
-  watch?: { debounceMs?: number; checkMs?: number; rescanMs?: number };
 }
 
 interface Entry {
@@ -46,7 +44,7 @@ function logFields(d: { message: string; file: string; line?: number; column?: n
   return { file: d.file, line: d.line, column: d.column, err: d.message, hint: d.hint };
 }
 
-export function buildInfo(): BuildInfo {
+function buildInfo(): BuildInfo {
   return {
     version: VERSION,
     deno: Deno.version.deno,
@@ -76,7 +74,7 @@ export class Exporter {
     this.#config = config;
     this.#log = options.log;
     this.#ownership = new MetricOwnership(register as unknown as PromRegistry);
-    this.#host = new InProcessHost(this.#ownership);
+    this.#host = new InProcessHost(this.#ownership, { loadTimeoutMs: config.collectTimeoutMs });
     this.#scheduler = new Scheduler({
       start: (module, timeoutMs) =>
         runProcess(module, { timeoutMs, log: this.#log.child({ module: module.name }) }),
@@ -100,7 +98,6 @@ export class Exporter {
     this.#watcher = new DirWatcher(config.metricsDir, {
       log: this.#log,
       onChange: () => this.sync(),
-      ...options.watch,
     });
   }
 

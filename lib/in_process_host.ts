@@ -1,7 +1,7 @@
 /** Runs modules in the exporter's own isolate through cache-busted dynamic import(). */
 
 import { pathToFileURL } from "node:url";
-import { parseDuration } from "./duration.ts";
+import { formatDuration, parseDuration } from "./duration.ts";
 import type { MetricFamily } from "./format.ts";
 import { describeError } from "./describe_error.ts";
 import { GuardedCaller } from "./guarded_call.ts";
@@ -54,8 +54,12 @@ export class InProcessHost implements ModuleHost {
   readonly #caller = new GuardedCaller();
   #version = 0;
 
-  constructor(ownership: MetricOwnership) {
+  readonly #loadTimeoutMs: number;
+
+  /** `loadTimeoutMs` bounds an import, so a top-level await that never settles cannot hold the import lock. */
+  constructor(ownership: MetricOwnership, options: { loadTimeoutMs?: number } = {}) {
     this.#ownership = ownership;
+    this.#loadTimeoutMs = options.loadTimeoutMs ?? 5000;
   }
 
   async load(name: string, file: string, previous?: LoadedModule): Promise<LoadedModule> {
@@ -71,7 +75,7 @@ export class InProcessHost implements ModuleHost {
       return await this.#ownership.importAs(owner, async () => {
         // The old version's metrics must go first, or re-registering their names throws.
         if (old) this.#ownership.release(old.owner);
-        const exports = await import(`${url}?v=${version}`) as Exports;
+        const exports = await this.#importWithin(`${url}?v=${version}`);
         const { intervalMs, timeoutMs } = validateExports(exports);
         return new InProcessModule(
           name,
@@ -91,6 +95,26 @@ export class InProcessHost implements ModuleHost {
       if (old) this.#ownership.restore(old.owner, kept);
       const { message, line, column, hint } = describeError(err, url);
       throw new ModuleLoadError(name, file, message, line, column, hint, { cause: err });
+    }
+  }
+
+  async #importWithin(specifier: string): Promise<Exports> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `import did not finish within ${formatDuration(this.#loadTimeoutMs)} (a top-level await?)`,
+            ),
+          ),
+        this.#loadTimeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([import(specifier) as Promise<Exports>, late]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -446,3 +446,14 @@ Deno.test("errors module code throws from its own timers or leaves unhandled do 
     assert.equal((await scrape(e.url)).get("fine_value"), 1);
   });
 });
+
+Deno.test("a module whose top-level await never settles fails to load without blocking the others", async () => {
+  await withExporter({
+    "a_stuck.ts": `await new Promise(() => {});\nexport function process() {}\n`,
+    "b.ts": gaugeModule("b_value", 1),
+  }, async (e) => {
+    const failure = await e.waitForLog((r) => r.msg === "module load failed");
+    assert.equal(failure.err, "import did not finish within 1s (a top-level await?)");
+    await waitForSample(e.url, "b_value", 1);
+  }, { args: ["--collect.timeout=1s"] });
+});

@@ -6,6 +6,7 @@
  * rescan is the safety net.
  */
 
+import { resolve } from "node:path";
 import type { Logger } from "./log.ts";
 
 export interface DirWatcherOptions {
@@ -25,7 +26,8 @@ type Identity = string | undefined;
 async function identity(dir: string): Promise<Identity> {
   try {
     const info = await Deno.stat(dir);
-    return info.isDirectory ? `${info.dev}:${info.ino}` : undefined;
+    // The birth time tells a dir re-created under the same inode number from the old one.
+    return info.isDirectory ? `${info.dev}:${info.ino}:${info.birthtime?.getTime()}` : undefined;
   } catch {
     return undefined;
   }
@@ -36,10 +38,13 @@ export class DirWatcher {
   readonly #options: Required<DirWatcherOptions>;
   #watcher: Deno.FsWatcher | undefined;
   #identity: Identity;
+  /** The watch saw its own dir removed: it will report nothing more. */
+  #watchDead = false;
   #debounce: ReturnType<typeof setTimeout> | undefined;
   #checkTimer: ReturnType<typeof setInterval> | undefined;
   #rescanTimer: ReturnType<typeof setInterval> | undefined;
   #loop: Promise<void> | undefined;
+  #checking: Promise<void> | undefined;
   #closed = false;
 
   constructor(dir: string, options: DirWatcherOptions) {
@@ -59,13 +64,15 @@ export class DirWatcher {
     clearInterval(this.#checkTimer);
     clearInterval(this.#rescanTimer);
     clearTimeout(this.#debounce);
+    await this.#checking;
     this.#disarm();
     await this.#loop;
   }
 
   #arm(): void {
+    let watcher: Deno.FsWatcher;
     try {
-      this.#watcher = Deno.watchFs(this.#dir, { recursive: false });
+      watcher = Deno.watchFs(this.#dir, { recursive: false });
     } catch (err) {
       this.#options.log.warn("cannot watch metrics dir; relying on periodic rescans", {
         dir: this.#dir,
@@ -73,11 +80,17 @@ export class DirWatcher {
       });
       return;
     }
-    const watcher = this.#watcher;
+    this.#watcher = watcher;
+    this.#watchDead = false;
+    const self = resolve(this.#dir);
     this.#loop = (async () => {
       try {
         for await (const event of watcher) {
-          if (event.kind !== "access") this.#changed();
+          if (event.kind === "access") continue;
+          if (event.kind === "remove" && event.paths.includes(self)) {
+            this.#watchDead = true;
+            this.#check();
+          } else this.#changed();
         }
       } catch (err) {
         if (!this.#closed) this.#options.log.warn("metrics dir watch ended", { dir: this.#dir, err });
@@ -102,16 +115,27 @@ export class DirWatcher {
     }, this.#options.debounceMs);
   }
 
-  async #check(): Promise<void> {
+  #check(): Promise<void> {
+    this.#checking ??= this.#checkOnce().finally(() => this.#checking = undefined);
+    return this.#checking;
+  }
+
+  async #checkOnce(): Promise<void> {
     const now = await identity(this.#dir);
-    if (this.#closed || now === this.#identity) return;
+    if (this.#closed || (now === this.#identity && !this.#watchDead)) return;
     const log = this.#options.log;
     if (now === undefined) {
       log.warn("metrics dir is gone; serving the modules loaded so far", { dir: this.#dir });
-    } else if (this.#identity === undefined) log.info("metrics dir is back", { dir: this.#dir });
-    else log.info("metrics dir was replaced", { dir: this.#dir });
+    } else if (this.#identity === undefined || now === this.#identity) {
+      log.info("metrics dir is back", { dir: this.#dir });
+    } else log.info("metrics dir was replaced", { dir: this.#dir });
     this.#identity = now;
     this.#disarm();
+    // Deno shares one OS watch per path until the old watcher's pending read ends: arming
+    // before that would reuse the dead watch.
+    await this.#loop;
+    if (this.#closed) return;
+    this.#watchDead = false;
     if (now !== undefined) {
       this.#arm();
       this.#changed();

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { hasCommand, promtoolCheck } from "../tests/_promtool.ts";
 import { Counter, Gauge, Histogram, Registry, Summary } from "prom-client";
 import {
   CONTENT_TYPES,
@@ -55,23 +56,9 @@ const SUMMARY: MetricFamily = {
   ],
 };
 
-function findOnPath(command: string): string | undefined {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    if (dir === "") continue;
-    try {
-      if (Deno.statSync(`${dir}/${command}`).isFile) return `${dir}/${command}`;
-    } catch {
-      // Not in this directory; try the next one.
-    }
-  }
-  return undefined;
-}
-
-const PROMTOOL = findOnPath("promtool");
-if (PROMTOOL === undefined) {
-  console.warn(
-    "skipping the promtool test: promtool is not on PATH (apt install prometheus)",
-  );
+const HAS_PROMTOOL = await hasCommand("promtool");
+if (!HAS_PROMTOOL) {
+  console.warn("skipping the promtool test: promtool is not on PATH (apt install prometheus)");
 }
 
 Deno.test("CONTENT_TYPES names the 0.0.4 text and OpenMetrics 1.0.0 media types", () => {
@@ -325,7 +312,7 @@ Deno.test("validateLabelName rejects colons, leading digits and reserved __ name
 
 Deno.test({
   name: "formatFamilies text output of real prom-client metrics passes promtool check metrics",
-  ignore: PROMTOOL === undefined,
+  ignore: !HAS_PROMTOOL,
   async fn() {
     const registry = new Registry();
     const counter = new Counter({
@@ -373,26 +360,7 @@ Deno.test({
       "text",
     );
 
-    const child = new Deno.Command("promtool", {
-      args: ["check", "metrics"],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(body));
-    await writer.close();
-    const { code, stdout, stderr } = await child.output();
-    const decoder = new TextDecoder();
-    assert.deepEqual(
-      {
-        code,
-        stdout: decoder.decode(stdout),
-        stderr: decoder.decode(stderr),
-      },
-      { code: 0, stdout: "", stderr: "" },
-      body,
-    );
+    assert.deepEqual(await promtoolCheck(body), { code: 0, stdout: "", stderr: "" }, body);
   },
 });
 

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { stateOf } from "../tests/_async.ts";
 import { GuardedCaller } from "./guarded_call.ts";
 import { Logger } from "./log.ts";
 import type { LoadedModule, ProcessContext } from "./module_host.ts";
@@ -23,16 +24,6 @@ function moduleOf(name: string, process: (ctx: ProcessContext) => unknown): Load
     isDynamic: () => false,
     families: () => Promise.resolve([]),
   };
-}
-
-type PromiseState = "pending" | "fulfilled" | "rejected";
-
-/** The state of `promise` once a bounded number of microtask turns have run. */
-async function stateOf(promise: Promise<unknown>): Promise<PromiseState> {
-  let state: PromiseState = "pending";
-  promise.then(() => state = "fulfilled", () => state = "rejected");
-  for (let turn = 0; turn < 50 && state === "pending"; turn++) await Promise.resolve();
-  return state;
 }
 
 function assertTimeoutError(value: unknown): void {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { flush, stateOf } from "../tests/_async.ts";
 import { FakeClock } from "../tests/_fake_clock.ts";
 import type { LoadedModule } from "./module_host.ts";
 import type { Run, RunOutcome, RunResult } from "./runner.ts";
@@ -73,21 +74,6 @@ function setup(startAt = 0) {
   /** The runs started so far, as `name@version at time`. */
   const started = () => runs.map((run) => `${run.module} at ${run.at}`);
   return { clock, scheduler, runs, results, overruns, started };
-}
-
-/** Lets promise reactions run, for a bounded number of microtask turns. */
-async function flush(): Promise<void> {
-  for (let turn = 0; turn < 50; turn++) await Promise.resolve();
-}
-
-type PromiseState = "pending" | "fulfilled" | "rejected";
-
-/** The state of `promise` once a bounded number of microtask turns have run. */
-async function stateOf(promise: Promise<unknown>): Promise<PromiseState> {
-  let state: PromiseState = "pending";
-  promise.then(() => state = "fulfilled", () => state = "rejected");
-  for (let turn = 0; turn < 50 && state === "pending"; turn++) await Promise.resolve();
-  return state;
 }
 
 Deno.test("Scheduler runs an interval module at add() and then every interval", async () => {

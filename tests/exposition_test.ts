@@ -2,40 +2,17 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { hasCommand, promtoolCheck } from "./_promtool.ts";
 import { startExporter, waitFor, waitForSample } from "./_server.ts";
 
 const FIXTURES = fileURLToPath(new URL("fixtures/exposition", import.meta.url));
 
-async function which(command: string): Promise<boolean> {
-  try {
-    const { code } = await new Deno.Command(command, { args: ["--version"], stdout: "null", stderr: "null" })
-      .output();
-    return code === 0;
-  } catch {
-    return false;
-  }
-}
-
-const hasPromtool = await which("promtool");
-const hasPrometheus = await which("prometheus");
+const hasPromtool = await hasCommand("promtool");
+const hasPrometheus = await hasCommand("prometheus");
 if (!hasPromtool) {
   console.warn("skipping the promtool test: promtool is not installed (apt-get install prometheus)");
 }
 if (!hasPrometheus) console.warn("skipping the Prometheus scrape test: prometheus is not installed");
-
-async function promtoolCheck(body: string): Promise<{ code: number; output: string }> {
-  const child = new Deno.Command("promtool", {
-    args: ["check", "metrics"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(body));
-  await writer.close();
-  const { code, stdout, stderr } = await child.output();
-  return { code, output: new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr) };
-}
 
 Deno.test({
   name: "the text exposition of the fixture dir passes promtool check metrics",
@@ -47,7 +24,7 @@ Deno.test({
       const body = await (await fetch(`${e.url}/metrics`)).text();
       assert.match(body, /^fixture_special\{kind="nan"\} NaN$/m);
       assert.match(body, /^fixture_requests_total\{path="quote\\"and\\\\back\\nslash",code="500"\} 1$/m);
-      assert.deepEqual(await promtoolCheck(body), { code: 0, output: "" });
+      assert.deepEqual(await promtoolCheck(body), { code: 0, stdout: "", stderr: "" });
     } finally {
       await e.stop("SIGKILL");
     }

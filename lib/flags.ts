@@ -73,7 +73,7 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
   version: { boolean: true, help: "Show version information and exit." },
 };
 
-export const USAGE = `usage: dynamic_exporter [flags]
+const USAGE = `usage: dynamic_exporter [flags]
        dynamic_exporter check <module file> [flags]
 
 Serves Prometheus metrics computed by the TypeScript/JavaScript modules in a directory,

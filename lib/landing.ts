@@ -36,7 +36,11 @@ export function landingPage(modules: ModuleStatus[], options: LandingOptions): s
     }</td><td>${interval === 0 ? "at scrape" : formatDuration(interval)}</td><td>${
       escapeHtml(m.metricNames.join(", "))
     }</td><td>${
-      err ? `${escapeHtml(err.stage)}: ${escapeHtml(err.message)} <code>${escapeHtml(where)}</code>` : ""
+      err
+        ? `${escapeHtml(err.stage)}: ${escapeHtml(err.message)} <code>${escapeHtml(where)}</code>${
+          err.hint ? ` (${escapeHtml(err.hint)})` : ""
+        }`
+        : ""
     }</td></tr>`;
   }).join("\n");
   return `<!DOCTYPE html>

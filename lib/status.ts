@@ -41,10 +41,6 @@ export class StatusBoard {
     return this.#generation;
   }
 
-  get(name: string): ModuleStatus | undefined {
-    return this.#modules.get(name);
-  }
-
   /** The module's status, created (not loaded, not up) if new. */
   ensure(name: string, file: string): ModuleStatus {
     let status = this.#modules.get(name);

@@ -405,6 +405,7 @@ Deno.test("the landing page links the telemetry path and shows each module with 
   const failing = `export function process() { throw new Error("upstream <down>"); }\n`;
   await withExporter({ "ok.ts": gaugeModule("ok_value", 1), "failing.ts": failing }, async (e) => {
     await waitForSample(e.url, errors("failing", "error"), 1);
+    await waitForSample(e.url, up("ok"), 1);
     const response = await fetch(`${e.url}/`);
     assert.equal(response.headers.get("content-type"), "text/html; charset=utf-8");
     const html = await response.text();

@@ -21,14 +21,25 @@ import { StatusBoard } from "./status.ts";
 import { VERSION } from "./version.ts";
 import { DirWatcher } from "./watcher.ts";
 import { describeError } from "./describe_error.ts";
+import { formatDuration } from "./duration.ts";
 
 export type ExporterConfig = Pick<
   Config,
-  "metricsDir" | "collectIntervalMs" | "collectTimeoutMs" | "telemetryPath" | "enableLifecycle"
+  | "metricsDir"
+  | "rescanIntervalMs"
+  | "collectIntervalMs"
+  | "collectTimeoutMs"
+  | "telemetryPath"
+  | "enableLifecycle"
 >;
 
 export interface ExporterOptions {
   log: Logger;
+}
+
+interface SyncOptions {
+  reloadAll?: boolean;
+  retryFailed?: boolean;
 }
 
 interface Entry {
@@ -36,6 +47,8 @@ interface Entry {
   file: string;
   hash: string;
   module?: LoadedModule;
+  /** The last load of the file failed (a previous version may still be serving). */
+  loadFailed: boolean;
   runOk: boolean;
   renderFailed: boolean;
 }
@@ -67,7 +80,7 @@ export class Exporter {
   readonly #build = buildInfo();
   #ready = false;
   #syncing: Promise<void> | undefined;
-  #syncAgain: { reloadAll: boolean } | undefined;
+  #syncAgain: SyncOptions | undefined;
   #closed = false;
 
   constructor(config: ExporterConfig, options: ExporterOptions) {
@@ -97,7 +110,10 @@ export class Exporter {
     });
     this.#watcher = new DirWatcher(config.metricsDir, {
       log: this.#log,
-      onChange: () => this.sync(),
+      // The periodic rescan also retries modules that failed to load: what they import (a
+      // helper in a subdirectory, a config fetched by a top-level await) may be there now.
+      onChange: (cause) => this.sync({ retryFailed: cause === "periodic" }),
+      rescanMs: config.rescanIntervalMs,
     });
   }
 
@@ -112,17 +128,24 @@ export class Exporter {
     return this.#ready;
   }
 
-  /** Brings the loaded modules in step with the dir; `reloadAll` reloads unchanged files too. */
-  sync(options: { reloadAll?: boolean } = {}): Promise<void> {
+  /**
+   * Brings the loaded modules in step with the dir. `reloadAll` reloads unchanged files too;
+   * `retryFailed` reloads unchanged files whose last load failed.
+   */
+  sync(options: SyncOptions = {}): Promise<void> {
     if (this.#syncing) {
-      this.#syncAgain = { reloadAll: (this.#syncAgain?.reloadAll ?? false) || !!options.reloadAll };
+      const again = this.#syncAgain ?? {};
+      this.#syncAgain = {
+        reloadAll: again.reloadAll || options.reloadAll,
+        retryFailed: again.retryFailed || options.retryFailed,
+      };
       return this.#syncing;
     }
     this.#syncing = (async () => {
-      let next: { reloadAll?: boolean } | undefined = options;
+      let next: SyncOptions | undefined = options;
       while (next && !this.#closed) {
         this.#syncAgain = undefined;
-        await this.#syncOnce(next.reloadAll ?? false);
+        await this.#syncOnce(next);
         next = this.#syncAgain;
       }
     })().finally(() => this.#syncing = undefined);
@@ -171,7 +194,7 @@ export class Exporter {
     this.#ownership.close();
   }
 
-  async #syncOnce(reloadAll: boolean): Promise<void> {
+  async #syncOnce({ reloadAll = false, retryFailed = false }: SyncOptions): Promise<void> {
     let scan;
     try {
       scan = await scanDir(this.#config.metricsDir);
@@ -193,10 +216,13 @@ export class Exporter {
           name: file.name,
           file: file.path,
           hash: file.hash,
+          loadFailed: false,
           runOk: false,
           renderFailed: false,
         });
-      } else if (entry.hash !== file.hash || entry.file !== file.path || reloadAll) {
+      } else if (
+        entry.hash !== file.hash || entry.file !== file.path || reloadAll || (retryFailed && entry.loadFailed)
+      ) {
         entry.hash = file.hash;
         entry.file = file.path;
         await this.#load(entry);
@@ -216,6 +242,7 @@ export class Exporter {
     try {
       module = await this.#host.load(name, file, previous);
     } catch (err) {
+      entry.loadFailed = true;
       const e = err instanceof ModuleLoadError ? err : new ModuleLoadError(name, file, String(err));
       this.#log.error("module load failed", {
         module: name,
@@ -236,6 +263,7 @@ export class Exporter {
       return;
     }
     entry.module = module;
+    entry.loadFailed = false;
     entry.runOk = false;
     entry.renderFailed = false;
     const intervalMs = module.intervalMs ?? this.#config.collectIntervalMs;
@@ -254,7 +282,7 @@ export class Exporter {
     this.#log.info(previous ? "module reloaded" : "module loaded", {
       module: name,
       file,
-      interval: intervalMs === 0 ? "scrape" : `${intervalMs}ms`,
+      interval: intervalMs === 0 ? "at scrape" : formatDuration(intervalMs),
     });
     this.#exposition.set(module);
     this.#scheduler.add(module, { intervalMs, timeoutMs });

@@ -16,6 +16,7 @@ export interface Config {
   webConfigFile?: string;
   enableLifecycle: boolean;
   metricsDir: string;
+  rescanIntervalMs: number;
   collectIntervalMs: number;
   collectTimeoutMs: number;
   logLevel: LogLevel;
@@ -56,6 +57,11 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
     help: "Enable POST /-/reload, which rescans the metrics dir and reloads every module.",
   },
   "metrics.dir": { default: "./metrics", help: "Directory of metric modules." },
+  "metrics.rescan-interval": {
+    default: "30s",
+    help:
+      "How often the metrics dir is rescanned without a file event (for file systems that send none, such as NFS), retrying modules that failed to load.",
+  },
   "collect.interval": {
     default: "10s",
     help: "How often each module's process() runs; 0 runs it at scrape time.",
@@ -125,6 +131,7 @@ export function parseCommand(args: string[]): Command {
     webConfigFile: values["web.config.file"] as string | undefined,
     enableLifecycle: values["web.enable-lifecycle"] === true,
     metricsDir: nonEmpty("metrics.dir", flag("metrics.dir")),
+    rescanIntervalMs: durationFlag("metrics.rescan-interval", flag("metrics.rescan-interval")),
     collectIntervalMs: durationFlag("collect.interval", flag("collect.interval")),
     collectTimeoutMs: durationFlag("collect.timeout", flag("collect.timeout")),
     logLevel: oneOf("log.level", flag("log.level"), LOG_LEVELS),
@@ -132,6 +139,9 @@ export function parseCommand(args: string[]): Command {
   };
   if (config.collectTimeoutMs === 0) {
     throw new FlagError(`--collect.timeout: must be greater than 0`);
+  }
+  if (config.rescanIntervalMs === 0) {
+    throw new FlagError(`--metrics.rescan-interval: must be greater than 0`);
   }
 
   const [first, ...rest] = parsed.positionals;

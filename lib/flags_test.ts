@@ -7,6 +7,7 @@ const DEFAULTS: Config = {
   webConfigFile: undefined,
   enableLifecycle: false,
   metricsDir: "./metrics",
+  rescanIntervalMs: 30_000,
   collectIntervalMs: 10_000,
   collectTimeoutMs: 5_000,
   logLevel: "info",
@@ -47,6 +48,7 @@ Deno.test("parseCommand reads every flag at once", () => {
       "--web.enable-lifecycle",
       "--metrics.dir",
       "/srv/metrics",
+      "--metrics.rescan-interval=1m",
       "--collect.interval=1m30s",
       "--collect.timeout",
       "500ms",
@@ -62,6 +64,7 @@ Deno.test("parseCommand reads every flag at once", () => {
         webConfigFile: "web.yml",
         enableLifecycle: true,
         metricsDir: "/srv/metrics",
+        rescanIntervalMs: 60_000,
         collectIntervalMs: 90_000,
         collectTimeoutMs: 500,
         logLevel: "debug",
@@ -361,6 +364,8 @@ Flags:
       Enable POST /-/reload, which rescans the metrics dir and reloads every module.
   --metrics.dir=<value>
       Directory of metric modules. (default: "./metrics")
+  --metrics.rescan-interval=<value>
+      How often the metrics dir is rescanned without a file event (for file systems that send none, such as NFS), retrying modules that failed to load. (default: "30s")
   --collect.interval=<value>
       How often each module's process() runs; 0 runs it at scrape time. (default: "10s")
   --collect.timeout=<value>
@@ -387,6 +392,7 @@ Deno.test("parseCommand --help lists every flag of the contract", () => {
     "web.config.file",
     "web.enable-lifecycle",
     "metrics.dir",
+    "metrics.rescan-interval",
     "collect.interval",
     "collect.timeout",
     "log.level",
@@ -408,5 +414,14 @@ Deno.test("parseCommand rejects a flag given twice", () => {
   assert.throws(() => parseCommand(["--log.level=debug", "--log.level", "info"]), {
     name: "FlagError",
     message: "--log.level: given more than once",
+  });
+});
+
+Deno.test("parseCommand takes --metrics.rescan-interval and refuses 0", () => {
+  const command = parseCommand(["--metrics.rescan-interval=5s"]);
+  assert.equal(command.kind === "run" && command.config.rescanIntervalMs, 5000);
+  assert.throws(() => parseCommand(["--metrics.rescan-interval=0"]), {
+    name: "FlagError",
+    message: "--metrics.rescan-interval: must be greater than 0",
   });
 });

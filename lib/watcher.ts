@@ -9,9 +9,12 @@
 import { resolve } from "node:path";
 import type { Logger } from "./log.ts";
 
+/** Why onChange was called: file events (or the dir coming back), or the periodic rescan. */
+export type ChangeCause = "events" | "periodic";
+
 export interface DirWatcherOptions {
   /** Called, debounced, whenever the dir may have changed. */
-  onChange(): void;
+  onChange(cause: ChangeCause): void;
   log: Logger;
   /** Quiet time after the last event before onChange. Default 150. */
   debounceMs?: number;
@@ -56,7 +59,7 @@ export class DirWatcher {
     this.#identity = await identity(this.#dir);
     if (this.#identity) this.#arm();
     this.#checkTimer = setInterval(() => this.#check(), this.#options.checkMs);
-    this.#rescanTimer = setInterval(() => this.#options.onChange(), this.#options.rescanMs);
+    this.#rescanTimer = setInterval(() => this.#options.onChange("periodic"), this.#options.rescanMs);
   }
 
   async close(): Promise<void> {
@@ -111,7 +114,7 @@ export class DirWatcher {
     clearTimeout(this.#debounce);
     this.#debounce = setTimeout(() => {
       this.#debounce = undefined;
-      if (!this.#closed) this.#options.onChange();
+      if (!this.#closed) this.#options.onChange("events");
     }, this.#options.debounceMs);
   }
 

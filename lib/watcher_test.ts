@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Logger } from "./log.ts";
-import { DirWatcher, type DirWatcherOptions } from "./watcher.ts";
+import { type ChangeCause, DirWatcher, type DirWatcherOptions } from "./watcher.ts";
 
 const DEBOUNCE_MS = 50;
 const CHECK_MS = 100;
@@ -59,6 +59,8 @@ class Harness {
   readonly dir: string;
   /** performance.now() of each onChange call. */
   readonly calls: number[] = [];
+  /** The cause given with each onChange call. */
+  readonly causes: ChangeCause[] = [];
   readonly logs: { at: number; record: LogRecord }[] = [];
   readonly watcher: DirWatcher;
 
@@ -76,7 +78,10 @@ class Harness {
       checkMs: CHECK_MS,
       rescanMs: NO_RESCAN_MS,
       ...options,
-      onChange: () => this.calls.push(performance.now()),
+      onChange: (cause) => {
+        this.calls.push(performance.now());
+        this.causes.push(cause);
+      },
       log,
     });
   }
@@ -139,6 +144,7 @@ Deno.test("DirWatcher calls onChange once, one debounce after a single write", L
     const writtenAt = performance.now();
     await h.write("a.ts", "export const v = 1;");
     const calledAt = await h.waitForCallSince(0, "onChange after one write");
+    assert.equal(h.causes[0], "events");
 
     // The events come after writtenAt, and the call one quiet debounce after the last of them
     // (1 ms slack: timers are scheduled in whole milliseconds).
@@ -266,6 +272,7 @@ Deno.test("DirWatcher calls onChange periodically with no file activity", LEAK_C
       `third call ${h.calls[2] - startedAt} ms after start`,
     );
     assert.deepEqual(h.records(), []);
+    assert.deepEqual(h.causes.slice(0, 3), ["periodic", "periodic", "periodic"]);
   });
 });
 

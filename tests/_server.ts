@@ -35,19 +35,21 @@ export interface StartOptions {
   env?: Record<string, string>;
 }
 
-/** Starts main.ts with the start task's permissions on 127.0.0.1:0 and waits for `listening`. */
+/**
+ * Starts main.ts with the start task's permissions (on 127.0.0.1:0, JSON logs at debug level
+ * unless `args` say otherwise) and waits for `listening`.
+ */
 export async function startExporter(options: StartOptions): Promise<Exporter> {
+  const args = options.args ?? [];
+  // Defaults for what `args` does not set: the exporter refuses a flag given twice.
+  const defaults = [
+    "--web.listen-address=127.0.0.1:0",
+    `--metrics.dir=${options.metricsDir}`,
+    "--log.format=json",
+    "--log.level=debug",
+  ].filter((flag) => !args.some((arg) => arg.startsWith(flag.slice(0, flag.indexOf("=") + 1))));
   const process = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...await startTaskFlags(),
-      `${ROOT}/main.ts`,
-      "--web.listen-address=127.0.0.1:0",
-      `--metrics.dir=${options.metricsDir}`,
-      "--log.format=json",
-      "--log.level=debug",
-      ...options.args ?? [],
-    ],
+    args: ["run", ...await startTaskFlags(), `${ROOT}/main.ts`, ...defaults, ...args],
     cwd: ROOT,
     env: { NO_COLOR: "1", ...options.env },
     stdin: "null",

@@ -458,3 +458,41 @@ Deno.test("a module whose top-level await never settles fails to load without bl
     await waitForSample(e.url, "b_value", 1);
   }, { args: ["--collect.timeout=1s"] });
 });
+
+Deno.test("the periodic rescan retries a module that failed to load, once what it imports is there", async () => {
+  const module = `import { Gauge } from "prom-client";
+import { value } from "./lib/later.ts";
+const g = new Gauge({ name: "later_value", help: "h" });
+export function process() { g.set(value); }
+`;
+  await withExporter({ "needs_helper.ts": module }, async (e, dir) => {
+    await e.waitForLog((r) => r.msg === "module load failed");
+    // A subdirectory is not watched: only the periodic rescan can notice the helper.
+    await Deno.mkdir(`${dir}/lib`);
+    await Deno.writeTextFile(`${dir}/lib/later.ts`, "export const value = 8;\n");
+    const samples = await waitForSample(e.url, "later_value", 8, 5000);
+    assert.equal(samples.get(loadOk("needs_helper")), 1);
+  }, { args: ["--metrics.rescan-interval=300ms"] });
+});
+
+Deno.test("--web.listen-address=[::1]:0 serves on IPv6 loopback", async () => {
+  let ipv6 = true;
+  try {
+    Deno.listen({ hostname: "::1", port: 0 }).close();
+  } catch {
+    ipv6 = false;
+  }
+  if (!ipv6) {
+    console.warn("skipped: this machine has no IPv6 loopback");
+    return;
+  }
+  const dir = await tempMetricsDir({ "a.ts": gaugeModule("v6_value", 6) });
+  const e = await startExporter({ metricsDir: dir, args: ["--web.listen-address=[::1]:0"] });
+  try {
+    assert.match(e.url, /^http:\/\/\[::1\]:\d+$/);
+    await waitForSample(e.url, "v6_value", 6);
+  } finally {
+    await e.stop("SIGKILL");
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -496,3 +496,31 @@ Deno.test("--web.listen-address=[::1]:0 serves on IPv6 loopback", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a file moved or copied into the dir is loaded", async () => {
+  const outside = await tempMetricsDir({
+    "moved.ts": gaugeModule("moved_value", 1),
+    "copied.ts": gaugeModule("copied_value", 2),
+  });
+  try {
+    await withExporter({}, async (e, dir) => {
+      await e.waitForLog((r) => r.msg === "metrics dir loaded; ready");
+      await Deno.rename(`${outside}/moved.ts`, `${dir}/moved.ts`);
+      await Deno.copyFile(`${outside}/copied.ts`, `${dir}/copied.ts`);
+      await waitForSample(e.url, "moved_value", 1, 5000);
+      await waitForSample(e.url, "copied_value", 2, 5000);
+    });
+  } finally {
+    await Deno.remove(outside, { recursive: true });
+  }
+});
+
+Deno.test("a burst of thousands of file events ends with the final content loaded", async () => {
+  await withExporter({ "burst.ts": gaugeModule("burst_value", 0) }, async (e, dir) => {
+    await waitForSample(e.url, "burst_value", 0);
+    // Enough events to overflow the watcher's queue into a single rescan event.
+    for (let i = 1; i <= 2000; i++) Deno.writeTextFileSync(`${dir}/scratch.tmp`, String(i));
+    Deno.writeTextFileSync(`${dir}/burst.ts`, gaugeModule("burst_value", 2000));
+    await waitForSample(e.url, "burst_value", 2000, 5000);
+  });
+});

@@ -524,3 +524,30 @@ Deno.test("a burst of thousands of file events ends with the final content loade
     await waitForSample(e.url, "burst_value", 2000, 5000);
   });
 });
+
+Deno.test("SIGTERM lets an in-flight scrape finish before exiting 0", async () => {
+  const module = `import { Gauge } from "prom-client";
+const g = new Gauge({ name: "slow_scrape_value", help: "h" });
+export const interval = "0";
+export async function process(ctx) {
+  ctx.log.info("scrape-time run started");
+  await new Promise((r) => setTimeout(r, 500));
+  g.set(5);
+}
+`;
+  const dir = await tempMetricsDir({ "slow.ts": module });
+  const e = await startExporter({ metricsDir: dir });
+  try {
+    await e.waitForLog((r) => r.msg === "metrics dir loaded; ready");
+    const scraping = fetch(`${e.url}/metrics`).then(async (r) => [r.status, await r.text()] as const);
+    await e.waitForLog((r) => r.msg === "scrape-time run started");
+    const exited = e.stop("SIGTERM");
+    const [status, body] = await scraping;
+    assert.equal(status, 200);
+    assert.match(body, /^slow_scrape_value 5$/m);
+    assert.equal(await exited, 0);
+  } finally {
+    await e.stop("SIGKILL");
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -235,38 +235,27 @@ Deno.test("handler answers 405 for methods other than GET and HEAD on every fixe
   );
 });
 
-Deno.test("handler turns a throwing scrape() into a logged 500", async () => {
-  const { handler, lines } = setup({
-    scrape: () => {
+Deno.test("handler turns a scrape() that throws or rejects into a logged 500", async () => {
+  const cases: [string, () => Promise<Uint8Array<ArrayBuffer>>, string][] = [
+    ["throws", () => {
       throw new Error("boom");
-    },
-  });
+    }, "err=boom"],
+    ["rejects", () => Promise.reject(new Error("render failed")), 'err="render failed"'],
+  ];
+  for (const [name, scrape, err] of cases) {
+    const { handler, lines } = setup({ scrape });
 
-  const response = await whole(await handler(get("/metrics")));
+    const response = await whole(await handler(get("/metrics")));
 
-  assert.deepEqual(response, {
-    status: 500,
-    headers: { "content-type": "text/plain; charset=utf-8" },
-    body: "Internal error; see the exporter's log.\n",
-  });
-  assert.deepEqual(lines, [
-    'ts=1970-01-01T00:00:00.000Z level=error msg="request failed" path=/metrics err=boom',
-  ]);
-});
-
-Deno.test("handler turns a rejected scrape() into a logged 500", async () => {
-  const { handler, lines } = setup({ scrape: () => Promise.reject(new Error("render failed")) });
-
-  const response = await whole(await handler(get("/metrics")));
-
-  assert.deepEqual(response, {
-    status: 500,
-    headers: { "content-type": "text/plain; charset=utf-8" },
-    body: "Internal error; see the exporter's log.\n",
-  });
-  assert.deepEqual(lines, [
-    'ts=1970-01-01T00:00:00.000Z level=error msg="request failed" path=/metrics err="render failed"',
-  ]);
+    assert.deepEqual(response, {
+      status: 500,
+      headers: { "content-type": "text/plain; charset=utf-8" },
+      body: "Internal error; see the exporter's log.\n",
+    }, name);
+    assert.deepEqual(lines, [
+      `ts=1970-01-01T00:00:00.000Z level=error msg="request failed" path=/metrics ${err}`,
+    ], name);
+  }
 });
 
 Deno.test("handler serves a custom telemetry path and 404s /metrics", async () => {

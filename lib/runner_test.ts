@@ -55,35 +55,25 @@ Deno.test("runProcess reports a successful call with its duration and start time
   assert.equal(await stateOf(run.settled), "fulfilled");
 });
 
-Deno.test("runProcess reports a process that throws as an error, keeping the error", async () => {
-  const boom = new Error("disk not mounted");
-  const run = runProcess(
-    moduleOf("throws", () => {
+Deno.test("runProcess reports a process that throws or rejects as an error, keeping the error", async () => {
+  const cases: [string, (boom: Error) => () => unknown][] = [
+    ["throws", (boom) => () => {
       throw boom;
-    }),
-    { timeoutMs: 1000, log: quietLog },
-  );
-  const { durationSeconds: _, startedAt: __, ...rest } = await run.result;
-
-  assert.deepEqual(rest, { outcome: "error", error: boom });
-  assert.equal(rest.error, boom);
-  assert.equal(await stateOf(run.settled), "fulfilled");
-});
-
-Deno.test("runProcess reports a process that rejects as an error, keeping the reason", async () => {
-  const boom = new Error("connection refused");
-  const run = runProcess(
-    moduleOf("rejects", async () => {
+    }],
+    ["rejects", (boom) => async () => {
       await Promise.resolve();
       throw boom;
-    }),
-    { timeoutMs: 1000, log: quietLog },
-  );
-  const { durationSeconds: _, startedAt: __, ...rest } = await run.result;
+    }],
+  ];
+  for (const [name, process] of cases) {
+    const boom = new Error(`${name}: disk not mounted`);
+    const run = runProcess(moduleOf(name, process(boom)), { timeoutMs: 1000, log: quietLog });
+    const { durationSeconds: _, startedAt: __, ...rest } = await run.result;
 
-  assert.deepEqual(rest, { outcome: "error", error: boom });
-  assert.equal(rest.error, boom);
-  assert.equal(await stateOf(run.settled), "fulfilled");
+    assert.deepEqual(rest, { outcome: "error", error: boom }, name);
+    assert.equal(rest.error, boom, name);
+    assert.equal(await stateOf(run.settled), "fulfilled", name);
+  }
 });
 
 Deno.test("runProcess abandons a process that never settles at the timeout and aborts its signal", async () => {

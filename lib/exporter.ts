@@ -186,7 +186,9 @@ export class Exporter {
     this.#closed = true;
     await this.#watcher.close();
     await this.#syncing;
-    await this.#scheduler.close();
+    // dispose() must not pull resources from under a process() still running: give runs in
+    // flight up to the collect timeout to settle first.
+    await this.#scheduler.close(this.#config.collectTimeoutMs);
     for (const entry of this.#entries.values()) {
       if (entry.module) await this.#retire(entry.module);
     }

@@ -551,3 +551,25 @@ export async function process(ctx) {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("SIGTERM waits for a process() in flight before calling dispose()", async () => {
+  const module = `let running = false;
+export async function process(ctx) {
+  running = true;
+  ctx.log.info("run started");
+  await new Promise((r) => setTimeout(r, 300));
+  running = false;
+}
+export function dispose() { console.error("DISPOSED while running=" + running); }
+`;
+  const dir = await tempMetricsDir({ "busy.ts": module });
+  const e = await startExporter({ metricsDir: dir });
+  try {
+    await e.waitForLog((r) => r.msg === "run started");
+    assert.equal(await e.stop("SIGTERM"), 0);
+    assert.deepEqual(e.output.filter((l) => l.startsWith("DISPOSED")), ["DISPOSED while running=false"]);
+  } finally {
+    await e.stop("SIGKILL");
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,150 @@
+/**
+ * Keeps the web config current: re-reads the file and the certificate and key it names when
+ * their content changes, so that a rotated certificate or a new user takes effect without a
+ * restart. A change that does not load keeps the last good config serving.
+ */
+
+import { BasicAuth } from "./basic_auth.ts";
+import type { Logger } from "./log.ts";
+import { loadWebConfig, type TlsMaterial, type WebConfig } from "./web_config.ts";
+import type { WebPolicy } from "./web_guard.ts";
+
+export interface WebConfigWatcherOptions {
+  log: Logger;
+  /**
+   * How often to compare the files' content, in ms. Default 5000. Polled rather than watched:
+   * certificates are often symlinks (certbot, Kubernetes secrets), whose target changes
+   * Deno.watchFs does not report.
+   */
+  pollMs?: number;
+  /** Called with the new TLS material when it changed; a throw fails the reload. */
+  onTlsChange?: (tls: TlsMaterial | undefined) => Promise<void>;
+}
+
+export interface WebConfigStatus {
+  lastReloadSuccessful: boolean;
+  /** ms since the epoch. */
+  lastReloadSuccessAt: number;
+}
+
+export class WebConfigWatcher {
+  readonly #path: string;
+  readonly #log: Logger;
+  readonly #onTlsChange: WebConfigWatcherOptions["onTlsChange"];
+  #config: WebConfig;
+  #policy: WebPolicy;
+  #status: WebConfigStatus;
+  #generation = 0;
+  #lastFailure = "";
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #checking: Promise<boolean> | undefined;
+
+  private constructor(path: string, config: WebConfig, policy: WebPolicy, options: WebConfigWatcherOptions) {
+    this.#path = path;
+    this.#log = options.log;
+    this.#onTlsChange = options.onTlsChange;
+    this.#config = config;
+    this.#policy = policy;
+    this.#status = { lastReloadSuccessful: true, lastReloadSuccessAt: Date.now() };
+    const pollMs = options.pollMs ?? 5000;
+    if (pollMs > 0) this.#timer = setInterval(() => this.reload("changed on disk"), pollMs);
+  }
+
+  /** Loads the config at `path`; throws WebConfigError when it cannot be used. */
+  static async open(path: string, options: WebConfigWatcherOptions): Promise<WebConfigWatcher> {
+    const config = await loadWebConfig(path);
+    const watcher = new WebConfigWatcher(path, config, await policyOf(config), options);
+    watcher.#logLoaded("web config loaded");
+    return watcher;
+  }
+
+  get tls(): TlsMaterial | undefined {
+    return this.#config.tls;
+  }
+
+  /** What the request guard applies now. */
+  policy(): WebPolicy {
+    return this.#policy;
+  }
+
+  status(): WebConfigStatus {
+    return this.#status;
+  }
+
+  /** Bumps when the status changes. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /**
+   * Re-reads the config and applies it if its content changed. Resolves true when the config
+   * now serving is the one on disk.
+   */
+  reload(reason: string): Promise<boolean> {
+    this.#checking ??= this.#reload(reason).finally(() => this.#checking = undefined);
+    return this.#checking;
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  async #reload(reason: string): Promise<boolean> {
+    let applied = false;
+    try {
+      const config = await loadWebConfig(this.#path);
+      if (config.fingerprint !== this.#config.fingerprint) {
+        const policy = await policyOf(config);
+        const tlsChanged = config.tls?.cert !== this.#config.tls?.cert ||
+          config.tls?.key !== this.#config.tls?.key;
+        if (tlsChanged) await this.#onTlsChange?.(config.tls);
+        this.#config = config;
+        this.#policy = policy;
+        this.#logLoaded("web config reloaded", reason);
+        applied = true;
+      }
+    } catch (err) {
+      const message = (err as Error).message;
+      // Polling meets the same broken file every few seconds: log each new failure once.
+      if (message !== this.#lastFailure) {
+        this.#log.error("web config reload failed; the previous config keeps serving", {
+          reason,
+          err: message,
+        });
+        this.#lastFailure = message;
+      }
+      this.#setStatus(false);
+      return false;
+    }
+    this.#lastFailure = "";
+    this.#setStatus(true, applied);
+    return true;
+  }
+
+  #setStatus(successful: boolean, applied = false): void {
+    const at = applied ? Date.now() : this.#status.lastReloadSuccessAt;
+    if (successful === this.#status.lastReloadSuccessful && at === this.#status.lastReloadSuccessAt) return;
+    this.#status = { lastReloadSuccessful: successful, lastReloadSuccessAt: at };
+    this.#generation++;
+  }
+
+  #logLoaded(message: string, reason?: string): void {
+    const { tls, users, headers } = this.#config;
+    this.#log.info(message, {
+      reason,
+      tls: !!tls,
+      cert_not_after: tls?.notAfter,
+      cert_sha256: tls?.fingerprint,
+      basic_auth_users: users.size,
+      headers: Object.keys(headers).join(",") || undefined,
+    });
+  }
+}
+
+async function policyOf(config: WebConfig): Promise<WebPolicy> {
+  return {
+    auth: config.users.size > 0 ? await BasicAuth.create(config.users) : undefined,
+    headers: config.headers,
+  };
+}

@@ -1,0 +1,45 @@
+/** Applies the web config to every request: basic auth and the configured response headers. */
+
+import type { BasicAuth } from "./basic_auth.ts";
+
+export interface WebPolicy {
+  /** Absent: no authentication. */
+  auth?: BasicAuth;
+  headers: Record<string, string>;
+}
+
+// Liveness must stay probeable without credentials (a load balancer, systemd, a kubelet), as
+// Prometheus and exporter-toolkit leave it.
+const OPEN_PATHS = new Set(["/-/healthy"]);
+
+function withHeaders(response: Response, headers: Record<string, string>): Response {
+  const entries = Object.entries(headers);
+  if (entries.length === 0) return response;
+  for (const [name, value] of entries) response.headers.set(name, value);
+  return response;
+}
+
+/** `handler` behind the policy that `policy()` returns at the time of each request. */
+export function guardHandler(
+  handler: (request: Request) => Promise<Response>,
+  policy: () => WebPolicy,
+): (request: Request) => Promise<Response> {
+  return async (request) => {
+    const { auth, headers } = policy();
+    if (auth && !OPEN_PATHS.has(new URL(request.url).pathname)) {
+      if (!await auth.check(request.headers.get("authorization"))) {
+        return withHeaders(
+          new Response("Unauthorized\n", {
+            status: 401,
+            headers: {
+              "content-type": "text/plain; charset=utf-8",
+              "www-authenticate": 'Basic realm="dynamic_exporter", charset="UTF-8"',
+            },
+          }),
+          headers,
+        );
+      }
+    }
+    return withHeaders(await handler(request), headers);
+  };
+}

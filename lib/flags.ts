@@ -50,7 +50,7 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
   },
   "web.telemetry-path": { default: "/metrics", help: "Path under which to expose metrics." },
   "web.config.file": {
-    help: "Path to an exporter-toolkit web config file (TLS, basic auth). Not supported yet.",
+    help: "Path to an exporter-toolkit web config file (TLS, basic auth, headers); re-read when it changes.",
   },
   "web.enable-lifecycle": {
     boolean: true,

@@ -359,7 +359,7 @@ Flags:
   --web.telemetry-path=<value>
       Path under which to expose metrics. (default: "/metrics")
   --web.config.file=<value>
-      Path to an exporter-toolkit web config file (TLS, basic auth). Not supported yet.
+      Path to an exporter-toolkit web config file (TLS, basic auth, headers); re-read when it changes.
   --web.enable-lifecycle
       Enable POST /-/reload, which rescans the metrics dir and reloads every module.
   --metrics.dir=<value>

@@ -3,9 +3,13 @@
 import "prom-client"; // `deno compile` embeds only npm packages imported statically from here.
 import { checkModule } from "./lib/check.ts";
 import { Exporter } from "./lib/exporter.ts";
-import { type Config, FlagError, formatHostPort, parseCommand } from "./lib/flags.ts";
+import { FlagError, parseCommand } from "./lib/flags.ts";
+import { HttpServer } from "./lib/http_server.ts";
 import { Logger } from "./lib/log.ts";
 import { VERSION } from "./lib/version.ts";
+import { WebConfigError } from "./lib/web_config.ts";
+import { WebConfigWatcher } from "./lib/web_config_watcher.ts";
+import { guardHandler } from "./lib/web_guard.ts";
 
 function fail(message: string): number {
   console.error(`dynamic_exporter: ${message}`);
@@ -19,22 +23,6 @@ async function checkMetricsDir(dir: string): Promise<string | undefined> {
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return `--metrics.dir: "${dir}" does not exist`;
     return `--metrics.dir: cannot read "${dir}": ${(err as Error).message}`;
-  }
-}
-
-function serve(config: Config, handler: Deno.ServeHandler, log: Logger): Deno.HttpServer {
-  const { hostname, port } = config.listenAddress;
-  const options = (host: string): Deno.ServeTcpOptions => ({
-    hostname: host,
-    port,
-    onListen: (addr) => log.info("listening", { address: formatHostPort(addr.hostname, addr.port) }),
-  });
-  if (hostname !== "") return Deno.serve(options(hostname), handler);
-  try {
-    return Deno.serve(options("::"), handler); // "::" takes IPv4 and IPv6; "0.0.0.0" is IPv4 only
-  } catch (err) {
-    log.debug("IPv6 unavailable; listening on IPv4 only", { err });
-    return Deno.serve(options("0.0.0.0"), handler);
   }
 }
 
@@ -82,28 +70,39 @@ export async function main(args: string[]): Promise<number> {
     return checkModule(command.file, { collectTimeoutMs: config.collectTimeoutMs, log });
   }
 
-  if (config.webConfigFile !== undefined) {
-    return fail(
-      "--web.config.file: TLS and basic auth are not supported yet; refusing to serve without them",
-    );
-  }
   const dirProblem = await checkMetricsDir(config.metricsDir);
   if (dirProblem) return fail(dirProblem);
 
-  survive(log);
-  const exporter = new Exporter(config, { log });
-  let server: Deno.HttpServer;
+  let server: HttpServer | undefined;
+  let web: WebConfigWatcher | undefined;
   try {
-    server = serve(config, exporter.handler(), log);
+    web = config.webConfigFile === undefined
+      ? undefined
+      : await WebConfigWatcher.open(config.webConfigFile, { log, onTlsChange: (tls) => server!.setTls(tls) });
+  } catch (err) {
+    if (err instanceof WebConfigError) return fail(err.message);
+    throw err;
+  }
+  const policy = web && (() => web!.policy());
+
+  survive(log);
+  const exporter = new Exporter(config, { log, webConfig: web });
+  const handler = policy ? guardHandler(exporter.handler(), policy) : exporter.handler();
+  try {
+    server = HttpServer.listen(config.listenAddress, handler, { log, tls: web?.tls });
   } catch (err) {
     log.error("cannot listen", { address: args.find((a) => a.startsWith("--web.listen-address")), err });
+    web?.close();
     return 1;
   }
   log.info("starting", { version: VERSION, metrics_dir: config.metricsDir });
 
   const stopped = Promise.withResolvers<string>();
   const onStop = (signal: string) => () => stopped.resolve(signal);
-  const onHup = () => exporter.reload("SIGHUP");
+  const onHup = () => {
+    web?.reload("SIGHUP");
+    exporter.reload("SIGHUP");
+  };
   Deno.addSignalListener("SIGTERM", onStop("SIGTERM"));
   Deno.addSignalListener("SIGINT", onStop("SIGINT"));
   Deno.addSignalListener("SIGHUP", onHup);
@@ -112,6 +111,7 @@ export async function main(args: string[]): Promise<number> {
   log.info("metrics dir loaded; ready");
   const signal = await stopped.promise;
   log.info("shutting down", { signal });
+  web?.close();
   await server.shutdown(); // stops accepting and lets in-flight scrapes finish
   await exporter.close(); // every dispose()
   log.info("stopped");

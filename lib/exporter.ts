@@ -17,6 +17,7 @@ import { runProcess, type RunResult } from "./runner.ts";
 import { scanDir } from "./scan.ts";
 import { Scheduler } from "./scheduler.ts";
 import { type BuildInfo, selfMetrics } from "./self_metrics.ts";
+import type { WebConfigStatus } from "./web_config_watcher.ts";
 import { StatusBoard } from "./status.ts";
 import { VERSION } from "./version.ts";
 import { DirWatcher } from "./watcher.ts";
@@ -35,6 +36,8 @@ export type ExporterConfig = Pick<
 
 export interface ExporterOptions {
   log: Logger;
+  /** The --web.config.file's state, for its self-metrics. */
+  webConfig?: { status(): WebConfigStatus; readonly generation: number };
 }
 
 interface SyncOptions {
@@ -98,8 +101,10 @@ export class Exporter {
       },
     });
     this.#exposition = new Exposition({
-      selfFamilies: () => selfMetrics(this.#board.list(), this.#build, this.#startTimeSeconds),
-      selfVersion: () => this.#board.generation,
+      selfFamilies: () =>
+        selfMetrics(this.#board.list(), this.#build, this.#startTimeSeconds, options.webConfig?.status()),
+      // Two counters that only grow: their sum changes whenever either does.
+      selfVersion: () => this.#board.generation + (options.webConfig?.generation ?? 0),
       onRender: (name, err) => this.#onRender(name, err),
       renderTimeoutMs: config.collectTimeoutMs,
     });

@@ -3,6 +3,7 @@
 import process from "node:process";
 import type { MetricFamily, Sample } from "./format.ts";
 import type { ModuleStatus } from "./status.ts";
+import type { WebConfigStatus } from "./web_config_watcher.ts";
 
 export interface BuildInfo {
   version: string;
@@ -25,11 +26,15 @@ function perModule(
 
 const flag = (b: boolean): number => b ? 1 : 0;
 
-/** Self-metric families; `startTimeSeconds` is when the process started. */
+/**
+ * Self-metric families; `startTimeSeconds` is when the process started, `web` the state of
+ * the --web.config.file when one is given.
+ */
 export function selfMetrics(
   modules: ModuleStatus[],
   build: BuildInfo,
   startTimeSeconds: number,
+  web?: WebConfigStatus,
 ): MetricFamily[] {
   const one = (m: ModuleStatus, value: number): Sample[] => [{ labels: { module: m.name }, value }];
   const loaded = modules.filter((m) => m.loaded).length;
@@ -106,6 +111,7 @@ export function selfMetrics(
         { labels: { module: m.name, result: "failure" }, value: m.reloads.failure },
       ],
     ),
+    ...(web ? webConfigFamilies(web) : []),
     {
       name: "process_resident_memory_bytes",
       help: "Resident memory size in bytes.",
@@ -123,6 +129,24 @@ export function selfMetrics(
       help: "Start time of the process since unix epoch in seconds.",
       type: "gauge",
       values: [{ value: startTimeSeconds }],
+    },
+  ];
+}
+
+/** As Prometheus' own prometheus_config_last_reload_successful and its timestamp. */
+function webConfigFamilies(web: WebConfigStatus): MetricFamily[] {
+  return [
+    {
+      name: P + "web_config_last_reload_successful",
+      help: "Whether the last read of --web.config.file succeeded; 0 means an older version keeps serving.",
+      type: "gauge",
+      values: [{ value: flag(web.lastReloadSuccessful) }],
+    },
+    {
+      name: P + "web_config_last_reload_success_timestamp_seconds",
+      help: "When --web.config.file was last loaded with a change, in seconds since the epoch.",
+      type: "gauge",
+      values: [{ value: web.lastReloadSuccessAt / 1000 }],
     },
   ];
 }

@@ -33,6 +33,8 @@ export interface StartOptions {
   metricsDir: string;
   args?: string[];
   env?: Record<string, string>;
+  /** A compiled exporter to run instead of `deno run main.ts`. */
+  binary?: string;
 }
 
 /**
@@ -48,8 +50,11 @@ export async function startExporter(options: StartOptions): Promise<Exporter> {
     "--log.format=json",
     "--log.level=debug",
   ].filter((flag) => !args.some((arg) => arg.startsWith(flag.slice(0, flag.indexOf("=") + 1))));
-  const process = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...await startTaskFlags(), `${ROOT}/main.ts`, ...defaults, ...args],
+  const command = options.binary
+    ? [options.binary]
+    : [Deno.execPath(), "run", ...await startTaskFlags(), `${ROOT}/main.ts`];
+  const process = new Deno.Command(command[0], {
+    args: [...command.slice(1), ...defaults, ...args],
     cwd: ROOT,
     env: { NO_COLOR: "1", ...options.env },
     stdin: "null",
@@ -90,7 +95,7 @@ export async function startExporter(options: StartOptions): Promise<Exporter> {
   }
   let stopped: Promise<number> | undefined;
   return {
-    url: `http://${listening.address}`,
+    url: `${listening.tls ? "https" : "http"}://${listening.address}`,
     logs,
     output,
     process,
@@ -160,9 +165,13 @@ export function parseSamples(text: string): Map<string, number> {
   return samples;
 }
 
-/** GETs the telemetry path and parses it. */
-export async function scrape(url: string, headers: HeadersInit = {}): Promise<Map<string, number>> {
-  const response = await fetch(`${url}/metrics`, { headers });
+/** GETs the telemetry path and parses it; `client` for TLS with a test CA. */
+export async function scrape(
+  url: string,
+  headers: HeadersInit = {},
+  client?: Deno.HttpClient,
+): Promise<Map<string, number>> {
+  const response = await fetch(`${url}/metrics`, { headers, client });
   if (response.status !== 200) throw new Error(`scrape: ${response.status} ${await response.text()}`);
   return parseSamples(await response.text());
 }

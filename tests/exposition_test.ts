@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { hasCommand, promtoolCheck } from "./_promtool.ts";
-import { startExporter, waitFor, waitForSample } from "./_server.ts";
+import { type Prometheus, startPrometheus } from "./_prometheus.ts";
+import { startExporter, waitForSample } from "./_server.ts";
 
 const FIXTURES = fileURLToPath(new URL("fixtures/exposition", import.meta.url));
 
@@ -31,64 +32,34 @@ Deno.test({
   },
 });
 
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
-async function query(
-  prometheus: string,
-  promql: string,
-): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
-  const response = await fetch(`${prometheus}/api/v1/query?query=${encodeURIComponent(promql)}`);
-  const json = await response.json();
-  if (json.status !== "success") throw new Error(`query ${promql}: ${JSON.stringify(json)}`);
-  return json.data.result;
-}
-
 Deno.test({
   name: "a real Prometheus scrapes the fixture dir as OpenMetrics and stores every family",
   ignore: !hasPrometheus,
   async fn() {
     const e = await startExporter({ metricsDir: FIXTURES });
-    const storage = await Deno.makeTempDir({ prefix: "dx_prom_" });
-    const port = freePort();
     const target = e.url.replace("http://", "");
-    await Deno.writeTextFile(
-      `${storage}/prometheus.yml`,
-      `global: { scrape_interval: 1s, scrape_timeout: 1s }\nscrape_configs:\n  - job_name: dx\n    static_configs: [{ targets: ["${target}"] }]\n`,
-    );
-    const prometheus = new Deno.Command("prometheus", {
-      args: [
-        `--config.file=${storage}/prometheus.yml`,
-        `--storage.tsdb.path=${storage}/data`,
-        `--web.listen-address=127.0.0.1:${port}`,
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    const api = `http://127.0.0.1:${port}`;
+    let prometheus: Prometheus | undefined;
     try {
-      let results: Awaited<ReturnType<typeof query>> = [];
-      await waitFor(async () => {
-        results = await query(api, 'fixture_requests_total{code="200"}');
-        return results.length === 1;
-      }, { timeoutMs: 30_000, intervalMs: 250, message: () => JSON.stringify(results) });
+      prometheus = await startPrometheus(
+        `global: { scrape_interval: 1s, scrape_timeout: 1s }\nscrape_configs:\n  - job_name: dx\n    static_configs: [{ targets: ["${target}"] }]\n`,
+      );
+      const { query, url: api } = prometheus;
+      const results = await prometheus.waitForQuery(
+        'fixture_requests_total{code="200"}',
+        (results) => results.length === 1,
+        { timeoutMs: 30_000 },
+      );
       assert.equal(results[0].value[1], "5");
-      assert.equal((await query(api, "up"))[0].value[1], "1");
-      assert.equal((await query(api, 'fixture_latency_seconds_bucket{le="+Inf"}'))[0].value[1], "2");
-      assert.equal((await query(api, 'fixture_payload_bytes{quantile="0.5"}'))[0].value[1], "200");
-      assert.equal((await query(api, 'fixture_special{kind="inf"}'))[0].value[1], "+Inf");
+      assert.equal((await query("up"))[0].value[1], "1");
+      assert.equal((await query('fixture_latency_seconds_bucket{le="+Inf"}'))[0].value[1], "2");
+      assert.equal((await query('fixture_payload_bytes{quantile="0.5"}'))[0].value[1], "200");
+      assert.equal((await query('fixture_special{kind="inf"}'))[0].value[1], "+Inf");
       // The counter's metadata carries the OpenMetrics family name (no _total): OpenMetrics was negotiated.
       const metadata = await (await fetch(`${api}/api/v1/metadata?metric=fixture_requests`)).json();
       assert.deepEqual(metadata.data.fixture_requests?.[0]?.type, "counter", JSON.stringify(metadata));
     } finally {
-      prometheus.kill("SIGKILL");
-      await prometheus.status;
+      await prometheus?.stop();
       await e.stop("SIGKILL");
-      await Deno.remove(storage, { recursive: true });
     }
   },
 });

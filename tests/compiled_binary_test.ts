@@ -1,0 +1,182 @@
+/**
+ * `deno task compile` and the binary it writes. Building needs Deno's denort runtime, which
+ * `deno compile` downloads from dl.deno.land; where that is unreachable, DENORT_BIN names a
+ * local denort of the same Deno version. Without one, the binary tests are skipped, saying so.
+ */
+
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import {
+  gaugeModule,
+  scrape,
+  startExporter,
+  startTaskFlags,
+  tempMetricsDir,
+  waitFor,
+  waitForSample,
+} from "./_server.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const BINARY = `${ROOT}dist/dynamic_exporter`;
+const FIXTURES = fileURLToPath(new URL("fixtures/web", import.meta.url));
+const denort = Deno.env.get("DENORT_BIN");
+if (!denort) {
+  console.warn(
+    "skipping the compiled-binary tests: DENORT_BIN is not set. `deno compile` needs Deno's denort " +
+      "runtime and downloads it from dl.deno.land, which this machine cannot reach; set DENORT_BIN " +
+      "to a denort 2.9.6 to build dist/dynamic_exporter and run these tests against it.",
+  );
+}
+
+async function compileTask(): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
+  return config.tasks.compile.split(/\s+/);
+}
+
+Deno.test("the compile task grants exactly the start task's permissions and writes dist/dynamic_exporter", async () => {
+  const words = await compileTask();
+  const allows = (list: string[]) => list.filter((w) => w.startsWith("--allow-")).sort();
+  assert.deepEqual(allows(words), allows(await startTaskFlags()));
+  assert.ok(!words.includes("-A") && !words.includes("--allow-all"));
+  assert.ok(words.includes("--no-prompt"));
+  assert.deepEqual(words.slice(-2), ["--output=dist/dynamic_exporter", "main.ts"]);
+});
+
+let built: Promise<void> | undefined;
+
+/** Runs `deno task compile` once, with DENORT_BIN. */
+function build(): Promise<void> {
+  built ??= (async () => {
+    const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "compile"],
+      cwd: ROOT,
+      env: { DENORT_BIN: denort!, NO_COLOR: "1" },
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assert.equal(code, 0, new TextDecoder().decode(stderr));
+    assert.ok((await Deno.stat(BINARY)).isFile);
+  })();
+  return built;
+}
+
+Deno.test({
+  name: "the binary prints its version and Deno's",
+  ignore: !denort,
+  async fn() {
+    await build();
+    const { code, stdout } = await new Deno.Command(BINARY, { args: ["--version"], stdout: "piped" })
+      .output();
+    assert.equal(code, 0);
+    const text = new TextDecoder().decode(stdout);
+    assert.match(text, /^dynamic_exporter \d+\.\d+\.\d+\n {2}deno 2\.9\.6\n/);
+  },
+});
+
+Deno.test({
+  name: "the binary loads, reloads and unloads TypeScript modules from an absolute dir at run time",
+  ignore: !denort,
+  async fn() {
+    await build();
+    const dir = await tempMetricsDir({
+      "bare.ts": gaugeModule("bin_bare", 1),
+      "pinned.ts": gaugeModule("bin_pinned", 2).replace('from "prom-client"', 'from "npm:prom-client@15"'),
+      "uses_helper.ts": `import { Gauge } from "prom-client";
+import { answer } from "./lib/helper.ts";
+const g = new Gauge({ name: "bin_helper", help: "from a helper" });
+export function process() { g.set(answer()); }
+`,
+      "lib/helper.ts": "export function answer(): number { return 42; }\n",
+      "broken.ts": "export function process( {\n",
+    });
+    // A cwd unrelated to the dir: relative URLs would point into the binary's virtual root.
+    const exporter = await startExporter({ metricsDir: dir, binary: BINARY });
+    try {
+      let samples = await waitForSample(exporter.url, "bin_helper", 42);
+      assert.equal(samples.get("bin_bare"), 1);
+      assert.equal(samples.get("bin_pinned"), 2);
+      assert.equal(samples.get('dynamic_exporter_module_last_load_successful{module="broken"}'), 0);
+
+      await Deno.writeTextFile(`${dir}/bare.ts`, gaugeModule("bin_bare", 5));
+      await waitForSample(exporter.url, "bin_bare", 5);
+      await Deno.remove(`${dir}/pinned.ts`);
+      samples = await waitForSample(exporter.url, "bin_pinned", undefined);
+      assert.equal(samples.get('dynamic_exporter_module_up{module="pinned"}'), undefined);
+    } finally {
+      await exporter.stop("SIGKILL");
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "the binary's baked-in permissions allow reading files and refuse subprocesses, with a hint",
+  ignore: !denort,
+  async fn() {
+    await build();
+    const dir = await tempMetricsDir({
+      "reads.ts": `import { Gauge } from "prom-client";
+const g = new Gauge({ name: "bin_file_bytes", help: "size of a file" });
+export async function process() { g.set((await Deno.readTextFile(import.meta.filename!)).length); }
+`,
+      "spawns.ts": `export async function process() { await new Deno.Command("true").output(); }\n`,
+    });
+    const exporter = await startExporter({ metricsDir: dir, binary: BINARY });
+    try {
+      await waitFor(async () => (await scrape(exporter.url)).has("bin_file_bytes"));
+      await waitForSample(exporter.url, 'dynamic_exporter_module_up{module="spawns"}', 0);
+      const failure = await exporter.waitForLog((r) => r.module === "spawns" && r.hint !== undefined);
+      assert.equal(failure.hint, "grant it with --allow-run in the exporter's permission flags");
+    } finally {
+      await exporter.stop("SIGKILL");
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "the binary serves TLS with basic auth from a web config",
+  ignore: !denort,
+  async fn() {
+    await build();
+    const dir = await tempMetricsDir({ "tls.ts": gaugeModule("bin_tls", 3) });
+    const client = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(`${FIXTURES}/ca.pem`)] });
+    const exporter = await startExporter({
+      metricsDir: dir,
+      binary: BINARY,
+      args: [`--web.config.file=${FIXTURES}/tls_auth.good.yml`],
+    });
+    try {
+      assert.match(exporter.url, /^https:/);
+      const denied = await fetch(`${exporter.url}/metrics`, { client });
+      await denied.body?.cancel();
+      assert.equal(denied.status, 401);
+      const auth = { authorization: `Basic ${btoa("prometheus:scrape-secret")}` };
+      await waitFor(async () => (await scrape(exporter.url, auth, client)).get("bin_tls") === 3);
+    } finally {
+      await exporter.stop("SIGKILL");
+      client.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "the binary's check command runs one module and prints its exposition",
+  ignore: !denort,
+  async fn() {
+    await build();
+    const dir = await tempMetricsDir({ "one.ts": gaugeModule("bin_check", 9) });
+    try {
+      const { code, stdout } = await new Deno.Command(BINARY, {
+        args: ["check", `${dir}/one.ts`],
+        stdout: "piped",
+        stderr: "null",
+      }).output();
+      assert.equal(code, 0);
+      assert.match(new TextDecoder().decode(stdout), /^bin_check 9$/m);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

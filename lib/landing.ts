@@ -1,68 +1,282 @@
-/** The landing page: a link to the telemetry path and a table of modules. */
+/**
+ * The landing page: a status page a person reads at a glance. Plain HTML and inline CSS, no
+ * scripts or external assets, so it works from the single binary, offline, behind any proxy.
+ */
 
 import { formatDuration } from "./duration.ts";
 import type { ModuleStatus } from "./status.ts";
+
+export interface LandingOptions {
+  /** Where the exposition is served; the header links it. */
+  telemetryPath: string;
+  /** The exporter's version, shown in the header. */
+  version: string;
+  /** `--collect.interval`, named in the footer. */
+  defaultIntervalMs: number;
+  /** The instant relative times ("3 s ago") count from, in ms since the epoch. Default: `Date.now()`. */
+  now?: number;
+}
+
+type State = "failed" | "stale" | "down" | "pending" | "up";
+
+// Broken first: a person opens this page to find what is broken.
+const STATES: readonly State[] = ["failed", "stale", "down", "pending", "up"];
+
+const LABEL: Readonly<Record<State, string>> = {
+  failed: "failed",
+  stale: "reload failed",
+  down: "down",
+  pending: "not run yet",
+  up: "up",
+};
+
+const NOTE: Readonly<Partial<Record<State, string>>> = {
+  failed: "Nothing from this module is served until the file loads.",
+  stale: "The previous version of this module keeps serving.",
+};
+
+// The lifecycle e2e test pins the first two cells of a row as bare `<td>name</td><td>state</td>`,
+// so the CSS finds the cells by position.
+const COLUMNS = ["Module", "State", "Last run", "Duration", "Interval", "Timeout", "Metrics", "Counts"];
+
+function stateOf(m: ModuleStatus): State {
+  if (!m.loaded) return "failed";
+  if (!m.lastLoadSuccessful) return "stale";
+  if (m.lastRunAt === undefined) return "pending";
+  return m.up ? "up" : "down";
+}
 
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-function time(ms: number | undefined): string {
-  return ms === undefined ? "never" : new Date(ms).toISOString();
+function ago(at: number, now: number): string {
+  const s = Math.floor((now - at) / 1000);
+  if (s < 1) return "just now";
+  if (s < 120) return `${s} s ago`;
+  if (s < 7200) return `${Math.floor(s / 60)} min ago`;
+  if (s < 172800) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86400)} d ago`;
 }
 
-function state(m: ModuleStatus): string {
-  if (!m.loaded) return "failed";
-  if (!m.lastLoadSuccessful) return "stale (reload failed)";
-  if (m.lastRunAt === undefined) return "loaded";
-  return m.up ? "up" : "down";
+function time(at: number, now: number): string {
+  const iso = new Date(at).toISOString();
+  return `<time datetime="${iso}" title="${iso}">${ago(at, now)}</time>`;
 }
 
-export interface LandingOptions {
-  telemetryPath: string;
-  version: string;
-  defaultIntervalMs: number;
+function seconds(s: number): string {
+  if (s < 0.001) return `${Math.round(s * 1e6)} µs`;
+  if (s < 1) return `${(s * 1000).toFixed(s < 0.01 ? 1 : 0)} ms`;
+  return `${s.toFixed(s < 10 ? 2 : 1)} s`;
 }
 
+const NONE = `<span class="none">—</span>`;
+
+function lastRun(m: ModuleStatus, now: number): string {
+  if (m.lastRunAt === undefined) return `<span class="none">never</span>`;
+  let html = time(m.lastRunAt, now);
+  if (!m.up) {
+    html += `<small>last success ${
+      m.lastSuccessAt === undefined ? "never" : time(m.lastSuccessAt, now)
+    }</small>`;
+  }
+  return html;
+}
+
+function interval(ms: number | undefined): string {
+  if (ms === undefined) return NONE;
+  return ms === 0 ? "at scrape time" : escapeHtml(formatDuration(ms));
+}
+
+function metrics(names: string[]): string {
+  if (names.length === 0) return `<span class="none">none</span>`;
+  return names.map((name) => `<code>${escapeHtml(name)}</code>`).join(" ");
+}
+
+function counts(m: ModuleStatus): string {
+  const item = (label: string, n: number, bad = n > 0, more = "") =>
+    `<div${bad ? ' class="bad"' : ""}><dt>${label}</dt><dd>${n}${more}</dd></div>`;
+  const { success, failure } = m.reloads;
+  return `<dl>${item("errors", m.errors.error)}${item("timeouts", m.errors.timeout)}${
+    item("overruns", m.overruns)
+  }${item("loads", success + failure, failure > 0, failure > 0 ? `, ${failure} failed` : "")}</dl>`;
+}
+
+/** What went wrong, for a module with an error or a state that needs explaining; "" otherwise. */
+function details(m: ModuleStatus, state: State, now: number): string {
+  const note = NOTE[state] ? `<p class="note">${NOTE[state]}</p>` : "";
+  const err = m.lastError;
+  if (!err) return note;
+  const where = `${err.file}${err.line ? `:${err.line}` : ""}`;
+  // Stage, message and location in this order, on the row's line: the lifecycle e2e test
+  // matches `run: message <code>file:line</code>` there.
+  return `<p class="when">Last error, ${time(err.at, now)}</p><pre>${escapeHtml(err.stage)}: ${
+    escapeHtml(err.message)
+  } <code>${escapeHtml(where)}</code></pre>${
+    err.hint ? `<p class="hint"><strong>Hint:</strong> ${escapeHtml(err.hint)}</p>` : ""
+  }${note}`;
+}
+
+function row(m: ModuleStatus, state: State, now: number): string {
+  const cells = [
+    escapeHtml(m.name),
+    LABEL[state],
+    lastRun(m, now),
+    m.lastDurationSeconds === undefined ? NONE : seconds(m.lastDurationSeconds),
+    interval(m.intervalMs),
+    m.timeoutMs === undefined ? NONE : escapeHtml(formatDuration(m.timeoutMs)),
+    metrics(m.metricNames),
+    counts(m),
+  ];
+  const more = details(m, state, now);
+  return `<tr class="${state}">${cells.map((cell) => `<td>${cell}</td>`).join("")}</tr>${
+    more ? `<tr class="${state} detail"><td colspan="${COLUMNS.length}">${more}</td></tr>` : ""
+  }\n`;
+}
+
+function summary(total: number, byState: Record<State, number>): string {
+  const part = (state: State) =>
+    `<span class="s-${byState[state] > 0 ? state : "zero"}">${byState[state]} ${LABEL[state]}</span>`;
+  const parts = (["up", "down", "failed"] as const).map(part);
+  if (byState.stale > 0) parts.push(part("stale"));
+  if (byState.pending > 0) parts.push(part("pending"));
+  return `${total} module${total === 1 ? "" : "s"}: ${parts.join(", ")}`;
+}
+
+const CSS = `
+:root{color-scheme:light dark;--bg:#f5f6f8;--fg:#1b1f24;--muted:#57606a;--card:#fff;--line:#d0d7de;
+--link:#0550ae;--err-bg:#fff4f4;--err-line:#f3c1c1;--hint-bg:#fff8e1;--code-bg:#eef1f4;
+--up:#1a7f37;--down:#cf222e;--failed:#a40e26;--stale:#8a4b00;--pending:#57606a;
+--up-text:#1a7f37;--down-text:#cf222e;--failed-text:#a40e26;--stale-text:#8a4b00}
+@media (prefers-color-scheme:dark){:root{--bg:#0d1117;--fg:#e6edf3;--muted:#9ba6b2;--card:#161b22;
+--line:#30363d;--link:#6cb6ff;--err-bg:#2a1416;--err-line:#6e2b31;--hint-bg:#2b2410;--code-bg:#222a33;
+--up-text:#3fb950;--down-text:#ff7b72;--failed-text:#ff8696;--stale-text:#d29922}}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--fg);font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
+a{color:var(--link)}
+code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.9em}
+header{background:var(--card);border-bottom:1px solid var(--line);padding:1rem 1.5rem;display:flex;
+flex-wrap:wrap;align-items:center;gap:.75rem 1.5rem}
+h1{margin:0;font-size:1.4rem;font-weight:650}
+h1 small{font-size:.8rem;font-weight:500;color:var(--muted);margin-left:.4rem}
+nav{display:flex;flex-wrap:wrap;align-items:center;gap:.5rem 1rem;margin-left:auto}
+nav .cta a{display:inline-block;padding:.45rem 1rem;border-radius:6px;background:var(--link);color:var(--card);
+font-weight:600;text-decoration:none;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+nav .cta a:hover,nav .cta a:focus-visible{text-decoration:underline}
+main{padding:1rem 1.5rem 2rem;max-width:100rem}
+.summary{font-size:1.1rem;margin:.25rem 0 1rem}
+.summary span{font-weight:600;white-space:nowrap}
+.summary.bad{border-left:4px solid var(--down);padding-left:.6rem}
+.s-up{color:var(--up-text)}.s-down{color:var(--down-text)}.s-failed{color:var(--failed-text)}
+.s-stale{color:var(--stale-text)}.s-zero{color:var(--muted)}
+table{width:100%;border-collapse:separate;border-spacing:0;background:var(--card);border:1px solid var(--line);
+border-radius:8px}
+caption{text-align:left;font-weight:600;padding:0 0 .4rem}
+th,td{text-align:left;vertical-align:top;padding:.55rem .7rem}
+th{font-size:.8rem;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);border-bottom:1px solid var(--line)}
+tbody tr:not(.detail)>td{border-top:1px solid var(--line)}
+tbody tr:first-child>td{border-top:0}
+tbody tr:not(.detail)>td:first-child{font-weight:600;overflow-wrap:break-word}
+tbody tr:not(.detail)>td:nth-child(2){--c:var(--pending);position:relative;z-index:0;color:#fff;text-align:center;
+white-space:nowrap;font-weight:600;font-size:.85rem;padding:.65rem 1rem}
+tbody tr:not(.detail)>td:nth-child(2)::before{content:"";position:absolute;z-index:-1;left:.4rem;right:.4rem;
+top:calc(.65rem - .2em);height:calc(1.45em + .4em);border-radius:999px;background:var(--c)}
+tbody tr.up>td:nth-child(2){--c:var(--up)}
+tbody tr.down>td:nth-child(2){--c:var(--down)}
+tbody tr.failed>td:nth-child(2){--c:var(--failed)}
+tbody tr.stale>td:nth-child(2){--c:var(--stale)}
+tr.down>td:first-child{box-shadow:inset 4px 0 var(--down)}
+tr.failed>td:first-child{box-shadow:inset 4px 0 var(--failed)}
+tr.stale>td:first-child{box-shadow:inset 4px 0 var(--stale)}
+td small{display:block;color:var(--muted);font-size:.8rem}
+td time{white-space:nowrap}
+tbody tr:not(.detail)>td:nth-child(n+3):nth-child(-n+6){white-space:nowrap}
+.none{color:var(--muted)}
+td code{background:var(--code-bg);padding:.05rem .3rem;border-radius:4px;overflow-wrap:anywhere;display:inline-block;margin:.05rem 0}
+dl{margin:0;display:grid;grid-template-columns:repeat(2,max-content);gap:0 .9rem;font-size:.85rem}
+dl div{display:flex;gap:.3rem}dt{color:var(--muted)}dd{margin:0;font-variant-numeric:tabular-nums}
+dl .bad dt,dl .bad dd{color:var(--down-text);font-weight:600}
+tr.detail>td{padding:0 .7rem .7rem}
+tr.detail>td:first-child{box-shadow:none}
+tr.down.detail>td,tr.failed.detail>td,tr.stale.detail>td{padding-left:calc(.7rem + 4px)}
+tr.down.detail>td{box-shadow:inset 4px 0 var(--down)}
+tr.failed.detail>td{box-shadow:inset 4px 0 var(--failed)}
+tr.stale.detail>td{box-shadow:inset 4px 0 var(--stale)}
+.when{margin:0 0 .25rem;font-size:.8rem;color:var(--muted)}
+pre{margin:0;white-space:pre-wrap;overflow-wrap:anywhere;background:var(--err-bg);border:1px solid var(--err-line);
+border-radius:6px;padding:.5rem .7rem;font-size:.85rem}
+pre code{display:block;margin-top:.25rem;padding:0;background:none;color:var(--muted)}
+.hint{margin:.4rem 0 0;background:var(--hint-bg);border-radius:6px;padding:.35rem .7rem;font-size:.85rem}
+.note{margin:.4rem 0 0;font-size:.85rem;color:var(--muted)}
+tbody td.empty{padding:1.5rem .8rem;color:var(--muted);font-weight:400}
+footer{padding:0 1.5rem 1.5rem;color:var(--muted);font-size:.8rem}
+@media (max-width:60rem){
+header,main,footer{padding-left:.75rem;padding-right:.75rem}
+nav{margin-left:0}
+table,caption,tbody,tr,td{display:block;width:auto}
+table{border:0;background:none}
+thead{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%)}
+tbody tr{background:var(--card);border:1px solid var(--line);border-radius:8px;margin-top:.75rem;padding:.5rem 0}
+tbody tr.detail{border-top:0;border-radius:0 0 8px 8px;margin-top:0;padding-top:.25rem}
+tbody tr:has(+tr.detail){border-bottom:0;border-radius:8px 8px 0 0;padding-bottom:0}
+tbody tr:not(.detail)>td{border-top:0;position:relative;padding:.2rem .8rem .2rem 7.3rem;white-space:normal}
+tbody tr:not(.detail)>td::before{position:absolute;left:.8rem;top:.3rem;color:var(--muted);font-size:.8rem}
+tbody tr:not(.detail)>td:first-child,tbody tr:not(.detail)>td:nth-child(2){display:inline-block;padding:.2rem .8rem}
+tbody tr:not(.detail)>td:first-child{font-size:1.05rem;padding-bottom:.4rem}
+tbody tr:not(.detail)>td:nth-child(2){padding:.25rem .9rem;margin-left:.2rem}
+tbody tr:not(.detail)>td:nth-child(2)::before{left:0;right:0;top:calc(.25rem - .2em)}
+td:nth-child(3)::before{content:"Last run"}td:nth-child(4)::before{content:"Duration"}
+td:nth-child(5)::before{content:"Interval"}td:nth-child(6)::before{content:"Timeout"}
+td:nth-child(7)::before{content:"Metrics"}td:nth-child(8)::before{content:"Counts"}
+tbody tr>td{box-shadow:none!important}
+tr.down,tr.failed,tr.stale{border-left:4px solid var(--down)!important}
+tr.failed{border-left-color:var(--failed)!important}tr.stale{border-left-color:var(--stale)!important}
+tr.detail>td{padding:.25rem .8rem .8rem!important}
+}
+`;
+
+/** The landing page: header with links, a summary line, then every module, broken ones first. */
 export function landingPage(modules: ModuleStatus[], options: LandingOptions): string {
-  const rows = modules.map((m) => {
-    const err = m.lastError;
-    const where = err ? `${err.file}${err.line ? `:${err.line}` : ""}` : "";
-    const interval = m.intervalMs ?? options.defaultIntervalMs;
-    return `<tr class="${escapeHtml(state(m).split(" ")[0])}"><td>${escapeHtml(m.name)}</td><td>${
-      escapeHtml(state(m))
-    }</td><td>${time(m.lastRunAt)}</td><td>${
-      m.lastDurationSeconds === undefined ? "" : m.lastDurationSeconds.toFixed(3) + " s"
-    }</td><td>${interval === 0 ? "at scrape" : formatDuration(interval)}</td><td>${
-      escapeHtml(m.metricNames.join(", "))
-    }</td><td>${
-      err
-        ? `${escapeHtml(err.stage)}: ${escapeHtml(err.message)} <code>${escapeHtml(where)}</code>${
-          err.hint ? ` (${escapeHtml(err.hint)})` : ""
-        }`
-        : ""
-    }</td></tr>`;
-  }).join("\n");
+  const now = options.now ?? Date.now();
+  const iso = new Date(now).toISOString();
+  const byState: Record<State, number> = { failed: 0, stale: 0, down: 0, pending: 0, up: 0 };
+  const ranked = modules.map((m) => {
+    const state = stateOf(m);
+    byState[state]++;
+    return { m, state, rank: STATES.indexOf(state) };
+  }).sort((a, b) => a.rank - b.rank || (a.m.name < b.m.name ? -1 : a.m.name > b.m.name ? 1 : 0));
+  const broken = byState.failed + byState.stale + byState.down;
+  const path = escapeHtml(options.telemetryPath);
+  const version = escapeHtml(options.version);
+  const rows = ranked.map(({ m, state }) => row(m, state, now)).join("");
+  const empty = `<tr><td class="empty" colspan="${COLUMNS.length}">No modules yet. Put a <code>.ts</code> ` +
+    `file that exports <code>process()</code> in the metrics dir and it loads within a second.</td></tr>\n`;
   return `<!DOCTYPE html>
 <html lang="en">
-<head><meta charset="utf-8"><title>dynamic_exporter</title>
-<style>
-body{font-family:system-ui,sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}
-tr.failed td,tr.down td,tr.stale td{background:#fde8e8}
-</style></head>
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<title>${broken > 0 ? `${broken} broken · ` : ""}dynamic_exporter</title>
+<style>${CSS}</style>
+</head>
 <body>
-<h1>dynamic_exporter</h1>
-<p>Version ${escapeHtml(options.version)}. Metrics: <a href="${escapeHtml(options.telemetryPath)}">${
-    escapeHtml(options.telemetryPath)
-  }</a></p>
-<h2>Modules</h2>
+<header>
+<h1>dynamic_exporter <small>version ${version}</small></h1>
+<nav aria-label="Endpoints"><span class="cta"><a href="${path}">${path}</a></span> <a href="/-/healthy">/-/healthy</a> <a href="/-/ready">/-/ready</a></nav>
+</header>
+<main>
+<p class="summary${broken > 0 ? " bad" : ""}">${summary(modules.length, byState)}</p>
 <table>
-<thead><tr><th>Module</th><th>State</th><th>Last run</th><th>Duration</th><th>Interval</th><th>Metrics</th><th>Last error</th></tr></thead>
+<caption>Modules, broken first</caption>
+<thead><tr>${COLUMNS.map((c) => `<th scope="col">${c}</th>`).join("")}</tr></thead>
 <tbody>
-${rows || '<tr><td colspan="7">No modules loaded.</td></tr>'}
-</tbody>
+${rows || empty}</tbody>
 </table>
+</main>
+<footer>Rendered <time datetime="${iso}">${iso}</time>. Modules run every ${
+    options.defaultIntervalMs === 0 ? "scrape" : escapeHtml(formatDuration(options.defaultIntervalMs))
+  } unless they export <code>interval</code>.</footer>
 </body>
 </html>
 `;

@@ -1,0 +1,244 @@
+import assert from "node:assert/strict";
+import { type LandingOptions, landingPage } from "./landing.ts";
+import type { ModuleStatus } from "./status.ts";
+
+const NOW = Date.parse("2025-01-02T03:04:05.000Z");
+const OPTIONS: LandingOptions = {
+  telemetryPath: "/metrics",
+  version: "1.2.3",
+  defaultIntervalMs: 10_000,
+  now: NOW,
+};
+
+/** A module that loaded and ran fine 3 s before NOW; `change` makes it something else. */
+function status(name: string, change: Partial<ModuleStatus> = {}): ModuleStatus {
+  return {
+    name,
+    file: `/srv/metrics/${name}.ts`,
+    loaded: true,
+    lastLoadSuccessful: true,
+    up: true,
+    lastRunAt: NOW - 3000,
+    lastDurationSeconds: 0.0123,
+    lastSuccessAt: NOW - 2988,
+    errors: { error: 0, timeout: 0 },
+    overruns: 0,
+    reloads: { success: 1, failure: 0 },
+    intervalMs: 10_000,
+    timeoutMs: 5000,
+    metricNames: [`${name}_value`],
+    ...change,
+  };
+}
+
+/** The page's line for module `name`: its row, and its detail row if it has one. */
+function rowOf(html: string, name: string): string {
+  const line = html.split("\n").find((l) => l.startsWith("<tr class=") && l.includes(`><td>${name}</td>`));
+  assert.ok(line, `no row for ${name} in:\n${html}`);
+  return line;
+}
+
+const COUNTS_OK = "<dl><div><dt>errors</dt><dd>0</dd></div><div><dt>timeouts</dt><dd>0</dd></div>" +
+  "<div><dt>overruns</dt><dd>0</dd></div><div><dt>loads</dt><dd>1</dd></div></dl>";
+const RAN_3S_AGO =
+  '<time datetime="2025-01-02T03:04:02.000Z" title="2025-01-02T03:04:02.000Z">3 s ago</time>';
+
+Deno.test("landingPage shows a module that is up with every detail in one row", () => {
+  const html = landingPage([status("disk")], OPTIONS);
+  assert.equal(
+    rowOf(html, "disk"),
+    `<tr class="up"><td>disk</td><td>up</td><td>${RAN_3S_AGO}</td><td>12 ms</td><td>10s</td><td>5s</td>` +
+      `<td><code>disk_value</code></td><td>${COUNTS_OK}</td></tr>`,
+  );
+});
+
+Deno.test("landingPage shows interval 0 as at scrape time", () => {
+  const html = landingPage([status("onscrape", { intervalMs: 0, metricNames: ["a", "b"] })], OPTIONS);
+  assert.equal(
+    rowOf(html, "onscrape"),
+    `<tr class="up"><td>onscrape</td><td>up</td><td>${RAN_3S_AGO}</td><td>12 ms</td><td>at scrape time</td>` +
+      `<td>5s</td><td><code>a</code> <code>b</code></td><td>${COUNTS_OK}</td></tr>`,
+  );
+});
+
+Deno.test("landingPage gives each state its badge", () => {
+  const cases: [Partial<ModuleStatus>, string][] = [
+    [{}, `<tr class="up"><td>m</td><td>up</td>`],
+    [{ up: false }, `<tr class="down"><td>m</td><td>down</td>`],
+    [{ loaded: false, lastLoadSuccessful: false, up: false }, `<tr class="failed"><td>m</td><td>failed</td>`],
+    [{ lastLoadSuccessful: false }, `<tr class="stale"><td>m</td><td>reload failed</td>`],
+    [{ lastRunAt: undefined }, `<tr class="pending"><td>m</td><td>not run yet</td>`],
+  ];
+  for (const [change, start] of cases) {
+    const row = rowOf(landingPage([status("m", change)], OPTIONS), "m");
+    assert.equal(row.slice(0, start.length), start, JSON.stringify(change));
+  }
+});
+
+Deno.test("landingPage shows a run error with stage, message, file:line, hint and the last success", () => {
+  const html = landingPage([
+    status("probe", {
+      up: false,
+      lastSuccessAt: NOW - 3 * 3600_000,
+      errors: { error: 4, timeout: 1 },
+      overruns: 2,
+      lastError: {
+        stage: "run",
+        message: 'Requires net access to "db:5432", run again with the --allow-net flag',
+        file: "/srv/metrics/probe.ts",
+        line: 12,
+        hint: "grant it with --allow-net in the exporter's permission flags",
+        at: NOW - 65_000,
+      },
+    }),
+  ], OPTIONS);
+  assert.equal(
+    rowOf(html, "probe"),
+    `<tr class="down"><td>probe</td><td>down</td><td>${RAN_3S_AGO}<small>last success ` +
+      `<time datetime="2025-01-02T00:04:05.000Z" title="2025-01-02T00:04:05.000Z">3 h ago</time></small></td>` +
+      `<td>12 ms</td><td>10s</td><td>5s</td><td><code>probe_value</code></td>` +
+      `<td><dl><div class="bad"><dt>errors</dt><dd>4</dd></div><div class="bad"><dt>timeouts</dt><dd>1</dd></div>` +
+      `<div class="bad"><dt>overruns</dt><dd>2</dd></div><div><dt>loads</dt><dd>1</dd></div></dl></td></tr>` +
+      `<tr class="down detail"><td colspan="8"><p class="when">Last error, ` +
+      `<time datetime="2025-01-02T03:03:00.000Z" title="2025-01-02T03:03:00.000Z">65 s ago</time></p>` +
+      `<pre>run: Requires net access to &#34;db:5432&#34;, run again with the --allow-net flag ` +
+      `<code>/srv/metrics/probe.ts:12</code></pre>` +
+      `<p class="hint"><strong>Hint:</strong> grant it with --allow-net in the exporter&#39;s permission flags</p>` +
+      `</td></tr>`,
+  );
+});
+
+Deno.test("landingPage shows a module that never loaded with its load error and what that means", () => {
+  const html = landingPage([
+    status("broken", {
+      loaded: false,
+      lastLoadSuccessful: false,
+      up: false,
+      lastRunAt: undefined,
+      lastDurationSeconds: undefined,
+      lastSuccessAt: undefined,
+      intervalMs: undefined,
+      timeoutMs: undefined,
+      metricNames: [],
+      reloads: { success: 0, failure: 1 },
+      lastError: {
+        stage: "load",
+        message: "SyntaxError: Unexpected token ';'",
+        file: "/m/broken.ts",
+        line: 3,
+        at: NOW,
+      },
+    }),
+  ], OPTIONS);
+  const none = '<span class="none">—</span>';
+  assert.equal(
+    rowOf(html, "broken"),
+    `<tr class="failed"><td>broken</td><td>failed</td><td><span class="none">never</span></td>` +
+      `<td>${none}</td><td>${none}</td><td>${none}</td><td><span class="none">none</span></td>` +
+      `<td><dl><div><dt>errors</dt><dd>0</dd></div><div><dt>timeouts</dt><dd>0</dd></div>` +
+      `<div><dt>overruns</dt><dd>0</dd></div><div class="bad"><dt>loads</dt><dd>1, 1 failed</dd></div></dl></td></tr>` +
+      `<tr class="failed detail"><td colspan="8"><p class="when">Last error, ` +
+      `<time datetime="2025-01-02T03:04:05.000Z" title="2025-01-02T03:04:05.000Z">just now</time></p>` +
+      `<pre>load: SyntaxError: Unexpected token &#39;;&#39; <code>/m/broken.ts:3</code></pre>` +
+      `<p class="note">Nothing from this module is served until the file loads.</p></td></tr>`,
+  );
+});
+
+Deno.test("landingPage escapes a hostile module name, metric name, file and error message", () => {
+  const html = landingPage([
+    status(`<script>alert("name")</script>`, {
+      up: false,
+      metricNames: ["<img src=x onerror=alert(1)>"],
+      lastError: {
+        stage: "run",
+        message: "<script>alert('message')</script> & more",
+        file: `/m/"><script>.ts`,
+        hint: "<b>hint</b>",
+        at: NOW,
+      },
+    }),
+  ], { ...OPTIONS, telemetryPath: `/m"><script>`, version: "<script>" });
+  assert.equal(/<script|<img|<b>/i.test(html), false, html);
+  const row = rowOf(html, "&#60;script&#62;alert(&#34;name&#34;)&#60;/script&#62;");
+  assert.ok(row.includes("<td><code>&#60;img src=x onerror=alert(1)&#62;</code></td>"), row);
+  assert.ok(
+    row.includes(
+      "<pre>run: &#60;script&#62;alert(&#39;message&#39;)&#60;/script&#62; &#38; more " +
+        "<code>/m/&#34;&#62;&#60;script&#62;.ts</code></pre>" +
+        '<p class="hint"><strong>Hint:</strong> &#60;b&#62;hint&#60;/b&#62;</p>',
+    ),
+    row,
+  );
+  assert.ok(html.includes('<a href="/m&#34;&#62;&#60;script&#62;">/m&#34;&#62;&#60;script&#62;</a>'));
+  assert.ok(html.includes("<small>version &#60;script&#62;</small>"));
+});
+
+Deno.test("landingPage with no modules says how to add one", () => {
+  const html = landingPage([], OPTIONS);
+  assert.ok(
+    html.includes(
+      '<p class="summary">0 modules: <span class="s-zero">0 up</span>, <span class="s-zero">0 down</span>, ' +
+        '<span class="s-zero">0 failed</span></p>',
+    ),
+    html,
+  );
+  assert.ok(
+    html.includes(
+      '<tbody>\n<tr><td class="empty" colspan="8">No modules yet. Put a <code>.ts</code> file that exports ' +
+        "<code>process()</code> in the metrics dir and it loads within a second.</td></tr>\n</tbody>",
+    ),
+    html,
+  );
+  assert.ok(html.includes("<title>dynamic_exporter</title>"));
+});
+
+Deno.test("landingPage lists broken modules first and counts each state in the summary and title", () => {
+  const html = landingPage([
+    status("a_up"),
+    status("b_down", { up: false }),
+    status("c_pending", { lastRunAt: undefined }),
+    status("d_failed", { loaded: false, lastLoadSuccessful: false, up: false }),
+    status("e_stale", { lastLoadSuccessful: false }),
+    status("f_down", { up: false }),
+  ], OPTIONS);
+  const order = [...html.matchAll(/<tr class="\w+"><td>(\w+)<\/td>/g)].map((m) => m[1]);
+  assert.deepEqual(order, ["d_failed", "e_stale", "b_down", "f_down", "c_pending", "a_up"]);
+  assert.ok(
+    html.includes(
+      '<p class="summary bad">6 modules: <span class="s-up">1 up</span>, <span class="s-down">2 down</span>, ' +
+        '<span class="s-failed">1 failed</span>, <span class="s-stale">1 reload failed</span>, ' +
+        '<span class="s-pending">1 not run yet</span></p>',
+    ),
+    html,
+  );
+  assert.ok(html.includes("<title>4 broken · dynamic_exporter</title>"));
+});
+
+Deno.test("landingPage links the telemetry path, health and readiness, with the version", () => {
+  const html = landingPage([], { ...OPTIONS, telemetryPath: "/probe" });
+  assert.ok(
+    html.includes(
+      '<h1>dynamic_exporter <small>version 1.2.3</small></h1>\n<nav aria-label="Endpoints">' +
+        '<span class="cta"><a href="/probe">/probe</a></span> <a href="/-/healthy">/-/healthy</a> ' +
+        '<a href="/-/ready">/-/ready</a></nav>',
+    ),
+    html,
+  );
+  assert.ok(html.startsWith('<!DOCTYPE html>\n<html lang="en">\n'));
+});
+
+Deno.test("landingPage writes relative times from the injected now, coarser as they age", () => {
+  const cases: [number, string][] = [
+    [400, "just now"],
+    [59_000, "59 s ago"],
+    [119_000, "119 s ago"],
+    [125_000, "2 min ago"],
+    [2 * 3600_000, "2 h ago"],
+    [3 * 86400_000, "3 d ago"],
+  ];
+  for (const [age, text] of cases) {
+    const row = rowOf(landingPage([status("m", { lastRunAt: NOW - age })], OPTIONS), "m");
+    const iso = new Date(NOW - age).toISOString();
+    assert.ok(row.includes(`<td><time datetime="${iso}" title="${iso}">${text}</time></td>`), row);
+  }
+});

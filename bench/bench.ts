@@ -7,6 +7,7 @@
  */
 
 import { fileURLToPath } from "node:url";
+import bcrypt from "bcryptjs";
 import { Gauge, Registry } from "prom-client";
 import { GuardedCaller } from "../lib/guarded_call.ts";
 import {
@@ -111,6 +112,8 @@ interface SessionOptions {
   files?: Record<string, string>;
   /** An existing metrics dir instead, left as it is. */
   metricsDir?: string;
+  /** Extra exporter flags. */
+  args?: string[];
 }
 
 /** Runs `fn` against a real exporter, then kills it and removes its temp dir. */
@@ -123,11 +126,11 @@ async function withSession<T>(
   const dir = options.metricsDir ?? await tempMetricsDir(options.files);
   if (temp) leftovers.dirs.add(dir);
   try {
-    const exporter = await startExporter({ metricsDir: dir });
+    const exporter = await startExporter({ metricsDir: dir, args: options.args });
     leftovers.exporters.add(exporter);
     try {
       await waitFor(async () => {
-        const response = await fetch(`${exporter.url}/-/ready`);
+        const response = await fetch(`${exporter.url}/-/healthy`);
         await response.body?.cancel();
         return response.status === 200;
       }, { timeoutMs: 30_000 });
@@ -204,7 +207,7 @@ async function debounceMs(): Promise<number | undefined> {
 }
 
 async function saveToVisible(leftovers: Leftovers, summary: string[]): Promise<void> {
-  progress("1/4 save-to-visible latency");
+  progress("1/5 save-to-visible latency");
   const table = new Table("1. Save-to-visible latency (one small module, exporter on loopback)");
   const name = "bench_latency_value";
   const repetitions = 20;
@@ -288,7 +291,7 @@ async function scrapeCost(
   count: number,
 ): Promise<void> {
   const label = count >= 1000 ? `${count / 1000}k` : String(count);
-  progress(`2/4 scrape cost, ${label} series`);
+  progress(`2/5 scrape cost, ${label} series`);
   const table = new Table(`2. Scrape cost, one Gauge with ${label} labelled series, interval 10s`);
   const gets = 30;
   const baseline = await promClientRender(count, gets);
@@ -443,7 +446,7 @@ async function reloadGrowth(leftovers: Leftovers, summary: string[], table: Tabl
 }
 
 async function memory(leftovers: Leftovers, summary: string[]): Promise<void> {
-  progress("3/4 RSS");
+  progress("3/5 RSS");
   const table = new Table("3. Resident memory (process_resident_memory_bytes from /metrics)");
   await idleRss(leftovers, summary, table);
   await reloadGrowth(leftovers, summary, table);
@@ -454,7 +457,7 @@ async function memory(leftovers: Leftovers, summary: string[]): Promise<void> {
 // 4. node:vm guard
 
 function guardedCallCost(summary: string[]): void {
-  progress("4/4 GuardedCaller vs direct call");
+  progress("4/5 GuardedCaller vs direct call");
   const table = new Table("4. Calling process() through node:vm (GuardedCaller) vs directly, in-process");
   const calls = 100_000;
   const caller = new GuardedCaller();
@@ -500,6 +503,94 @@ function guardedCallCost(summary: string[]): void {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 5. Basic auth: what bcrypt costs a scrape, first and cached
+
+/** Median ms of `count` authenticated scrapes with `authorization`. */
+async function authScrapes(url: string, authorization: string, count: number): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const start = performance.now();
+    const response = await fetch(`${url}/metrics`, { headers: { ...VARIANTS.text, authorization } });
+    await response.arrayBuffer();
+    times.push(performance.now() - start);
+    if (response.status !== 200) throw new Error(`GET /metrics with auth: ${response.status}`);
+  }
+  return times;
+}
+
+async function basicAuthCost(leftovers: Leftovers, summary: string[]): Promise<void> {
+  progress("5/5 basic auth");
+  const table = new Table("5. Scrape with basic auth (bcrypt cost 10 and 12), one small module");
+  const files = { "small.ts": gaugeModule("bench_small", 1) };
+  const baseline = median(await withSession(leftovers, { files }, (e) => scrapeTimes(e.url, 30)));
+  table.add("no web config", fmtMs(baseline), "baseline: median of 30 scrapes");
+  for (const cost of [10, 12]) {
+    const users = 5;
+    const passwords = Array.from({ length: users }, (_, i) => `password-${i}`);
+    const hashes = await Promise.all(passwords.map((p) => bcrypt.hash(p, cost)));
+    const dir = await Deno.makeTempDir({ prefix: "dx_bench_web_" });
+    leftovers.dirs.add(dir);
+    const yaml = `basic_auth_users:\n${hashes.map((h, i) => `  user${i}: ${h}\n`).join("")}`;
+    await Deno.writeTextFile(`${dir}/web.yml`, yaml);
+    const auth = (i: number) => `Basic ${btoa(`user${i}:${passwords[i]}`)}`;
+    const { first, cached, wrong } = await withSession(
+      leftovers,
+      { files, args: [`--web.config.file=${dir}/web.yml`] },
+      async (e) => ({
+        // Each user's first scrape pays bcrypt; later ones hit the cache of successful checks.
+        first: await firstScrapes(e.url, passwords.map((_, i) => auth(i))),
+        cached: await authScrapes(e.url, auth(0), 30),
+        wrong: await timedStatus(e.url, `Basic ${btoa("user0:wrong")}`, 3),
+      }),
+    );
+    await Deno.remove(dir, { recursive: true });
+    leftovers.dirs.delete(dir);
+    table.add(
+      `cost ${cost}, first scrape`,
+      fmtMs(median(first)),
+      `${fmtRatio(median(first) / baseline)} baseline; median over ${users} users`,
+    );
+    table.add(
+      `cost ${cost}, cached`,
+      fmtMs(median(cached)),
+      `${fmtRatio(median(cached) / baseline)} baseline; median of 30`,
+    );
+    table.add(
+      `cost ${cost}, wrong password`,
+      fmtMs(median(wrong)),
+      "401; never cached, pays bcrypt every time",
+    );
+    summary.push(
+      `basic auth cost ${cost}   first ${fmtMs(median(first))} (${fmtRatio(median(first) / baseline)}), ` +
+        `cached ${fmtMs(median(cached))} (${fmtRatio(median(cached) / baseline)}) vs ${
+          fmtMs(baseline)
+        } without auth`,
+    );
+  }
+  table.print();
+}
+
+/** One scrape per credential, one after another, so no bcrypt waits behind another. */
+async function firstScrapes(url: string, authorizations: string[]): Promise<number[]> {
+  const times: number[] = [];
+  for (const authorization of authorizations) times.push(...await authScrapes(url, authorization, 1));
+  return times;
+}
+
+/** ms of `count` scrapes answered 401. */
+async function timedStatus(url: string, authorization: string, count: number): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const start = performance.now();
+    const response = await fetch(`${url}/metrics`, { headers: { authorization } });
+    await response.arrayBuffer();
+    times.push(performance.now() - start);
+    if (response.status !== 401) throw new Error(`GET /metrics with a wrong password: ${response.status}`);
+  }
+  return times;
+}
+
+// ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
   const began = performance.now();
@@ -524,6 +615,7 @@ async function main(): Promise<void> {
     }
     await memory(leftovers, summary);
     guardedCallCost(summary);
+    await basicAuthCost(leftovers, summary);
   } finally {
     await leftovers.clear();
     Deno.removeSignalListener("SIGINT", onInterrupt);

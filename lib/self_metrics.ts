@@ -78,6 +78,13 @@ export function selfMetrics(
       (m) => one(m, m.lastDurationSeconds ?? 0),
     ),
     perModule(
+      "module_interval_seconds",
+      "How often the module's process() runs, in seconds; 0 means at scrape time.",
+      "gauge",
+      modules,
+      (m) => m.intervalMs === undefined ? [] : one(m, m.intervalMs / 1000),
+    ),
+    perModule(
       "module_last_success_timestamp_seconds",
       "Unix time of the module's last successful process() run; 0 if none.",
       "gauge",

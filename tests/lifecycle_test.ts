@@ -573,3 +573,22 @@ export function dispose() { console.error("DISPOSED while running=" + running); 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("each loaded module's interval is a self-metric: its own, the default, or 0 at scrape time", async () => {
+  await withExporter({
+    "own.ts": gaugeModule("own_value", 1, 'export const interval = "1m";'),
+    "default.ts": gaugeModule("default_value", 2),
+    "scrape_time.ts": gaugeModule("scrape_time_value", 3, 'export const interval = "0";'),
+    "broken.ts": "export function process( {\n",
+  }, async (e) => {
+    const samples = await waitForSample(e.url, "default_value", 2);
+    const intervals = [...samples].filter(([name]) =>
+      name.startsWith("dynamic_exporter_module_interval_seconds")
+    );
+    assert.deepEqual(intervals.sort(), [
+      ['dynamic_exporter_module_interval_seconds{module="default"}', 10],
+      ['dynamic_exporter_module_interval_seconds{module="own"}', 60],
+      ['dynamic_exporter_module_interval_seconds{module="scrape_time"}', 0],
+    ]);
+  });
+});

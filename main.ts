@@ -99,10 +99,7 @@ export async function main(args: string[]): Promise<number> {
 
   const stopped = Promise.withResolvers<string>();
   const onStop = (signal: string) => () => stopped.resolve(signal);
-  const onHup = () => {
-    web?.reload("SIGHUP");
-    exporter.reload("SIGHUP");
-  };
+  const onHup = () => exporter.reload("SIGHUP");
   Deno.addSignalListener("SIGTERM", onStop("SIGTERM"));
   Deno.addSignalListener("SIGINT", onStop("SIGINT"));
   Deno.addSignalListener("SIGHUP", onHup);

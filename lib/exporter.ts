@@ -36,8 +36,12 @@ export type ExporterConfig = Pick<
 
 export interface ExporterOptions {
   log: Logger;
-  /** The --web.config.file's state, for its self-metrics. */
-  webConfig?: { status(): WebConfigStatus; readonly generation: number };
+  /** The --web.config.file: its state for the self-metrics; re-read with every module reload. */
+  webConfig?: {
+    status(): WebConfigStatus;
+    readonly generation: number;
+    reload(reason: string): Promise<boolean>;
+  };
 }
 
 interface SyncOptions {
@@ -75,6 +79,7 @@ export class Exporter {
   readonly #host: ModuleHost;
   readonly #ownership: MetricOwnership;
   readonly #board = new StatusBoard();
+  readonly #webConfig: ExporterOptions["webConfig"];
   readonly #scheduler: Scheduler;
   readonly #exposition: Exposition;
   readonly #watcher: DirWatcher;
@@ -89,6 +94,7 @@ export class Exporter {
   constructor(config: ExporterConfig, options: ExporterOptions) {
     this.#config = config;
     this.#log = options.log;
+    this.#webConfig = options.webConfig;
     this.#ownership = new MetricOwnership(register as unknown as PromRegistry);
     this.#host = new InProcessHost(this.#ownership, { loadTimeoutMs: config.collectTimeoutMs });
     this.#scheduler = new Scheduler({
@@ -157,10 +163,10 @@ export class Exporter {
     return this.#syncing;
   }
 
-  /** Rescans the dir and reloads every module (SIGHUP, POST /-/reload). */
-  reload(reason: string): Promise<void> {
+  /** Rescans the dir and reloads every module, and re-reads the web config (SIGHUP, POST /-/reload). */
+  async reload(reason: string): Promise<void> {
     this.#log.info("reloading every module", { reason });
-    return this.sync({ reloadAll: true });
+    await Promise.all([this.#webConfig?.reload(reason), this.sync({ reloadAll: true })]);
   }
 
   /** The HTTP handler over this exporter. */

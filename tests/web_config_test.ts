@@ -26,7 +26,11 @@ interface Setup {
   client2: Deno.HttpClient;
 }
 
-async function withSecuredExporter(webYml: string, fn: (s: Setup) => Promise<void>): Promise<void> {
+async function withSecuredExporter(
+  webYml: string,
+  fn: (s: Setup) => Promise<void>,
+  args: string[] = [],
+): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "dx_web_" });
   await Deno.mkdir(`${dir}/metrics`);
   await Deno.mkdir(`${dir}/tls`);
@@ -40,7 +44,7 @@ async function withSecuredExporter(webYml: string, fn: (s: Setup) => Promise<voi
   const config = relative(ROOT, `${dir}/web.yml`);
   const exporter = await startExporter({
     metricsDir: `${dir}/metrics`,
-    args: [`--web.config.file=${config}`],
+    args: [`--web.config.file=${config}`, ...args],
   });
   try {
     await fn({ exporter, dir, config, client, client2 });
@@ -123,6 +127,20 @@ Deno.test("a new user and a rotated certificate take effect without a restart", 
       assert.equal(reloaded.cert_sha256, await fingerprint(`${FIXTURES}/server2.pem`));
     },
   ));
+
+Deno.test("POST /-/reload needs credentials and re-reads the web config with the modules", () =>
+  withSecuredExporter(`${TLS}basic_auth_users:\n  ${PROMETHEUS}\n`, async ({ exporter, dir, client }) => {
+    await Deno.writeTextFile(`${dir}/web.yml`, `${TLS}basic_auth_users:\n  ${GRAFANA}\n`);
+    const post = async (headers: HeadersInit) => {
+      const response = await fetch(`${exporter.url}/-/reload`, { method: "POST", client, headers });
+      return { status: response.status, body: await response.text() };
+    };
+    assert.equal((await post({})).status, 401);
+    assert.deepEqual(await post(AS_PROMETHEUS), { status: 200, body: "Reloaded.\n" });
+    // Applied by the time the reload answered: no polling needed.
+    assert.equal(await status(`${exporter.url}/metrics`, client, AS_GRAFANA), 200);
+    assert.equal(await status(`${exporter.url}/metrics`, client, AS_PROMETHEUS), 401);
+  }, ["--web.enable-lifecycle"]));
 
 async function fingerprint(pem: string): Promise<string> {
   const { X509Certificate } = await import("node:crypto");

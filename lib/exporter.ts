@@ -17,10 +17,10 @@ import { runProcess, type RunResult } from "./runner.ts";
 import { scanDir } from "./scan.ts";
 import { Scheduler } from "./scheduler.ts";
 import { type BuildInfo, selfMetrics } from "./self_metrics.ts";
-import type { WebConfigStatus } from "./web_config_watcher.ts";
 import { StatusBoard } from "./status.ts";
 import { VERSION } from "./version.ts";
 import { DirWatcher } from "./watcher.ts";
+import type { WebConfigStatus } from "./web_config_watcher.ts";
 import { describeError } from "./describe_error.ts";
 import { formatDuration } from "./duration.ts";
 
@@ -108,9 +108,9 @@ export class Exporter {
     });
     this.#exposition = new Exposition({
       selfFamilies: () =>
-        selfMetrics(this.#board.list(), this.#build, this.#startTimeSeconds, options.webConfig?.status()),
+        selfMetrics(this.#board.list(), this.#build, this.#startTimeSeconds, this.#webConfig?.status()),
       // Two counters that only grow: their sum changes whenever either does.
-      selfVersion: () => this.#board.generation + (options.webConfig?.generation ?? 0),
+      selfVersion: () => this.#board.generation + (this.#webConfig?.generation ?? 0),
       onRender: (name, err) => this.#onRender(name, err),
       renderTimeoutMs: config.collectTimeoutMs,
     });

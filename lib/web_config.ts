@@ -162,15 +162,32 @@ export async function loadWebConfig(path: string): Promise<WebConfig> {
     fail("tls_server_config: missing one of cert or cert_file");
   }
 
-  const fingerprint = createHash("sha256");
-  for (const bytes of contents) fingerprint.update(createHash("sha256").update(bytes).digest());
   return {
     tls,
     users: users((root as Mapping).basic_auth_users, fail),
     headers: headers(httpSection, fail),
     files,
-    fingerprint: fingerprint.digest("hex"),
+    fingerprint: fingerprintOf(contents),
   };
+}
+
+function fingerprintOf(contents: Uint8Array[]): string {
+  const hash = createHash("sha256");
+  for (const bytes of contents) hash.update(createHash("sha256").update(bytes).digest());
+  return hash.digest("hex");
+}
+
+/**
+ * The fingerprint `config.files` have now, or undefined when one cannot be read. Equal to
+ * `config.fingerprint` means a reload would load the same config: the files a config names
+ * can only change through the YAML, which is one of them.
+ */
+export async function currentFingerprint(config: WebConfig): Promise<string | undefined> {
+  try {
+    return fingerprintOf(await Promise.all(config.files.map((file) => Deno.readFile(file))));
+  } catch {
+    return undefined;
+  }
 }
 
 type Fail = (message: string, cause?: unknown) => never;

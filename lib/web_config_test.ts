@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { loadWebConfig, WebConfigError } from "./web_config.ts";
+import { currentFingerprint, loadWebConfig, WebConfigError } from "./web_config.ts";
 
 const DIR = fileURLToPath(new URL("../tests/fixtures/web", import.meta.url));
 const HASH_B = "$2b$10$JXUsYdU8Z8fglT6oA/MQCePmags4N5PnWnzFgV.HHphEfTsJN7S2O";
@@ -102,11 +102,15 @@ Deno.test("the fingerprint changes with the content of the certificate file, not
     );
     const before = await loadWebConfig(`${dir}/web.yml`);
     assert.equal((await loadWebConfig(`${dir}/web.yml`)).fingerprint, before.fingerprint);
+    assert.equal(await currentFingerprint(before), before.fingerprint);
     await Deno.copyFile(`${DIR}/server2.pem`, `${dir}/cert.pem`);
     await Deno.copyFile(`${DIR}/server2.key`, `${dir}/key.pem`);
     const after = await loadWebConfig(`${dir}/web.yml`);
     assert.notEqual(after.fingerprint, before.fingerprint);
     assert.notEqual(after.tls?.fingerprint, before.tls?.fingerprint);
+    assert.equal(await currentFingerprint(before), after.fingerprint);
+    await Deno.remove(`${dir}/key.pem`);
+    assert.equal(await currentFingerprint(before), undefined);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -6,7 +6,7 @@
 
 import { BasicAuth } from "./basic_auth.ts";
 import type { Logger } from "./log.ts";
-import { loadWebConfig, type TlsMaterial, type WebConfig } from "./web_config.ts";
+import { currentFingerprint, loadWebConfig, type TlsMaterial, type WebConfig } from "./web_config.ts";
 import type { WebPolicy } from "./web_guard.ts";
 
 export interface WebConfigWatcherOptions {
@@ -93,7 +93,10 @@ export class WebConfigWatcher {
   async #reload(reason: string): Promise<boolean> {
     let applied = false;
     try {
-      const config = await loadWebConfig(this.#path);
+      // The poll's common case, nothing changed, costs three small reads and no parsing.
+      const config = await currentFingerprint(this.#config) === this.#config.fingerprint
+        ? this.#config
+        : await loadWebConfig(this.#path);
       if (config.fingerprint !== this.#config.fingerprint) {
         const policy = await policyOf(config);
         const tlsChanged = config.tls?.cert !== this.#config.tls?.cert ||

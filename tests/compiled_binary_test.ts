@@ -9,11 +9,11 @@ import { fileURLToPath } from "node:url";
 import {
   gaugeModule,
   scrape,
-  startExporter,
   startTaskFlags,
   tempMetricsDir,
   waitFor,
   waitForSample,
+  withExporter,
 } from "./_server.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -78,7 +78,7 @@ Deno.test({
   ignore: !denort,
   async fn() {
     await build();
-    const dir = await tempMetricsDir({
+    const files = {
       "bare.ts": gaugeModule("bin_bare", 1),
       "pinned.ts": gaugeModule("bin_pinned", 2).replace('from "prom-client"', 'from "npm:prom-client@15"'),
       "uses_helper.ts": `import { Gauge } from "prom-client";
@@ -88,10 +88,10 @@ export function process() { g.set(answer()); }
 `,
       "lib/helper.ts": "export function answer(): number { return 42; }\n",
       "broken.ts": "export function process( {\n",
-    });
-    // A cwd unrelated to the dir: relative URLs would point into the binary's virtual root.
-    const exporter = await startExporter({ metricsDir: dir, binary: BINARY });
-    try {
+    };
+    // The dir is absolute and unrelated to the binary's own: relative URLs would point into
+    // the binary's virtual root.
+    await withExporter(files, async (exporter, dir) => {
       let samples = await waitForSample(exporter.url, "bin_helper", 42);
       assert.equal(samples.get("bin_bare"), 1);
       assert.equal(samples.get("bin_pinned"), 2);
@@ -102,10 +102,7 @@ export function process() { g.set(answer()); }
       await Deno.remove(`${dir}/pinned.ts`);
       samples = await waitForSample(exporter.url, "bin_pinned", undefined);
       assert.equal(samples.get('dynamic_exporter_module_up{module="pinned"}'), undefined);
-    } finally {
-      await exporter.stop("SIGKILL");
-      await Deno.remove(dir, { recursive: true });
-    }
+    }, { binary: BINARY });
   },
 });
 
@@ -114,23 +111,19 @@ Deno.test({
   ignore: !denort,
   async fn() {
     await build();
-    const dir = await tempMetricsDir({
+    const files = {
       "reads.ts": `import { Gauge } from "prom-client";
 const g = new Gauge({ name: "bin_file_bytes", help: "size of a file" });
 export async function process() { g.set((await Deno.readTextFile(import.meta.filename!)).length); }
 `,
       "spawns.ts": `export async function process() { await new Deno.Command("true").output(); }\n`,
-    });
-    const exporter = await startExporter({ metricsDir: dir, binary: BINARY });
-    try {
+    };
+    await withExporter(files, async (exporter) => {
       await waitFor(async () => (await scrape(exporter.url)).has("bin_file_bytes"));
       await waitForSample(exporter.url, 'dynamic_exporter_module_up{module="spawns"}', 0);
       const failure = await exporter.waitForLog((r) => r.module === "spawns" && r.hint !== undefined);
       assert.equal(failure.hint, "grant it with --allow-run in the exporter's permission flags");
-    } finally {
-      await exporter.stop("SIGKILL");
-      await Deno.remove(dir, { recursive: true });
-    }
+    }, { binary: BINARY });
   },
 });
 
@@ -139,24 +132,18 @@ Deno.test({
   ignore: !denort,
   async fn() {
     await build();
-    const dir = await tempMetricsDir({ "tls.ts": gaugeModule("bin_tls", 3) });
     const client = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(`${FIXTURES}/ca.pem`)] });
-    const exporter = await startExporter({
-      metricsDir: dir,
-      binary: BINARY,
-      args: [`--web.config.file=${FIXTURES}/tls_auth.good.yml`],
-    });
     try {
-      assert.match(exporter.url, /^https:/);
-      const denied = await fetch(`${exporter.url}/metrics`, { client });
-      await denied.body?.cancel();
-      assert.equal(denied.status, 401);
-      const auth = { authorization: `Basic ${btoa("prometheus:scrape-secret")}` };
-      await waitFor(async () => (await scrape(exporter.url, auth, client)).get("bin_tls") === 3);
+      await withExporter({ "tls.ts": gaugeModule("bin_tls", 3) }, async (exporter) => {
+        assert.match(exporter.url, /^https:/);
+        const denied = await fetch(`${exporter.url}/metrics`, { client });
+        await denied.body?.cancel();
+        assert.equal(denied.status, 401);
+        const auth = { authorization: `Basic ${btoa("prometheus:scrape-secret")}` };
+        await waitFor(async () => (await scrape(exporter.url, auth, client)).get("bin_tls") === 3);
+      }, { binary: BINARY, args: [`--web.config.file=${FIXTURES}/tls_auth.good.yml`] });
     } finally {
-      await exporter.stop("SIGKILL");
       client.close();
-      await Deno.remove(dir, { recursive: true });
     }
   },
 });

@@ -581,10 +581,15 @@ Deno.test("each loaded module's interval is a self-metric: its own, the default,
     "scrape_time.ts": gaugeModule("scrape_time_value", 3, 'export const interval = "0";'),
     "broken.ts": "export function process( {\n",
   }, async (e) => {
-    const samples = await waitForSample(e.url, "default_value", 2);
-    const intervals = [...samples].filter(([name]) =>
-      name.startsWith("dynamic_exporter_module_interval_seconds")
-    );
+    // Modules load one by one: wait for all three rather than for the first to run.
+    let intervals: [string, number][] = [];
+    await waitFor(async () => {
+      const samples = await scrape(e.url);
+      intervals = [...samples].filter(([name]) =>
+        name.startsWith("dynamic_exporter_module_interval_seconds")
+      );
+      return intervals.length === 3;
+    }, { message: () => JSON.stringify(intervals) });
     assert.deepEqual(intervals.sort(), [
       ['dynamic_exporter_module_interval_seconds{module="default"}', 10],
       ['dynamic_exporter_module_interval_seconds{module="own"}', 60],

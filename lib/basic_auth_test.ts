@@ -9,10 +9,18 @@ const USERS = new Map([
 
 const basic = (user: string, password: string) => `Basic ${btoa(`${user}:${password}`)}`;
 
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const start = performance.now();
-  await fn();
-  return performance.now() - start;
+/**
+ * The fastest of `runs` calls, in ms. The machine is shared: load only ever slows a call down,
+ * so the minimum is the figure that compares.
+ */
+async function fastest(runs: number, fn: () => Promise<unknown>): Promise<number> {
+  let best = Infinity;
+  for (let i = 0; i < runs; i++) {
+    const start = performance.now();
+    await fn();
+    best = Math.min(best, performance.now() - start);
+  }
+  return best;
 }
 
 Deno.test("parseBasicAuth splits user and password at the first colon", () => {
@@ -44,8 +52,8 @@ Deno.test("BasicAuth refuses a wrong password, another user's password, an unkno
 
 Deno.test("an unknown user costs bcrypt work like a wrong password does", async () => {
   const auth = await BasicAuth.create(USERS);
-  const wrong = await timed(() => auth.check(basic("prometheus", "wrong")));
-  const unknown = await timed(() => auth.check(basic("nobody", "wrong")));
+  const wrong = await fastest(3, () => auth.check(basic("prometheus", "wrong")));
+  const unknown = await fastest(3, () => auth.check(basic("nobody", "wrong")));
   // Without the dummy hash the unknown user returns in microseconds, a thousand times faster.
   assert.ok(
     unknown > wrong / 3,
@@ -55,22 +63,23 @@ Deno.test("an unknown user costs bcrypt work like a wrong password does", async 
 
 Deno.test("a successful check is cached; a wrong password after it still pays bcrypt and fails", async () => {
   const auth = await BasicAuth.create(USERS);
-  const first = await timed(() => auth.check(basic("prometheus", "scrape-secret")));
+  assert.equal(await auth.check(basic("prometheus", "scrape-secret")), true);
   let ok = false;
-  const cached = await timed(async () => ok = await auth.check(basic("prometheus", "scrape-secret")));
+  const cached = await fastest(5, async () => ok = await auth.check(basic("prometheus", "scrape-secret")));
   assert.equal(ok, true);
-  assert.ok(cached < first / 10, `first ${first.toFixed(2)} ms, cached ${cached.toFixed(2)} ms`);
-  const wrong = await timed(async () => ok = await auth.check(basic("prometheus", "scrape-secret ")));
+  const wrong = await fastest(3, async () => ok = await auth.check(basic("prometheus", "scrape-secret ")));
   assert.equal(ok, false);
   assert.ok(wrong > cached * 10, `wrong ${wrong.toFixed(2)} ms, cached ${cached.toFixed(2)} ms`);
 });
 
 Deno.test("the cache keeps at most cacheSize entries, dropping the least recently used", async () => {
   const auth = await BasicAuth.create(USERS, { cacheSize: 1 });
-  await auth.check(basic("prometheus", "scrape-secret"));
-  await auth.check(basic("grafana", "other-secret")); // evicts prometheus
-  const evicted = await timed(() => auth.check(basic("prometheus", "scrape-secret")));
-  const kept = await timed(() => auth.check(basic("prometheus", "scrape-secret")));
+  let evicted = Infinity;
+  for (let i = 0; i < 3; i++) {
+    await auth.check(basic("grafana", "other-secret")); // evicts prometheus
+    evicted = Math.min(evicted, await fastest(1, () => auth.check(basic("prometheus", "scrape-secret"))));
+  }
+  const kept = await fastest(5, () => auth.check(basic("prometheus", "scrape-secret")));
   assert.ok(evicted > kept * 10, `evicted ${evicted.toFixed(2)} ms, kept ${kept.toFixed(2)} ms`);
 });
 

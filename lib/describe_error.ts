@@ -1,7 +1,10 @@
 /** Turns a thrown value into the fields an operator needs: what, where, and how to fix it. */
 
 export interface ErrorDescription {
-  /** The first line of the message, without terminal colours. */
+  /**
+   * The first line of the message, without terminal colours, followed by its `cause` chain
+   * (fetch puts the socket error there) and an AggregateError's errors.
+   */
   message: string;
   /** Line and column in `file`, when the error or its stack points into it. */
   line?: number;
@@ -17,12 +20,43 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
+/** How deep a cause chain, and how many of an AggregateError's errors, are told. */
+const MAX_CAUSES = 5;
+const MAX_AGGREGATED = 5;
+
+function firstLine(err: unknown): string {
+  const raw = err instanceof Error ? err.message : String(err);
+  return raw.replace(ANSI, "").split("\n")[0].trim() || (err instanceof Error ? err.name : "unknown error");
+}
+
+/**
+ * One line that says why: the message, then `: caused by: ` and each cause's message, and for an
+ * AggregateError its errors in brackets. Repeated links (a cause that repeats its parent) are left out.
+ */
+export function errorChain(err: unknown): string {
+  const seen = new Set<unknown>();
+  const tell = (e: unknown, depth: number): string => {
+    seen.add(e);
+    let text = firstLine(e);
+    if (e instanceof AggregateError && e.errors.length > 0) {
+      const inner = e.errors.slice(0, MAX_AGGREGATED).map((x) => tell(x, depth + 1));
+      if (e.errors.length > MAX_AGGREGATED) inner.push(`${e.errors.length - MAX_AGGREGATED} more`);
+      text += ` [${inner.join("; ")}]`;
+    }
+    const cause = e instanceof Error ? e.cause : undefined;
+    if (cause !== undefined && cause !== null && !seen.has(cause) && depth < MAX_CAUSES) {
+      const told = tell(cause, depth + 1);
+      if (!text.includes(told)) text += `: caused by: ${told}`;
+    }
+    return text;
+  };
+  return tell(err, 0);
+}
+
 /** Describes `err`; `fileUrl` (without query) is the module whose line we look for. */
 export function describeError(err: unknown, fileUrl?: string): ErrorDescription {
   const raw = err instanceof Error ? err.message : String(err);
-  const message = raw.replace(ANSI, "").split("\n")[0].trim() ||
-    (err instanceof Error ? err.name : "unknown error");
-  const description: ErrorDescription = { message };
+  const description: ErrorDescription = { message: errorChain(err) };
   if (fileUrl) {
     const text = [raw, err instanceof Error ? err.stack ?? "" : ""].join("\n").replace(ANSI, "");
     const at = new RegExp(`${escapeRegExp(fileUrl)}(?:\\?v=\\d+)?:(\\d+):(\\d+)`).exec(text);

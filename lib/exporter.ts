@@ -15,7 +15,7 @@ import { type LoadedModule, type ModuleHost, ModuleLoadError } from "./module_ho
 import { MetricOwnership, type PromRegistry } from "./ownership.ts";
 import { runProcess, type RunResult } from "./runner.ts";
 import { scanDir } from "./scan.ts";
-import { Scheduler } from "./scheduler.ts";
+import { MAX_ABANDONED, type OverrunReason, Scheduler, STUCK_HINT } from "./scheduler.ts";
 import { type BuildInfo, selfMetrics } from "./self_metrics.ts";
 import { StatusBoard } from "./status.ts";
 import { VERSION } from "./version.ts";
@@ -56,6 +56,10 @@ interface Entry {
   module?: LoadedModule;
   /** The last load of the file failed (a previous version may still be serving). */
   loadFailed: boolean;
+  /** The version whose series are served live; undefined before its first success (a previous version's last values may be served frozen meanwhile). */
+  serving?: LoadedModule;
+  /** A load of the file is in progress: results of the version it replaces leave what is served alone. */
+  reloading?: boolean;
   runOk: boolean;
   renderFailed: boolean;
 }
@@ -101,10 +105,12 @@ export class Exporter {
       start: (module, timeoutMs) =>
         runProcess(module, { timeoutMs, log: this.#log.child({ module: module.name }) }),
       onResult: (module, result) => this.#onResult(module, result),
-      onOverrun: (module) => {
-        this.#log.warn("module run skipped: previous run still in progress", { module: module.name });
-        this.#board.update(module.name, (s) => s.overruns++);
-      },
+      onOverrun: (module, reason) => this.#onOverrun(module, reason),
+      onScheduled: (module, delayMs, retry) =>
+        this.#board.update(module.name, (s) => {
+          s.nextRunAt = Date.now() + delayMs;
+          s.retrying = retry;
+        }),
     });
     this.#exposition = new Exposition({
       selfFamilies: () =>
@@ -251,10 +257,22 @@ export class Exporter {
     this.#entries.set(name, entry);
     this.#board.ensure(name, file);
     const previous = entry.module;
+    // The previous version's last served values keep serving until the new version's first
+    // success: a reload must not turn them into the new version's fresh zeros (issue 7).
+    const frozen = previous !== undefined && entry.serving === previous;
+    if (frozen) {
+      entry.serving = undefined;
+      await this.#exposition.freeze(name);
+    }
     let module: LoadedModule;
+    entry.reloading = true;
     try {
       module = await this.#host.load(name, file, previous);
     } catch (err) {
+      if (frozen && entry.module === previous) {
+        entry.serving = previous;
+        this.#exposition.set(previous);
+      }
       entry.loadFailed = true;
       const e = err instanceof ModuleLoadError ? err : new ModuleLoadError(name, file, String(err));
       this.#log.error("module load failed", {
@@ -274,6 +292,8 @@ export class Exporter {
         if (!previous) s.up = false;
       });
       return;
+    } finally {
+      entry.reloading = false;
     }
     entry.module = module;
     entry.loadFailed = false;
@@ -290,6 +310,8 @@ export class Exporter {
       s.timeoutMs = timeoutMs;
       s.metricNames = module.metricNames();
       s.up = false;
+      s.stuck = false;
+      s.servingPrevious = this.#exposition.has(name);
       if (s.lastError?.stage === "load") s.lastError = undefined;
     });
     this.#log.info(previous ? "module reloaded" : "module loaded", {
@@ -297,7 +319,6 @@ export class Exporter {
       file,
       interval: intervalMs === 0 ? "at scrape" : formatDuration(intervalMs),
     });
-    this.#exposition.set(module);
     this.#scheduler.add(module, { intervalMs, timeoutMs });
     if (previous) await this.#dispose(previous);
   }
@@ -332,8 +353,14 @@ export class Exporter {
     const { name } = module;
     const entry = this.#entries.get(name);
     if (entry?.module !== module) return;
-    this.#exposition.invalidate(name);
     const failed = result.outcome !== "success";
+    // Served from the first success on; a failed run's partial updates are not served (issue 7).
+    if (entry.reloading) {
+      // The version being replaced: its values are frozen, or restored if the load fails.
+    } else if (!failed && entry.serving !== module) {
+      entry.serving = module;
+      this.#exposition.set(module);
+    } else if (!failed) this.#exposition.invalidate(name);
     if (failed) {
       const details = this.#describe(result.error, module);
       this.#log.warn("module run failed", {
@@ -354,12 +381,34 @@ export class Exporter {
       s.lastRunAt = result.startedAt;
       s.lastDurationSeconds = result.durationSeconds;
       s.up = entry.runOk && !entry.renderFailed;
+      s.stuck = false;
+      s.servingPrevious = entry.serving !== module && this.#exposition.has(name);
       s.metricNames = module.metricNames();
       if (!failed) {
         s.lastSuccessAt = result.startedAt + result.durationSeconds * 1000;
         if (s.lastError?.stage === "run") s.lastError = undefined;
       }
     });
+  }
+
+  #onOverrun(module: LoadedModule, reason: OverrunReason): void {
+    const { name } = module;
+    let wasStuck = false;
+    this.#board.update(name, (s) => {
+      wasStuck = s.stuck;
+      s.overruns++;
+      s.stuck = reason === "stuck";
+      if (s.stuck) s.up = false;
+    });
+    if (reason === "running") {
+      this.#log.warn("module run skipped: previous run still in progress", { module: name });
+    } else if (!wasStuck) {
+      this.#log.error("module stuck: process() calls abandoned at their timeout are still running", {
+        module: name,
+        abandoned: MAX_ABANDONED,
+        hint: STUCK_HINT,
+      });
+    }
   }
 
   #onRender(name: string, err?: unknown): void {

@@ -62,6 +62,33 @@ export class Exposition {
     this.#generation++;
   }
 
+  /** True while something is served under `name`. */
+  has(name: string): boolean {
+    return this.#fragments.has(name);
+  }
+
+  /**
+   * Keeps serving `name`'s families as they are now, detached from its source (whose metrics
+   * are about to be released by a reload), until set() or delete(). A fragment that cannot
+   * render now is dropped, as it would be left out of a scrape anyway.
+   */
+  async freeze(name: string): Promise<void> {
+    const fragment = this.#fragments.get(name);
+    if (!fragment) return;
+    let families = fragment.families;
+    if (!families || fragment.source.isDynamic()) {
+      try {
+        families = await this.#withinTimeout(fragment.source.families());
+      } catch {
+        if (this.#fragments.get(name) === fragment) this.delete(name);
+        return;
+      }
+    }
+    if (this.#fragments.get(name) !== fragment) return;
+    const frozen = families;
+    this.set({ name, isDynamic: () => false, families: () => Promise.resolve(frozen) });
+  }
+
   delete(name: string): void {
     if (this.#fragments.delete(name)) this.#generation++;
   }

@@ -5,6 +5,7 @@
  */
 
 import vm from "node:vm";
+import { MAX_TIMER_MS } from "./long_timer.ts";
 
 export const VM_TIMEOUT_CODE = "ERR_SCRIPT_EXECUTION_TIMEOUT";
 
@@ -17,7 +18,10 @@ export class GuardedCaller {
     this.#context.__fn = fn;
     this.#context.__arg = arg;
     try {
-      return this.#script.runInContext(this.#context, { timeout: Math.max(1, Math.ceil(timeoutMs)) });
+      return this.#script.runInContext(this.#context, {
+        // node:vm takes a 32-bit timeout; a synchronous part longer than 24.8 days is not a concern.
+        timeout: Math.min(Math.max(1, Math.ceil(timeoutMs)), MAX_TIMER_MS),
+      });
     } finally {
       this.#context.__fn = undefined;
       this.#context.__arg = undefined;

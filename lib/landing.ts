@@ -5,6 +5,7 @@
 
 import { formatDuration } from "./duration.ts";
 import type { ModuleStatus } from "./status.ts";
+import { MAX_ABANDONED, STUCK_HINT } from "./scheduler.ts";
 
 export interface LandingOptions {
   /** Where the exposition is served; the header links it. */
@@ -17,14 +18,15 @@ export interface LandingOptions {
   now?: number;
 }
 
-type State = "failed" | "stale" | "down" | "pending" | "up";
+type State = "failed" | "stale" | "stuck" | "down" | "pending" | "up";
 
 // Broken first: a person opens this page to find what is broken.
-const STATES: readonly State[] = ["failed", "stale", "down", "pending", "up"];
+const STATES: readonly State[] = ["failed", "stale", "stuck", "down", "pending", "up"];
 
 const LABEL: Readonly<Record<State, string>> = {
   failed: "failed",
   stale: "reload failed",
+  stuck: "stuck",
   down: "down",
   pending: "not run yet",
   up: "up",
@@ -33,6 +35,8 @@ const LABEL: Readonly<Record<State, string>> = {
 const NOTE: Readonly<Partial<Record<State, string>>> = {
   failed: "Nothing from this module is served until the file loads.",
   stale: "The previous version of this module keeps serving.",
+  stuck:
+    `Runs are skipped while ${MAX_ABANDONED} calls abandoned at their timeout are still running: ${STUCK_HINT}.`,
 };
 
 // The lifecycle e2e test pins the first two cells of a row as bare `<td>name</td><td>state</td>`,
@@ -42,6 +46,7 @@ const COLUMNS = ["Module", "State", "Last run", "Duration", "Interval", "Timeout
 function stateOf(m: ModuleStatus): State {
   if (!m.loaded) return "failed";
   if (!m.lastLoadSuccessful) return "stale";
+  if (m.stuck) return "stuck";
   if (m.lastRunAt === undefined) return "pending";
   return m.up ? "up" : "down";
 }
@@ -72,6 +77,19 @@ function seconds(s: number): string {
 
 const NONE = `<span class="none">—</span>`;
 
+function inTime(at: number, now: number): string {
+  const iso = new Date(at).toISOString();
+  const s = Math.ceil((at - now) / 1000);
+  const text = s <= 0
+    ? "now"
+    : s < 120
+    ? `in ${s} s`
+    : s < 7200
+    ? `in ${Math.round(s / 60)} min`
+    : `in ${Math.round(s / 3600)} h`;
+  return `<time datetime="${iso}" title="${iso}">${text}</time>`;
+}
+
 function lastRun(m: ModuleStatus, now: number): string {
   if (m.lastRunAt === undefined) return `<span class="none">never</span>`;
   let html = time(m.lastRunAt, now);
@@ -80,6 +98,7 @@ function lastRun(m: ModuleStatus, now: number): string {
       m.lastSuccessAt === undefined ? "never" : time(m.lastSuccessAt, now)
     }</small>`;
   }
+  if (m.retrying && m.nextRunAt !== undefined) html += `<small>retry ${inTime(m.nextRunAt, now)}</small>`;
   return html;
 }
 
@@ -104,7 +123,11 @@ function counts(m: ModuleStatus): string {
 
 /** What went wrong, for a module with an error or a state that needs explaining; "" otherwise. */
 function details(m: ModuleStatus, state: State, now: number): string {
-  const note = NOTE[state] ? `<p class="note">${NOTE[state]}</p>` : "";
+  let note = NOTE[state] ? `<p class="note">${escapeHtml(NOTE[state])}</p>` : "";
+  if (m.servingPrevious) {
+    note += `<p class="note">The previous version's last values are served until this version's first ` +
+      `successful run.</p>`;
+  }
   const err = m.lastError;
   if (!err) return note;
   const where = `${err.file}${err.line ? `:${err.line}` : ""}`;
@@ -139,6 +162,7 @@ function summary(total: number, byState: Record<State, number>): string {
     `<span class="s-${byState[state] > 0 ? state : "zero"}">${byState[state]} ${LABEL[state]}</span>`;
   const parts = (["up", "down", "failed"] as const).map(part);
   if (byState.stale > 0) parts.push(part("stale"));
+  if (byState.stuck > 0) parts.push(part("stuck"));
   if (byState.pending > 0) parts.push(part("pending"));
   return `${total} module${total === 1 ? "" : "s"}: ${parts.join(", ")}`;
 }
@@ -168,7 +192,7 @@ main{padding:1rem 1.5rem 2rem;max-width:100rem}
 .summary span{font-weight:600;white-space:nowrap}
 .summary.bad{border-left:4px solid var(--down);padding-left:.6rem}
 .s-up{color:var(--up-text)}.s-down{color:var(--down-text)}.s-failed{color:var(--failed-text)}
-.s-stale{color:var(--stale-text)}.s-zero{color:var(--muted)}
+.s-stale{color:var(--stale-text)}.s-stuck{color:var(--down-text)}.s-zero{color:var(--muted)}
 table{width:100%;border-collapse:separate;border-spacing:0;background:var(--card);border:1px solid var(--line);
 border-radius:8px}
 caption{text-align:left;font-weight:600;padding:0 0 .4rem}
@@ -182,10 +206,10 @@ white-space:nowrap;font-weight:600;font-size:.85rem;padding:.65rem 1rem}
 tbody tr:not(.detail)>td:nth-child(2)::before{content:"";position:absolute;z-index:-1;left:.4rem;right:.4rem;
 top:calc(.65rem - .2em);height:calc(1.45em + .4em);border-radius:999px;background:var(--c)}
 tbody tr.up>td:nth-child(2){--c:var(--up)}
-tbody tr.down>td:nth-child(2){--c:var(--down)}
+tbody tr.down>td:nth-child(2),tbody tr.stuck>td:nth-child(2){--c:var(--down)}
 tbody tr.failed>td:nth-child(2){--c:var(--failed)}
 tbody tr.stale>td:nth-child(2){--c:var(--stale)}
-tr.down>td:first-child{box-shadow:inset 4px 0 var(--down)}
+tr.down>td:first-child,tr.stuck>td:first-child{box-shadow:inset 4px 0 var(--down)}
 tr.failed>td:first-child{box-shadow:inset 4px 0 var(--failed)}
 tr.stale>td:first-child{box-shadow:inset 4px 0 var(--stale)}
 td small{display:block;color:var(--muted);font-size:.8rem}
@@ -198,8 +222,8 @@ dl div{display:flex;gap:.3rem}dt{color:var(--muted)}dd{margin:0;font-variant-num
 dl .bad dt,dl .bad dd{color:var(--down-text);font-weight:600}
 tr.detail>td{padding:0 .7rem .7rem}
 tr.detail>td:first-child{box-shadow:none}
-tr.down.detail>td,tr.failed.detail>td,tr.stale.detail>td{padding-left:calc(.7rem + 4px)}
-tr.down.detail>td{box-shadow:inset 4px 0 var(--down)}
+tr.down.detail>td,tr.stuck.detail>td,tr.failed.detail>td,tr.stale.detail>td{padding-left:calc(.7rem + 4px)}
+tr.down.detail>td,tr.stuck.detail>td{box-shadow:inset 4px 0 var(--down)}
 tr.failed.detail>td{box-shadow:inset 4px 0 var(--failed)}
 tr.stale.detail>td{box-shadow:inset 4px 0 var(--stale)}
 .when{margin:0 0 .25rem;font-size:.8rem;color:var(--muted)}
@@ -229,7 +253,7 @@ td:nth-child(3)::before{content:"Last run"}td:nth-child(4)::before{content:"Dura
 td:nth-child(5)::before{content:"Interval"}td:nth-child(6)::before{content:"Timeout"}
 td:nth-child(7)::before{content:"Metrics"}td:nth-child(8)::before{content:"Counts"}
 tbody tr>td{box-shadow:none!important}
-tr.down,tr.failed,tr.stale{border-left:4px solid var(--down)!important}
+tr.down,tr.stuck,tr.failed,tr.stale{border-left:4px solid var(--down)!important}
 tr.failed{border-left-color:var(--failed)!important}tr.stale{border-left-color:var(--stale)!important}
 tr.detail>td{padding:.25rem .8rem .8rem!important}
 }
@@ -239,13 +263,13 @@ tr.detail>td{padding:.25rem .8rem .8rem!important}
 export function landingPage(modules: ModuleStatus[], options: LandingOptions): string {
   const now = options.now ?? Date.now();
   const iso = new Date(now).toISOString();
-  const byState: Record<State, number> = { failed: 0, stale: 0, down: 0, pending: 0, up: 0 };
+  const byState: Record<State, number> = { failed: 0, stale: 0, stuck: 0, down: 0, pending: 0, up: 0 };
   const ranked = modules.map((m) => {
     const state = stateOf(m);
     byState[state]++;
     return { m, state, rank: STATES.indexOf(state) };
   }).sort((a, b) => a.rank - b.rank || (a.m.name < b.m.name ? -1 : a.m.name > b.m.name ? 1 : 0));
-  const broken = byState.failed + byState.stale + byState.down;
+  const broken = byState.failed + byState.stale + byState.stuck + byState.down;
   const path = escapeHtml(options.telemetryPath);
   const version = escapeHtml(options.version);
   const rows = ranked.map(({ m, state }) => row(m, state, now)).join("");

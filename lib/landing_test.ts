@@ -27,6 +27,8 @@ function status(name: string, change: Partial<ModuleStatus> = {}): ModuleStatus 
     intervalMs: 10_000,
     timeoutMs: 5000,
     metricNames: [`${name}_value`],
+    stuck: false,
+    servingPrevious: false,
     ...change,
   };
 }
@@ -241,4 +243,36 @@ Deno.test("landingPage writes relative times from the injected now, coarser as t
     const iso = new Date(NOW - age).toISOString();
     assert.ok(row.includes(`<td><time datetime="${iso}" title="${iso}">${text}</time></td>`), row);
   }
+});
+
+Deno.test("landingPage shows a stuck module as stuck, with what to do", () => {
+  const html = landingPage([status("hang", { up: false, stuck: true })], OPTIONS);
+  const row = rowOf(html, "hang");
+  assert.match(row, /<td>hang<\/td><td>stuck<\/td>/);
+  assert.match(
+    row,
+    /3 calls abandoned at their timeout are still running: its process\(\) ignores ctx\.signal/,
+  );
+  assert.match(html, /<title>1 broken · dynamic_exporter<\/title>/);
+});
+
+Deno.test("landingPage shows when a failing module's retry is due", () => {
+  const html = landingPage(
+    [status("api", { up: false, lastSuccessAt: undefined, retrying: true, nextRunAt: NOW + 4000 })],
+    OPTIONS,
+  );
+  assert.match(
+    rowOf(html, "api"),
+    /<small>retry <time datetime="2025-01-02T03:04:09.000Z"[^>]*>in 4 s<\/time><\/small>/,
+  );
+  const onGrid = landingPage([status("api", { retrying: false, nextRunAt: NOW + 4000 })], OPTIONS);
+  assert.doesNotMatch(rowOf(onGrid, "api"), /retry/);
+});
+
+Deno.test("landingPage says when a module serves its previous version's values", () => {
+  const html = landingPage([status("api", { up: false, servingPrevious: true })], OPTIONS);
+  assert.match(
+    rowOf(html, "api"),
+    /The previous version's last values are served until this version's first/,
+  );
 });

@@ -7,6 +7,7 @@ import { isSyncTimeout } from "./guarded_call.ts";
 import type { Logger } from "./log.ts";
 import type { LoadedModule } from "./module_host.ts";
 import { formatDuration } from "./duration.ts";
+import { clearLongTimeout, setLongTimeout } from "./long_timer.ts";
 
 export type RunOutcome = "success" | "error" | "timeout";
 
@@ -16,6 +17,8 @@ export interface RunResult {
   /** Wall-clock start, ms since the epoch. */
   startedAt: number;
   error?: unknown;
+  /** A timeout whose call had not settled when the result was delivered: it runs on, abandoned. */
+  abandoned?: boolean;
 }
 
 export interface Run {
@@ -41,7 +44,7 @@ export function runProcess(module: LoadedModule, options: RunOptions): Run {
     `process() timed out after ${formatDuration(timeoutMs)}`,
     "TimeoutError",
   );
-  const timer = setTimeout(() => controller.abort(timeoutError), timeoutMs);
+  const timer = setLongTimeout(() => controller.abort(timeoutError), timeoutMs);
   const ctx = { signal: controller.signal, log, module: module.name };
 
   let call: Promise<unknown>;
@@ -50,7 +53,10 @@ export function runProcess(module: LoadedModule, options: RunOptions): Run {
   } catch (err) {
     call = Promise.reject(err);
   }
-  const settled = call.then(() => {}, () => {}).finally(() => clearTimeout(timer));
+  // Registered before the race below, so it has run by the time the race settles the result.
+  let done = false;
+  const settled = call.then(() => {}, () => {}).finally(() => clearLongTimeout(timer));
+  call.then(() => done = true, () => done = true);
   const aborted = new Promise<never>((_, reject) => {
     controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true });
   });
@@ -59,6 +65,7 @@ export function runProcess(module: LoadedModule, options: RunOptions): Run {
     durationSeconds: (performance.now() - start) / 1000,
     startedAt,
     error,
+    ...(outcome === "timeout" && !done ? { abandoned: true } : {}),
   });
   const result = Promise.race([call, aborted]).then(
     () => finish("success"),

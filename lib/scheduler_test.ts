@@ -3,7 +3,7 @@ import { flush, stateOf } from "../tests/_async.ts";
 import { FakeClock } from "../tests/_fake_clock.ts";
 import type { LoadedModule } from "./module_host.ts";
 import type { Run, RunOutcome, RunResult } from "./runner.ts";
-import { type Schedule, Scheduler } from "./scheduler.ts";
+import { MAX_ABANDONED, RETRY_CAP_MS, retryDelayMs, type Schedule, Scheduler } from "./scheduler.ts";
 
 const EVERY_SECOND: Schedule = { intervalMs: 1000, timeoutMs: 500 };
 const AT_SCRAPE: Schedule = { intervalMs: 0, timeoutMs: 500 };
@@ -47,21 +47,32 @@ function setup(startAt = 0) {
   const runs: FakeRun[] = [];
   const results: string[] = [];
   const overruns: string[] = [];
+  const scheduled: string[] = [];
   const scheduler = new Scheduler({
     clock,
     start(module, timeoutMs): Run {
       const result = Promise.withResolvers<RunResult>();
       const settled = Promise.withResolvers<void>();
       const at = clock.now();
+      let done = false;
       const deliver = (outcome: RunOutcome = "success") =>
-        result.resolve({ outcome, durationSeconds: 0.1, startedAt: at });
+        result.resolve({
+          outcome,
+          durationSeconds: 0.1,
+          startedAt: at,
+          ...(outcome === "timeout" && !done ? { abandoned: true } : {}),
+        });
       runs.push({
         module: label(module),
         timeoutMs,
         at,
         deliver,
-        settle: () => settled.resolve(),
+        settle: () => {
+          done = true;
+          settled.resolve();
+        },
         complete: () => {
+          done = true;
           deliver();
           settled.resolve();
         },
@@ -69,11 +80,14 @@ function setup(startAt = 0) {
       return { result: result.promise, settled: settled.promise };
     },
     onResult: (module, result) => results.push(`${label(module)} ${result.outcome}`),
-    onOverrun: (module) => overruns.push(label(module)),
+    onOverrun: (module, reason) =>
+      overruns.push(reason === "running" ? label(module) : `${label(module)} stuck`),
+    onScheduled: (module, delayMs, retry) =>
+      scheduled.push(`${label(module)} in ${delayMs}${retry ? " retry" : ""}`),
   });
   /** The runs started so far, as `name@version at time`. */
   const started = () => runs.map((run) => `${run.module} at ${run.at}`);
-  return { clock, scheduler, runs, results, overruns, started };
+  return { clock, scheduler, runs, results, overruns, scheduled, started };
 }
 
 Deno.test("Scheduler runs an interval module at add() and then every interval", async () => {
@@ -133,22 +147,85 @@ Deno.test("Scheduler skips a tick while the previous run is pending and reports 
   await scheduler.close();
 });
 
-Deno.test("Scheduler reports overruns after an abandoned run until its call settles", async () => {
+Deno.test("Scheduler starts the next run after a timeout although the abandoned call has not settled", async () => {
   const { clock, scheduler, runs, results, overruns, started } = setup();
   scheduler.add(moduleOf("disk"), EVERY_SECOND);
   runs[0].deliver("timeout");
   await flush();
   assert.deepEqual(results, ["disk@1 timeout"]);
 
-  clock.advance(2000);
-  assert.deepEqual(started(), ["disk@1 at 0"]);
-  assert.deepEqual(overruns, ["disk@1", "disk@1"]);
+  clock.advance(1000);
+  assert.deepEqual(started(), ["disk@1 at 0", "disk@1 at 1000"]);
+  assert.deepEqual(overruns, []);
+  await scheduler.close();
+});
+
+Deno.test("Scheduler reports a module stuck once MAX_ABANDONED calls are pending, until one settles", async () => {
+  const { clock, scheduler, runs, overruns, started } = setup();
+  scheduler.add(moduleOf("disk"), { intervalMs: 60_000, timeoutMs: 500 });
+  for (let i = 0; i < MAX_ABANDONED; i++) {
+    runs[i].deliver("timeout");
+    await flush();
+    clock.advance(retryDelayMs(i + 1, 60_000));
+  }
+  assert.equal(runs.length, MAX_ABANDONED);
+  assert.deepEqual(overruns, ["disk@1 stuck"]);
 
   runs[0].settle();
   await flush();
+  clock.advance(60_000);
+  assert.equal(runs.length, MAX_ABANDONED + 1);
+  assert.deepEqual(started().at(-1), "disk@1 at 60000");
+  await scheduler.close();
+});
+
+Deno.test("Scheduler retries a failed run after 1 s, doubling, capped by the interval", async () => {
+  const { clock, scheduler, runs, scheduled, started } = setup();
+  scheduler.add(moduleOf("hourly"), { intervalMs: 3600_000, timeoutMs: 500 });
+  for (let i = 0; i < 5; i++) {
+    runs.at(-1)!.deliver("error");
+    runs.at(-1)!.settle();
+    await flush();
+    clock.advance(16_000);
+  }
+  assert.deepEqual(started(), [
+    "hourly@1 at 0",
+    "hourly@1 at 1000",
+    "hourly@1 at 18000",
+    "hourly@1 at 36000",
+    "hourly@1 at 56000",
+    "hourly@1 at 80000",
+  ]);
+  assert.deepEqual(scheduled.slice(0, 3), [
+    "hourly@1 in 3600000",
+    "hourly@1 in 1000 retry",
+    "hourly@1 in 3599000",
+  ]);
+  await scheduler.close();
+});
+
+Deno.test("Scheduler caps the retry delay at the module's interval and at 5 minutes", () => {
+  assert.deepEqual([1, 2, 3, 4].map((n) => retryDelayMs(n, 3600_000)), [1000, 2000, 4000, 8000]);
+  assert.equal(retryDelayMs(9, 3600_000), 256_000);
+  assert.equal(retryDelayMs(10, 3600_000), RETRY_CAP_MS);
+  assert.equal(retryDelayMs(100, 3600_000), RETRY_CAP_MS);
+  assert.equal(retryDelayMs(3, 2500), 2500);
+});
+
+Deno.test("Scheduler puts a module back on its own grid after a successful retry", async () => {
+  const { clock, scheduler, runs, started } = setup();
+  scheduler.add(moduleOf("disk"), { intervalMs: 10_000, timeoutMs: 500 });
+  runs[0].deliver("error");
+  runs[0].settle();
+  await flush();
   clock.advance(1000);
-  assert.deepEqual(started(), ["disk@1 at 0", "disk@1 at 3000"]);
-  assert.deepEqual(overruns, ["disk@1", "disk@1"]);
+  runs[1].complete();
+  await flush();
+  clock.advance(9000);
+  runs[2].complete();
+  await flush();
+  clock.advance(10_000);
+  assert.deepEqual(started(), ["disk@1 at 0", "disk@1 at 1000", "disk@1 at 10000", "disk@1 at 20000"]);
   await scheduler.close();
 });
 
@@ -276,24 +353,24 @@ Deno.test("Scheduler clears the capMs timer when the scrape-time run finishes in
   assert.equal(clock.pendingTimers, 0);
 });
 
-Deno.test("Scheduler reports a scrape as an overrun while an abandoned scrape-time call is unsettled", async () => {
-  const { scheduler, runs, results, overruns, started } = setup();
+Deno.test("Scheduler runs a scrape-time module again after a timeout, until MAX_ABANDONED calls are pending", async () => {
+  const { scheduler, runs, overruns } = setup();
   scheduler.add(moduleOf("queue"), AT_SCRAPE);
-  const first = scheduler.collectScrapeTime();
-  runs[0].deliver("timeout");
-  await first;
-
+  for (let i = 0; i < MAX_ABANDONED; i++) {
+    const scrape = scheduler.collectScrapeTime();
+    runs[i].deliver("timeout");
+    await scrape;
+  }
   await scheduler.collectScrapeTime();
-  assert.deepEqual(started(), ["queue@1 at 0"]);
-  assert.deepEqual(results, ["queue@1 timeout"]);
-  assert.deepEqual(overruns, ["queue@1"]);
+  assert.equal(runs.length, MAX_ABANDONED);
+  assert.deepEqual(overruns, ["queue@1 stuck"]);
 
-  runs[0].settle();
+  runs[1].settle();
   await flush();
-  const third = scheduler.collectScrapeTime();
-  assert.deepEqual(started(), ["queue@1 at 0", "queue@1 at 0"]);
-  runs[1].complete();
-  await third;
+  const next = scheduler.collectScrapeTime();
+  assert.equal(runs.length, MAX_ABANDONED + 1);
+  runs.at(-1)!.complete();
+  await next;
 });
 
 Deno.test("Scheduler close() clears every timer and stops all ticks", async () => {

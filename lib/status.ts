@@ -30,6 +30,14 @@ export interface ModuleStatus {
   intervalMs?: number;
   timeoutMs?: number;
   metricNames: string[];
+  /** Too many abandoned process() calls are still pending: runs are skipped until one settles. */
+  stuck: boolean;
+  /** When the next run is due, ms since the epoch (interval modules). */
+  nextRunAt?: number;
+  /** That next run is a retry after a failure. */
+  retrying?: boolean;
+  /** A new version loaded but has not succeeded yet: the previous version's last values are served. */
+  servingPrevious: boolean;
 }
 
 export class StatusBoard {
@@ -55,6 +63,8 @@ export class StatusBoard {
         overruns: 0,
         reloads: { success: 0, failure: 0 },
         metricNames: [],
+        stuck: false,
+        servingPrevious: false,
       };
       this.#modules.set(name, status);
     }

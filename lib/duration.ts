@@ -14,8 +14,14 @@ const UNITS: Readonly<Record<string, number>> = {
 const ORDER = ["y", "w", "d", "h", "m", "s", "ms"];
 const PART = /(\d+)(ms|[ywdhms])/y;
 
-/** Parses a Prometheus duration into milliseconds; throws a message naming the input. */
-export function parseDuration(text: string): number {
+/** The longest interval or timeout accepted: longer is a typo, not a schedule. */
+export const MAX_DURATION_MS = 365 * 24 * 3600_000;
+
+/**
+ * Parses a Prometheus duration into milliseconds; throws a message naming the input, also for
+ * one longer than `maxMs` (default MAX_DURATION_MS).
+ */
+export function parseDuration(text: string, maxMs: number = MAX_DURATION_MS): number {
   if (text === "0") return 0;
   let ms = 0;
   let last = -1;
@@ -36,7 +42,9 @@ export function parseDuration(text: string): number {
   if (text === "" || pos !== text.length) {
     throw new Error(`invalid duration "${text}": use a number and a unit, like 500ms, 10s, 1m or 1h30m`);
   }
-  if (!Number.isSafeInteger(ms)) throw new Error(`invalid duration "${text}": too large`);
+  if (!Number.isSafeInteger(ms) || ms > maxMs) {
+    throw new Error(`invalid duration "${text}": at most ${formatDuration(maxMs)}`);
+  }
   return ms;
 }
 

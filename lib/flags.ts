@@ -131,7 +131,8 @@ export function parseCommand(args: string[]): Command {
     webConfigFile: values["web.config.file"] as string | undefined,
     enableLifecycle: values["web.enable-lifecycle"] === true,
     metricsDir: nonEmpty("metrics.dir", flag("metrics.dir")),
-    rescanIntervalMs: durationFlag("metrics.rescan-interval", flag("metrics.rescan-interval")),
+    // A rescan is a safety net: one timer period (24.8 days) is the longest that makes sense.
+    rescanIntervalMs: durationFlag("metrics.rescan-interval", flag("metrics.rescan-interval"), 24 * 24 * 3600_000),
     collectIntervalMs: durationFlag("collect.interval", flag("collect.interval")),
     collectTimeoutMs: durationFlag("collect.timeout", flag("collect.timeout")),
     logLevel: oneOf("log.level", flag("log.level"), LOG_LEVELS),
@@ -169,9 +170,9 @@ function nonEmpty(name: string, value: string): string {
   return value;
 }
 
-function durationFlag(name: string, value: string): number {
+function durationFlag(name: string, value: string, maxMs?: number): number {
   try {
-    return parseDuration(value);
+    return parseDuration(value, maxMs);
   } catch (err) {
     throw new FlagError(`--${name}: ${(err as Error).message}`, { cause: err });
   }

@@ -424,4 +424,12 @@ Deno.test("parseCommand takes --metrics.rescan-interval and refuses 0", () => {
     name: "FlagError",
     message: "--metrics.rescan-interval: must be greater than 0",
   });
+  assert.throws(() => parseCommand(["--metrics.rescan-interval=30d"]), {
+    name: "FlagError",
+    message: `--metrics.rescan-interval: invalid duration "30d": at most 3w3d`,
+  });
+  assert.throws(() => parseCommand(["--collect.interval=2y"]), {
+    name: "FlagError",
+    message: `--collect.interval: invalid duration "2y": at most 1y`,
+  });
 });

@@ -153,6 +153,14 @@ export async function waitFor(
   }
 }
 
+/**
+ * Lets `ms` pass. Only for a window in which a test asserts that nothing happens (no further
+ * run, no change); waiting for something to happen goes through waitFor.
+ */
+export function observationWindow(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 /** Parses an exposition into `name{labels}` -> value, the labels as written. */
 export function parseSamples(text: string): Map<string, number> {
   const samples = new Map<string, number>();

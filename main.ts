@@ -2,6 +2,7 @@
 
 import "prom-client"; // `deno compile` embeds only npm packages imported statically from here.
 import { checkModule } from "./lib/check.ts";
+import { installExitGuard } from "./lib/exit_guard.ts";
 import { Exporter } from "./lib/exporter.ts";
 import { FlagError, parseCommand } from "./lib/flags.ts";
 import { HttpServer } from "./lib/http_server.ts";
@@ -115,4 +116,8 @@ export async function main(args: string[]): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  // Before any module loads: a module's Deno.exit() or process.exit() throws; this is the exit.
+  const { exit } = installExitGuard();
+  exit(await main(Deno.args));
+}

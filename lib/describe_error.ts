@@ -1,12 +1,14 @@
 /** Turns a thrown value into the fields an operator needs: what, where, and how to fix it. */
 
+import { describeMissingPackage } from "./missing_package.ts";
+
 export interface ErrorDescription {
   /** The first line of the message, without terminal colours. */
   message: string;
   /** Line and column in `file`, when the error or its stack points into it. */
   line?: number;
   column?: number;
-  /** For a missing Deno permission: the flag that would grant it, e.g. "--allow-net". */
+  /** For a missing Deno permission: the flag that would grant it, e.g. "--allow-net"; for a package not installed: how to install it. */
   hint?: string;
 }
 
@@ -23,6 +25,8 @@ export function describeError(err: unknown, fileUrl?: string): ErrorDescription 
   const message = raw.replace(ANSI, "").split("\n")[0].trim() ||
     (err instanceof Error ? err.name : "unknown error");
   const description: ErrorDescription = { message };
+  const missing = describeMissingPackage(raw.replace(ANSI, ""));
+  if (missing) Object.assign(description, missing);
   if (fileUrl) {
     const text = [raw, err instanceof Error ? err.stack ?? "" : ""].join("\n").replace(ANSI, "");
     const at = new RegExp(`${escapeRegExp(fileUrl)}(?:\\?v=\\d+)?:(\\d+):(\\d+)`).exec(text);

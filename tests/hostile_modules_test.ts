@@ -184,9 +184,10 @@ export function process() { isNumber(1); }
       (r) => r.msg === "module load failed" && r.module === "importer",
       20_000,
     );
-    assert.equal(
-      failure.err,
-      `cannot import "npm:is-number@7": the exporter does not download packages at run time`,
+    // Deno names the package from the lockfile when it knows the package, from the cache when not.
+    assert.match(
+      String(failure.err),
+      /^cannot import ("npm:is-number@7"|npm package "is-number"): the exporter does not download packages at run time$/,
     );
     assert.match(String(failure.hint), /deno\.json/);
     assert.equal((await scrape(e.url)).get(loadOk("importer")), 0);

@@ -2,7 +2,9 @@
 
 import "prom-client"; // `deno compile` embeds only npm packages imported statically from here.
 import { checkModule } from "./lib/check.ts";
+import { installExitGuard } from "./lib/exit_guard.ts";
 import { Exporter } from "./lib/exporter.ts";
+import { formatDuration } from "./lib/duration.ts";
 import { FlagError, parseCommand } from "./lib/flags.ts";
 import { HttpServer } from "./lib/http_server.ts";
 import { Logger } from "./lib/log.ts";
@@ -10,6 +12,9 @@ import { VERSION } from "./lib/version.ts";
 import { WebConfigError } from "./lib/web_config.ts";
 import { WebConfigWatcher } from "./lib/web_config_watcher.ts";
 import { guardHandler } from "./lib/web_guard.ts";
+
+/** The exit code when --shutdown.timeout passed with work still pending. */
+const SHUTDOWN_TIMED_OUT = 3;
 
 function fail(message: string): number {
   console.error(`dynamic_exporter: ${message}`);
@@ -104,15 +109,39 @@ export async function main(args: string[]): Promise<number> {
   Deno.addSignalListener("SIGINT", onStop("SIGINT"));
   Deno.addSignalListener("SIGHUP", onHup);
 
-  await exporter.start();
-  log.info("metrics dir loaded; ready");
-  const signal = await stopped.promise;
-  log.info("shutting down", { signal });
-  web?.close();
-  await server.shutdown(); // stops accepting and lets in-flight scrapes finish
-  await exporter.close(); // every dispose()
+  // A signal during the first load (slow top-level awaits) stops at once, not after it.
+  const signal = await Promise.race([
+    stopped.promise,
+    exporter.start().then(() => {
+      log.info("metrics dir loaded; ready");
+      return stopped.promise;
+    }),
+  ]);
+  log.info("shutting down", { signal, timeout: formatDuration(config.shutdownTimeoutMs) });
+  const stopping = (async () => {
+    web?.close();
+    await server.shutdown(); // stops accepting and lets in-flight scrapes finish
+    await exporter.close(); // every dispose()
+    return true;
+  })();
+  // One deadline for all of it, below systemd's TimeoutStopSec: what is still pending then
+  // (a load held by a top-level await, a hanging dispose()) is named and abandoned.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) =>
+    timer = setTimeout(() => resolve(false), config.shutdownTimeoutMs)
+  );
+  const finished = await Promise.race([stopping, late]);
+  clearTimeout(timer);
+  if (!finished) {
+    log.error("shutdown timed out; abandoning what is pending", { pending: exporter.pending().join(", ") });
+    return SHUTDOWN_TIMED_OUT;
+  }
   log.info("stopped");
   return 0;
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  // Before any module loads: a module's Deno.exit() or process.exit() throws; this is the exit.
+  const { exit } = installExitGuard();
+  exit(await main(Deno.args));
+}

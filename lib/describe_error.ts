@@ -1,5 +1,7 @@
 /** Turns a thrown value into the fields an operator needs: what, where, and how to fix it. */
 
+import { describeMissingPackage } from "./missing_package.ts";
+
 export interface ErrorDescription {
   /**
    * The first line of the message, without terminal colours, followed by its `cause` chain
@@ -9,7 +11,7 @@ export interface ErrorDescription {
   /** Line and column in `file`, when the error or its stack points into it. */
   line?: number;
   column?: number;
-  /** For a missing Deno permission: the flag that would grant it, e.g. "--allow-net". */
+  /** For a missing Deno permission: the flag that would grant it, e.g. "--allow-net"; for a package not installed: how to install it. */
   hint?: string;
 }
 
@@ -57,6 +59,8 @@ export function errorChain(err: unknown): string {
 export function describeError(err: unknown, fileUrl?: string): ErrorDescription {
   const raw = err instanceof Error ? err.message : String(err);
   const description: ErrorDescription = { message: errorChain(err) };
+  const missing = describeMissingPackage(raw.replace(ANSI, ""));
+  if (missing) Object.assign(description, missing);
   if (fileUrl) {
     const text = [raw, err instanceof Error ? err.stack ?? "" : ""].join("\n").replace(ANSI, "");
     const at = new RegExp(`${escapeRegExp(fileUrl)}(?:\\?v=\\d+)?:(\\d+):(\\d+)`).exec(text);

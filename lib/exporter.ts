@@ -94,6 +94,8 @@ export class Exporter {
   #syncing: Promise<void> | undefined;
   #syncAgain: SyncOptions | undefined;
   #closed = false;
+  /** Work close() may wait for, e.g. `dispose() of "a"`, with how many of each are in flight. */
+  readonly #inFlight = new Map<string, number>();
 
   constructor(config: ExporterConfig, options: ExporterOptions) {
     this.#config = config;
@@ -102,8 +104,11 @@ export class Exporter {
     this.#ownership = new MetricOwnership(register as unknown as PromRegistry);
     this.#host = new InProcessHost(this.#ownership, { loadTimeoutMs: config.collectTimeoutMs });
     this.#scheduler = new Scheduler({
-      start: (module, timeoutMs) =>
-        runProcess(module, { timeoutMs, log: this.#log.child({ module: module.name }) }),
+      start: (module, timeoutMs) => {
+        const run = runProcess(module, { timeoutMs, log: this.#log.child({ module: module.name }) });
+        this.#track(`process() of "${module.name}"`, run.settled);
+        return run;
+      },
       onResult: (module, result) => this.#onResult(module, result),
       onOverrun: (module, reason) => this.#onOverrun(module, reason),
       onScheduled: (module, delayMs, retry) =>
@@ -198,7 +203,12 @@ export class Exporter {
     return this.#exposition.encode(format, gzip);
   }
 
-  /** Stops watching and running, and disposes every module. */
+  /** What close() is still waiting for (a load, process() and dispose() calls), by module. */
+  pending(): string[] {
+    return [...this.#inFlight.keys()].sort();
+  }
+
+  /** Stops watching and running, and disposes every module, all at once. */
   async close(): Promise<void> {
     this.#closed = true;
     await this.#watcher.close();
@@ -206,9 +216,9 @@ export class Exporter {
     // dispose() must not pull resources from under a process() still running: give runs in
     // flight up to the collect timeout to settle first.
     await this.#scheduler.close(this.#config.collectTimeoutMs);
-    for (const entry of this.#entries.values()) {
-      if (entry.module) await this.#retire(entry.module);
-    }
+    // At once: shutdown has one deadline (main.ts), and one hanging dispose() must not hold
+    // up the others.
+    await Promise.all([...this.#entries.values()].map((entry) => entry.module && this.#retire(entry.module)));
     this.#entries.clear();
     this.#ownership.close();
   }
@@ -267,7 +277,7 @@ export class Exporter {
     let module: LoadedModule;
     entry.reloading = true;
     try {
-      module = await this.#host.load(name, file, previous);
+      module = await this.#track(`load of "${name}"`, this.#host.load(name, file, previous));
     } catch (err) {
       if (frozen && entry.module === previous) {
         entry.serving = previous;
@@ -340,13 +350,28 @@ export class Exporter {
 
   async #dispose(module: LoadedModule): Promise<void> {
     try {
-      await this.#host.dispose(module, module.timeoutMs ?? this.#config.collectTimeoutMs);
+      await this.#track(
+        `dispose() of "${module.name}"`,
+        this.#host.dispose(module, module.timeoutMs ?? this.#config.collectTimeoutMs),
+      );
     } catch (err) {
       this.#log.warn("module dispose() failed", {
         module: module.name,
         ...logFields(this.#describe(err, module)),
       });
     }
+  }
+
+  /** Counts `work` in pending() until it settles. */
+  #track<T>(label: string, work: Promise<T>): Promise<T> {
+    this.#inFlight.set(label, (this.#inFlight.get(label) ?? 0) + 1);
+    const done = () => {
+      const left = this.#inFlight.get(label)! - 1;
+      if (left === 0) this.#inFlight.delete(label);
+      else this.#inFlight.set(label, left);
+    };
+    work.then(done, done);
+    return work;
   }
 
   #onResult(module: LoadedModule, result: RunResult): void {

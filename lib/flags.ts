@@ -19,6 +19,7 @@ export interface Config {
   rescanIntervalMs: number;
   collectIntervalMs: number;
   collectTimeoutMs: number;
+  shutdownTimeoutMs: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
 }
@@ -69,6 +70,11 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
   "collect.timeout": {
     default: "5s",
     help: "A process() call running longer than this is abandoned and counted as a timeout.",
+  },
+  "shutdown.timeout": {
+    default: "15s",
+    help:
+      "Deadline for stopping on SIGTERM or SIGINT; what is still pending then is logged and abandoned, and the exit code is 3. Keep it below systemd's TimeoutStopSec.",
   },
   "log.level": {
     default: "info",
@@ -132,14 +138,22 @@ export function parseCommand(args: string[]): Command {
     enableLifecycle: values["web.enable-lifecycle"] === true,
     metricsDir: nonEmpty("metrics.dir", flag("metrics.dir")),
     // A rescan is a safety net: one timer period (24.8 days) is the longest that makes sense.
-    rescanIntervalMs: durationFlag("metrics.rescan-interval", flag("metrics.rescan-interval"), 24 * 24 * 3600_000),
+    rescanIntervalMs: durationFlag(
+      "metrics.rescan-interval",
+      flag("metrics.rescan-interval"),
+      24 * 24 * 3600_000,
+    ),
     collectIntervalMs: durationFlag("collect.interval", flag("collect.interval")),
     collectTimeoutMs: durationFlag("collect.timeout", flag("collect.timeout")),
+    shutdownTimeoutMs: durationFlag("shutdown.timeout", flag("shutdown.timeout")),
     logLevel: oneOf("log.level", flag("log.level"), LOG_LEVELS),
     logFormat: oneOf("log.format", flag("log.format"), LOG_FORMATS),
   };
   if (config.collectTimeoutMs === 0) {
     throw new FlagError(`--collect.timeout: must be greater than 0`);
+  }
+  if (config.shutdownTimeoutMs === 0) {
+    throw new FlagError(`--shutdown.timeout: must be greater than 0`);
   }
   if (config.rescanIntervalMs === 0) {
     throw new FlagError(`--metrics.rescan-interval: must be greater than 0`);

@@ -10,6 +10,7 @@ const DEFAULTS: Config = {
   rescanIntervalMs: 30_000,
   collectIntervalMs: 10_000,
   collectTimeoutMs: 5_000,
+  shutdownTimeoutMs: 15_000,
   logLevel: "info",
   logFormat: "logfmt",
 };
@@ -52,6 +53,7 @@ Deno.test("parseCommand reads every flag at once", () => {
       "--collect.interval=1m30s",
       "--collect.timeout",
       "500ms",
+      "--shutdown.timeout=10s",
       "--log.level=debug",
       "--log.format",
       "json",
@@ -67,6 +69,7 @@ Deno.test("parseCommand reads every flag at once", () => {
         rescanIntervalMs: 60_000,
         collectIntervalMs: 90_000,
         collectTimeoutMs: 500,
+        shutdownTimeoutMs: 10_000,
         logLevel: "debug",
         logFormat: "json",
       },
@@ -370,6 +373,8 @@ Flags:
       How often each module's process() runs; 0 runs it at scrape time. (default: "10s")
   --collect.timeout=<value>
       A process() call running longer than this is abandoned and counted as a timeout. (default: "5s")
+  --shutdown.timeout=<value>
+      Deadline for stopping on SIGTERM or SIGINT; what is still pending then is logged and abandoned, and the exit code is 3. Keep it below systemd's TimeoutStopSec. (default: "15s")
   --log.level=<value>
       Only log messages at or above this level: debug, info, warn, error. (default: "info")
   --log.format=<value>
@@ -395,6 +400,7 @@ Deno.test("parseCommand --help lists every flag of the contract", () => {
     "metrics.rescan-interval",
     "collect.interval",
     "collect.timeout",
+    "shutdown.timeout",
     "log.level",
     "log.format",
     "help",
@@ -415,6 +421,12 @@ Deno.test("parseCommand rejects a flag given twice", () => {
     name: "FlagError",
     message: "--log.level: given more than once",
   });
+});
+
+Deno.test("parseCommand takes --shutdown.timeout and refuses 0", () => {
+  const command = parseCommand(["--shutdown.timeout=2s"]);
+  assert.equal(command.kind === "run" && command.config.shutdownTimeoutMs, 2000);
+  rejects(["--shutdown.timeout=0"], "--shutdown.timeout: must be greater than 0");
 });
 
 Deno.test("parseCommand takes --metrics.rescan-interval and refuses 0", () => {

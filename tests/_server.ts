@@ -8,7 +8,9 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 export async function startTaskFlags(): Promise<string[]> {
   const config = JSON.parse(await Deno.readTextFile(`${ROOT}/deno.json`));
   const words: string[] = config.tasks.start.split(/\s+/);
-  return words.slice(words.indexOf("run") + 1, words.indexOf("main.ts"));
+  // The task installs the dependencies first (`deno install ... && deno run ...`).
+  const run = words.lastIndexOf("run");
+  return words.slice(run + 1, words.indexOf("main.ts", run));
 }
 
 export interface LogRecord {

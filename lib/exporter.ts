@@ -232,13 +232,13 @@ export class Exporter {
           loadFailed: false,
           runOk: false,
           renderFailed: false,
-        });
+        }, file.error);
       } else if (
         entry.hash !== file.hash || entry.file !== file.path || reloadAll || (retryFailed && entry.loadFailed)
       ) {
         entry.hash = file.hash;
         entry.file = file.path;
-        await this.#load(entry);
+        await this.#load(entry, file.error);
       }
     }
     for (const entry of [...this.#entries.values()]) {
@@ -246,13 +246,15 @@ export class Exporter {
     }
   }
 
-  async #load(entry: Entry): Promise<void> {
+  /** `readError`: the scan could not read the file (issue 8): a load failure without an import. */
+  async #load(entry: Entry, readError?: string): Promise<void> {
     const { name, file } = entry;
     this.#entries.set(name, entry);
     this.#board.ensure(name, file);
     const previous = entry.module;
     let module: LoadedModule;
     try {
+      if (readError !== undefined) throw new ModuleLoadError(name, file, readError);
       module = await this.#host.load(name, file, previous);
     } catch (err) {
       entry.loadFailed = true;

@@ -23,6 +23,7 @@ import { DirWatcher } from "./watcher.ts";
 import type { WebConfigStatus } from "./web_config_watcher.ts";
 import { describeError } from "./describe_error.ts";
 import { formatDuration } from "./duration.ts";
+import { IgnoredFiles } from "./ignored_files.ts";
 
 export type ExporterConfig = Pick<
   Config,
@@ -84,6 +85,7 @@ export class Exporter {
   readonly #exposition: Exposition;
   readonly #watcher: DirWatcher;
   readonly #entries = new Map<string, Entry>();
+  readonly #ignored: IgnoredFiles;
   readonly #startTimeSeconds = performance.timeOrigin / 1000;
   readonly #build = buildInfo();
   #ready = false;
@@ -95,6 +97,7 @@ export class Exporter {
     this.#config = config;
     this.#log = options.log;
     this.#webConfig = options.webConfig;
+    this.#ignored = new IgnoredFiles(this.#log);
     this.#ownership = new MetricOwnership(register as unknown as PromRegistry);
     this.#host = new InProcessHost(this.#ownership, { loadTimeoutMs: config.collectTimeoutMs });
     this.#scheduler = new Scheduler({
@@ -179,6 +182,7 @@ export class Exporter {
           telemetryPath: this.#config.telemetryPath,
           version: VERSION,
           defaultIntervalMs: this.#config.collectIntervalMs,
+          ignoredFiles: this.#ignored.list(),
         }),
       ready: () => this.#ready,
       reload: this.#config.enableLifecycle ? () => this.reload("POST /-/reload") : undefined,
@@ -218,6 +222,7 @@ export class Exporter {
       }
       return;
     }
+    this.#ignored.update(scan.ignored);
     for (const { file, by } of scan.shadowed) {
       this.#log.warn("file ignored: another file has the same module name", { file, by });
     }

@@ -5,7 +5,15 @@
  */
 
 import assert from "node:assert/strict";
-import { type Exporter, gaugeModule, type LogRecord, waitForSample, withExporter } from "./_server.ts";
+import {
+  type Exporter,
+  gaugeModule,
+  type LogRecord,
+  scrape,
+  waitFor,
+  waitForSample,
+  withExporter,
+} from "./_server.ts";
 
 const loadOk = (m: string) => `dynamic_exporter_module_last_load_successful{module="${m}"}`;
 
@@ -165,4 +173,37 @@ Deno.test("a module file rewritten every 100 ms does not hold back a new module"
       await writer;
     }
   });
+});
+
+Deno.test("files in the metrics dir that are not modules are each named once, with the reason", async () => {
+  await withExporter({
+    "healthy.ts": gaugeModule("healthy_value", 1),
+    // Fails at every load, so each periodic rescan retries it and logs: a witness of rescans.
+    "broken.ts": `throw new Error("broken on purpose");\n`,
+    "legacy.py": "from prometheus_client import Gauge\n",
+    "_helper.ts": "export const x = 1;\n",
+    "notes.ts~": "",
+    "lib/shared.ts": "export const y = 1;\n",
+  }, async (e, dir) => {
+    await waitFor(
+      () => e.logs.filter((r) => r.msg === "module load failed" && r.module === "broken").length >= 3,
+      {
+        message: () => "three loads of broken.ts (the periodic rescan)",
+      },
+    );
+
+    const ignored = e.logs.filter((r) => r.msg === "file ignored: not a module");
+    assert.deepEqual(
+      ignored.map((r) => [r.level, r.file]).sort(),
+      [["info", `${dir}/_helper.ts`], ["info", `${dir}/legacy.py`], ["info", `${dir}/notes.ts~`]],
+    );
+    const python = ignored.find((r) => r.file === `${dir}/legacy.py`)!;
+    assert.match(String(python.reason), /modules are TypeScript or JavaScript/);
+    assert.match(String(python.reason), /#porting-a-module-from-the-python-tool/);
+    const page = await statusPage(e);
+    assert.ok(page.includes("Ignored files"), "status page has an ignored files section");
+    assert.ok(page.includes("legacy.py"), "status page lists legacy.py");
+    assert.equal(page.includes("shared.ts"), false, "a subdirectory's helpers are not listed");
+    assert.equal((await scrape(e.url)).get("healthy_value"), 1);
+  }, { args: ["--metrics.rescan-interval=200ms"] });
 });

@@ -23,6 +23,7 @@ import { DirWatcher } from "./watcher.ts";
 import type { WebConfigStatus } from "./web_config_watcher.ts";
 import { describeError } from "./describe_error.ts";
 import { formatDuration } from "./duration.ts";
+import { IgnoredFiles } from "./ignored_files.ts";
 
 export type ExporterConfig = Pick<
   Config,
@@ -88,6 +89,7 @@ export class Exporter {
   readonly #exposition: Exposition;
   readonly #watcher: DirWatcher;
   readonly #entries = new Map<string, Entry>();
+  readonly #ignored: IgnoredFiles;
   readonly #startTimeSeconds = performance.timeOrigin / 1000;
   readonly #build = buildInfo();
   #ready = false;
@@ -101,6 +103,7 @@ export class Exporter {
     this.#config = config;
     this.#log = options.log;
     this.#webConfig = options.webConfig;
+    this.#ignored = new IgnoredFiles(this.#log);
     this.#ownership = new MetricOwnership(register as unknown as PromRegistry);
     this.#host = new InProcessHost(this.#ownership, { loadTimeoutMs: config.collectTimeoutMs });
     this.#scheduler = new Scheduler({
@@ -190,6 +193,7 @@ export class Exporter {
           telemetryPath: this.#config.telemetryPath,
           version: VERSION,
           defaultIntervalMs: this.#config.collectIntervalMs,
+          ignoredFiles: this.#ignored.list(),
         }),
       ready: () => this.#ready,
       reload: this.#config.enableLifecycle ? () => this.reload("POST /-/reload") : undefined,
@@ -234,6 +238,7 @@ export class Exporter {
       }
       return;
     }
+    this.#ignored.update(scan.ignored);
     for (const { file, by } of scan.shadowed) {
       this.#log.warn("file ignored: another file has the same module name", { file, by });
     }
@@ -248,13 +253,13 @@ export class Exporter {
           loadFailed: false,
           runOk: false,
           renderFailed: false,
-        });
+        }, file.error);
       } else if (
         entry.hash !== file.hash || entry.file !== file.path || reloadAll || (retryFailed && entry.loadFailed)
       ) {
         entry.hash = file.hash;
         entry.file = file.path;
-        await this.#load(entry);
+        await this.#load(entry, file.error);
       }
     }
     for (const entry of [...this.#entries.values()]) {
@@ -262,7 +267,8 @@ export class Exporter {
     }
   }
 
-  async #load(entry: Entry): Promise<void> {
+  /** `readError`: the scan could not read the file (issue 8): a load failure without an import. */
+  async #load(entry: Entry, readError?: string): Promise<void> {
     const { name, file } = entry;
     this.#entries.set(name, entry);
     this.#board.ensure(name, file);
@@ -277,6 +283,7 @@ export class Exporter {
     let module: LoadedModule;
     entry.reloading = true;
     try {
+      if (readError !== undefined) throw new ModuleLoadError(name, file, readError);
       module = await this.#track(`load of "${name}"`, this.#host.load(name, file, previous));
     } catch (err) {
       if (frozen && entry.module === previous) {

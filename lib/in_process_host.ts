@@ -7,6 +7,7 @@ import { describeError } from "./describe_error.ts";
 import { GuardedCaller } from "./guarded_call.ts";
 import { type LoadedModule, type ModuleHost, ModuleLoadError, type ProcessContext } from "./module_host.ts";
 import { MetricOwner, type MetricOwnership, type PromMetric } from "./ownership.ts";
+import { checkRegularFile } from "./read_regular_file.ts";
 
 type Exports = Record<string, unknown>;
 
@@ -71,7 +72,11 @@ export class InProcessHost implements ModuleHost {
     try {
       // Import by real absolute path: a compiled binary resolves relative URLs into its
       // virtual root, and a ConfigMap's symlinked files change target on every update.
-      url = pathToFileURL(await Deno.realPath(file)).href;
+      const real = await Deno.realPath(file);
+      // Deno's import would read a FIFO or a device for ever: only a regular file within the
+      // size bound is imported (the scan checked too, but the file may have changed since).
+      checkRegularFile(await Deno.stat(real));
+      url = pathToFileURL(real).href;
       return await this.#ownership.importAs(owner, async () => {
         // The old version's metrics must go first, or re-registering their names throws.
         if (old) this.#ownership.release(old.owner);

@@ -4,6 +4,7 @@
  */
 
 import { formatDuration } from "./duration.ts";
+import type { IgnoredFile } from "./scan.ts";
 import type { ModuleStatus } from "./status.ts";
 import { MAX_ABANDONED, STUCK_HINT } from "./scheduler.ts";
 
@@ -16,6 +17,8 @@ export interface LandingOptions {
   defaultIntervalMs: number;
   /** The instant relative times ("3 s ago") count from, in ms since the epoch. Default: `Date.now()`. */
   now?: number;
+  /** Files in the metrics dir that are not modules, with the reason. Default: none. */
+  ignoredFiles?: IgnoredFile[];
 }
 
 type State = "failed" | "stale" | "stuck" | "down" | "pending" | "up";
@@ -157,6 +160,15 @@ function row(m: ModuleStatus, state: State, now: number): string {
   }\n`;
 }
 
+/** The "Ignored files" section, or "" when there are none. File names only: the page shows no paths. */
+function ignoredSection(files: IgnoredFile[]): string {
+  if (files.length === 0) return "";
+  const items = files.map((f) => `<li><code>${escapeHtml(f.name)}</code>: ${escapeHtml(f.reason)}</li>`).join(
+    "\n",
+  );
+  return `<section class="ignored">\n<h2>Ignored files</h2>\n<ul>\n${items}\n</ul>\n</section>\n`;
+}
+
 function summary(total: number, byState: Record<State, number>): string {
   const part = (state: State) =>
     `<span class="s-${byState[state] > 0 ? state : "zero"}">${byState[state]} ${LABEL[state]}</span>`;
@@ -234,6 +246,7 @@ pre code{display:block;margin-top:.25rem;padding:0;background:none;color:var(--m
 .note{margin:.4rem 0 0;font-size:.85rem;color:var(--muted)}
 tbody td.empty{padding:1.5rem .8rem;color:var(--muted);font-weight:400}
 footer{padding:0 1.5rem 1.5rem;color:var(--muted);font-size:.8rem}
+.ignored h2{font-size:1rem;margin:1.5rem 0 .4rem}.ignored ul{margin:0;padding-left:1.2rem;font-size:.9rem}
 @media (max-width:60rem){
 header,main,footer{padding-left:.75rem;padding-right:.75rem}
 nav{margin-left:0}
@@ -297,7 +310,7 @@ export function landingPage(modules: ModuleStatus[], options: LandingOptions): s
 <tbody>
 ${rows || empty}</tbody>
 </table>
-</main>
+${ignoredSection(options.ignoredFiles ?? [])}</main>
 <footer>Rendered <time datetime="${iso}">${iso}</time>. Modules run every ${
     options.defaultIntervalMs === 0 ? "scrape" : escapeHtml(formatDuration(options.defaultIntervalMs))
   } unless they export <code>interval</code>.</footer>

@@ -276,3 +276,23 @@ Deno.test("landingPage says when a module serves its previous version's values",
     /The previous version's last values are served until this version's first/,
   );
 });
+
+Deno.test("landingPage lists ignored files by name with their reason, escaped, and no section when none", () => {
+  const html = landingPage([status("a")], {
+    ...OPTIONS,
+    ignoredFiles: [
+      { name: "legacy.py", path: "/srv/metrics/legacy.py", reason: "modules are TypeScript or JavaScript" },
+      { name: "<b>.swp", path: "/srv/metrics/<b>.swp", reason: "editor backup or temporary file" },
+    ],
+  });
+  assert.ok(
+    html.includes(
+      '<section class="ignored">\n<h2>Ignored files</h2>\n<ul>\n' +
+        "<li><code>legacy.py</code>: modules are TypeScript or JavaScript</li>\n" +
+        "<li><code>&#60;b&#62;.swp</code>: editor backup or temporary file</li>\n</ul>\n</section>\n</main>",
+    ),
+    html,
+  );
+  assert.equal(html.includes("/srv/metrics/legacy.py"), false, "the page shows file names, not paths");
+  assert.equal(landingPage([status("a")], OPTIONS).includes("Ignored files"), false);
+});

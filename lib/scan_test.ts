@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type ModuleFile, moduleName, type Scan, scanDir } from "./scan.ts";
+import { ignoreReason, type ModuleFile, moduleName, type Scan, scanDir } from "./scan.ts";
 
 /** Runs `fn` with a fresh temp dir and removes the dir afterwards, whatever happens. */
 async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -23,8 +23,8 @@ async function moduleFile(dir: string, fileName: string, content: string): Promi
   return { name: moduleName(fileName)!, path: join(dir, fileName), hash: await sha256(content) };
 }
 
-function scanOf(files: ModuleFile[], shadowed: Scan["shadowed"] = []): Scan {
-  return { files: new Map(files.map((file) => [file.name, file])), shadowed };
+function scanOf(files: ModuleFile[], shadowed: Scan["shadowed"] = [], ignored: Scan["ignored"] = []): Scan {
+  return { files: new Map(files.map((file) => [file.name, file])), shadowed, ignored };
 }
 
 Deno.test("moduleName strips the module extensions and rejects hidden, private and editor files", () => {
@@ -49,7 +49,7 @@ Deno.test("moduleName strips the module extensions and rejects hidden, private a
   assert.deepEqual(actual, cases);
 });
 
-Deno.test("scanDir lists only modules, leaving out subdirectories and ignored names", async () => {
+Deno.test("scanDir lists modules, lists other files as ignored with their reason, and leaves out subdirectories", async () => {
   await withTempDir(async (dir) => {
     const modules = { "a.ts": "a", "b.mjs": "b", "c.mts": "c", "d.js": "d" };
     const ignored = [".hidden.ts", "_helper.ts", "e.ts~", "e.swp", "e.ts.swp", "e.tmp", "#e.ts#", "e.json"];
@@ -60,11 +60,18 @@ Deno.test("scanDir lists only modules, leaving out subdirectories and ignored na
     // A directory whose name looks like a module, directly and behind a symlink.
     await Deno.mkdir(join(dir, "dir.ts"));
     await Deno.symlink(join(dir, "helpers"), join(dir, "linked_dir.ts"));
+    // A dir behind a link with another name (a ConfigMap's "..data") is a dir too, not listed.
+    await Deno.symlink(join(dir, "helpers"), join(dir, "..data"));
 
     const expected = await Promise.all(
       Object.entries(modules).map(([file, content]) => moduleFile(dir, file, content)),
     );
-    assert.deepEqual(await scanDir(dir), scanOf(expected));
+    const listed = [...ignored].sort().map((name) => ({
+      name,
+      path: join(dir, name),
+      reason: ignoreReason(name)!,
+    }));
+    assert.deepEqual(await scanDir(dir), scanOf(expected, [], listed));
   });
 });
 
@@ -133,5 +140,86 @@ Deno.test("scanDir keeps the first file name in sort order for a module name and
 Deno.test("scanDir rejects with NotFound when the dir does not exist", async () => {
   await withTempDir(async (root) => {
     await assert.rejects(scanDir(join(root, "missing")), Deno.errors.NotFound);
+  });
+});
+
+Deno.test("ignoreReason points a Python file to the porting section and gives every other kind its reason", () => {
+  const reasons = Object.fromEntries(
+    ["exporter.py", ".env", "_helper.ts", "a.ts~", "a.swp", "a.tmp", "#a.ts#", "a.json", "a.ts"].map((
+      file,
+    ) => [file, ignoreReason(file)]),
+  );
+  assert.deepEqual(reasons, {
+    "exporter.py": "modules are TypeScript or JavaScript (.ts, .js, .mts, .mjs); the README's section " +
+      `"Porting a module from the Python tool" (#porting-a-module-from-the-python-tool) shows how to port one`,
+    ".env": `hidden file (the name starts with ".")`,
+    "_helper.ts": `the name starts with "_" (a helper for modules to import)`,
+    "a.ts~": "editor backup or temporary file",
+    "a.swp": "editor backup or temporary file",
+    "a.tmp": "editor backup or temporary file",
+    "#a.ts#": "editor backup or temporary file",
+    "a.json": "not a module file: modules end in .ts, .js, .mts or .mjs",
+    "a.ts": undefined,
+  });
+});
+
+async function mkfifo(path: string): Promise<void> {
+  const { code } = await new Deno.Command("mkfifo", { args: [path] }).output();
+  assert.equal(code, 0, `mkfifo ${path}`);
+}
+
+Deno.test("scanDir makes a FIFO, a device, an oversized file and a symlink loop their modules' errors", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(join(dir, "a.ts"), "a");
+    await mkfifo(join(dir, "fifo.ts"));
+    await Deno.symlink("/dev/zero", join(dir, "zero.ts"));
+    await Deno.writeTextFile(join(dir, "big.ts"), "x".repeat(101));
+    await Deno.writeTextFile(join(dir, "edge.ts"), "x".repeat(100));
+    await Deno.symlink(join(dir, "loop.ts"), join(dir, "loop.ts"));
+
+    const scan = await scanDir(dir, { maxFileBytes: 100 });
+    const error = (name: string, message: string) => ({
+      name,
+      path: join(dir, `${name}.ts`),
+      hash: "",
+      error: message,
+    });
+    assert.deepEqual(
+      scan,
+      scanOf([
+        await moduleFile(dir, "a.ts", "a"),
+        error("big", "is 101 bytes, over the 100 bytes limit"),
+        await moduleFile(dir, "edge.ts", "x".repeat(100)),
+        error("fifo", "is a FIFO, not a regular file"),
+        error("loop", `Too many levels of symbolic links (os error 40): stat '${join(dir, "loop.ts")}'`),
+        error("zero", "is a character device, not a regular file"),
+      ]),
+    );
+  });
+});
+
+Deno.test("scanDir makes a read error its module's error and still hashes every other module", async () => {
+  await withTempDir(async (dir) => {
+    for (const file of ["a.ts", "b.ts", "c.ts"]) await Deno.writeTextFile(join(dir, file), file);
+    // Root reads a mode 000 file anyway, so the denial is injected here; tests/hostile_files_test.ts
+    // has the real one, with the exporter held to file modes.
+    const read = (path: string) =>
+      path.endsWith("b.ts")
+        ? Promise.reject(new Deno.errors.PermissionDenied(`Permission denied (os error 13): open '${path}'`))
+        : Deno.readFile(path);
+
+    assert.deepEqual(
+      await scanDir(dir, { read }),
+      scanOf([
+        await moduleFile(dir, "a.ts", "a.ts"),
+        {
+          name: "b",
+          path: join(dir, "b.ts"),
+          hash: "",
+          error: `Permission denied (os error 13): open '${join(dir, "b.ts")}'`,
+        },
+        await moduleFile(dir, "c.ts", "c.ts"),
+      ]),
+    );
   });
 });

@@ -37,6 +37,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** A compiled exporter to run instead of `deno run main.ts`. */
   binary?: string;
+  /** A command the exporter runs under, such as `["setpriv", ...]`. */
+  prefix?: string[];
 }
 
 /**
@@ -52,9 +54,12 @@ export async function startExporter(options: StartOptions): Promise<Exporter> {
     "--log.format=json",
     "--log.level=debug",
   ].filter((flag) => !args.some((arg) => arg.startsWith(flag.slice(0, flag.indexOf("=") + 1))));
-  const command = options.binary
-    ? [options.binary]
-    : [Deno.execPath(), "run", ...await startTaskFlags(), `${ROOT}/main.ts`];
+  const command = [
+    ...options.prefix ?? [],
+    ...options.binary
+      ? [options.binary]
+      : [Deno.execPath(), "run", ...await startTaskFlags(), `${ROOT}/main.ts`],
+  ];
   const process = new Deno.Command(command[0], {
     args: [...command.slice(1), ...defaults, ...args],
     cwd: ROOT,

@@ -1,12 +1,19 @@
 /**
  * Keeps the web config current: re-reads the file and the certificate and key it names when
  * their content changes, so that a rotated certificate or a new user takes effect without a
- * restart. A change that does not load keeps the last good config serving.
+ * restart. A change that does not load keeps the last good config serving, and so does a
+ * change that would lower the protection: a truncated file must not fail open (issue 8).
  */
 
 import { BasicAuth } from "./basic_auth.ts";
 import type { Logger } from "./log.ts";
-import { currentFingerprint, loadWebConfig, type TlsMaterial, type WebConfig } from "./web_config.ts";
+import {
+  currentFingerprint,
+  loadWebConfig,
+  type TlsMaterial,
+  type WebConfig,
+  WebConfigError,
+} from "./web_config.ts";
 import type { WebPolicy } from "./web_guard.ts";
 
 export interface WebConfigWatcherOptions {
@@ -98,6 +105,12 @@ export class WebConfigWatcher {
         ? this.#config
         : await loadWebConfig(this.#path);
       if (config.fingerprint !== this.#config.fingerprint) {
+        const weakening = weakeningOf(this.#config, config);
+        if (weakening) {
+          throw new WebConfigError(
+            `--web.config.file "${this.#path}": ${weakening}; refused while running, the previous config keeps serving (restart the exporter to apply it)`,
+          );
+        }
         const policy = await policyOf(config);
         const tlsChanged = config.tls?.cert !== this.#config.tls?.cert ||
           config.tls?.key !== this.#config.tls?.key;
@@ -150,4 +163,16 @@ async function policyOf(config: WebConfig): Promise<WebPolicy> {
     auth: config.users.size > 0 ? await BasicAuth.create(config.users) : undefined,
     headers: config.headers,
   };
+}
+
+/**
+ * Why `next` would serve with less protection than `current`, or undefined. Such a change is
+ * more likely a file caught mid-write (`: > web.yml`, a half-copied deploy) or a mistake than
+ * an intent, and applying it would expose the port: it only takes effect at a restart.
+ */
+function weakeningOf(current: WebConfig, next: WebConfig): string | undefined {
+  if (next.empty && !current.empty) return "the file is now empty";
+  if (current.tls && !next.tls) return "it would turn TLS off";
+  if (current.users.size > 0 && next.users.size === 0) return "it would remove every basic auth user";
+  return undefined;
 }

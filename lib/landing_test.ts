@@ -242,3 +242,22 @@ Deno.test("landingPage writes relative times from the injected now, coarser as t
     assert.ok(row.includes(`<td><time datetime="${iso}" title="${iso}">${text}</time></td>`), row);
   }
 });
+
+Deno.test("landingPage masks credentials in a module's error", () => {
+  const html = landingPage([
+    status("pg", {
+      up: false,
+      lastError: {
+        stage: "run",
+        message: "connect postgres://app:s3cret@db/x?sslpassword=k3y failed",
+        file: "/srv/metrics/pg.ts",
+        at: NOW - 1000,
+      },
+    }),
+  ], OPTIONS);
+  assert.match(
+    rowOf(html, "pg"),
+    /<pre>run: connect postgres:\/\/app:\*\*\*@db\/x\?sslpassword=\*\*\* failed <code>/,
+  );
+  assert.doesNotMatch(html, /s3cret|k3y/);
+});

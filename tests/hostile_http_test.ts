@@ -1,0 +1,118 @@
+/**
+ * Issue 8, items 12 to 15: the web config, basic auth and HTTP cannot be turned against the
+ * exporter. Each test runs the real exporter (main.ts) with real files, HTTP and signals.
+ */
+
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { type Exporter, gaugeModule, scrape, startExporter, waitFor, withExporter } from "./_server.ts";
+
+const FIXTURES = fileURLToPath(new URL("fixtures/web", import.meta.url));
+const PROMETHEUS = "prometheus: $2b$10$JXUsYdU8Z8fglT6oA/MQCePmags4N5PnWnzFgV.HHphEfTsJN7S2O";
+const AS_PROMETHEUS = { authorization: `Basic ${btoa("prometheus:scrape-secret")}` };
+const TLS = "tls_server_config:\n  cert_file: tls/cert.pem\n  key_file: tls/key.pem\n";
+const RELOAD_OK = "dynamic_exporter_web_config_last_reload_successful";
+
+interface Secured {
+  exporter: Exporter;
+  /** The config dir: web.yml, tls/{cert,key}.pem, metrics/. */
+  dir: string;
+  /** Trusts ca.pem, which signed server.pem. */
+  client: Deno.HttpClient;
+}
+
+/** The exporter with `webYml` as its --web.config.file (TLS material in tls/). */
+async function withWebConfig(
+  webYml: string,
+  fn: (s: Secured) => Promise<void>,
+  args: string[] = [],
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "dx_hostile_http_" });
+  await Deno.mkdir(`${dir}/metrics`);
+  await Deno.mkdir(`${dir}/tls`);
+  await Deno.writeTextFile(`${dir}/metrics/secured.ts`, gaugeModule("secured_value", 7));
+  await Deno.copyFile(`${FIXTURES}/server.pem`, `${dir}/tls/cert.pem`);
+  await Deno.copyFile(`${FIXTURES}/server.key`, `${dir}/tls/key.pem`);
+  await Deno.writeTextFile(`${dir}/web.yml`, webYml);
+  const client = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(`${FIXTURES}/ca.pem`)] });
+  const exporter = await startExporter({
+    metricsDir: `${dir}/metrics`,
+    args: [`--web.config.file=${dir}/web.yml`, ...args],
+  });
+  try {
+    await fn({ exporter, dir, client });
+  } finally {
+    await exporter.stop("SIGKILL");
+    client.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function status(url: string, init: RequestInit & { client?: Deno.HttpClient } = {}): Promise<number> {
+  const response = await fetch(url, init);
+  await response.body?.cancel();
+  return response.status;
+}
+
+// Item 12
+
+Deno.test("a web config truncated at run time is refused: TLS and auth stay, the failure is an error and 0", () =>
+  withWebConfig(`${TLS}basic_auth_users:\n  ${PROMETHEUS}\n`, async ({ exporter, dir, client }) => {
+    assert.equal((await scrape(exporter.url, AS_PROMETHEUS, client)).get(RELOAD_OK), 1);
+    await Deno.writeTextFile(`${dir}/web.yml`, ""); // `: > web.yml`
+    exporter.process.kill("SIGHUP");
+    const refused = await exporter.waitForLog((r) =>
+      r.msg === "web config reload failed; the previous config keeps serving"
+    );
+    assert.deepEqual(
+      { level: refused.level, err: refused.err },
+      {
+        level: "error",
+        err: `--web.config.file "${dir}/web.yml": the file is now empty; refused while running, ` +
+          "the previous config keeps serving (restart the exporter to apply it)",
+      },
+    );
+    await waitFor(async () => (await scrape(exporter.url, AS_PROMETHEUS, client)).get(RELOAD_OK) === 0);
+    // Still TLS only, still basic auth.
+    assert.equal(await status(`${exporter.url}/metrics`, { client }), 401);
+    await assert.rejects(fetch(`${exporter.url.replace("https:", "http:")}/metrics`));
+    assert.equal(exporter.logs.some((r) => r.msg === "web config reloaded"), false);
+  }));
+
+Deno.test("a web config that would drop TLS or every user is refused at run time", () =>
+  withWebConfig(`${TLS}basic_auth_users:\n  ${PROMETHEUS}\n`, async ({ exporter, dir, client }) => {
+    for (
+      const [yaml, why] of [
+        [`basic_auth_users:\n  ${PROMETHEUS}\n`, "it would turn TLS off"],
+        [TLS, "it would remove every basic auth user"],
+      ]
+    ) {
+      await Deno.writeTextFile(`${dir}/web.yml`, yaml);
+      exporter.process.kill("SIGHUP");
+      await exporter.waitForLog((r) => r.level === "error" && String(r.err).includes(why));
+      assert.equal((await scrape(exporter.url, AS_PROMETHEUS, client)).get(RELOAD_OK), 0);
+      assert.equal(await status(`${exporter.url}/metrics`, { client }), 401);
+    }
+  }));
+
+// Item 14
+
+Deno.test("a module's error with a password in it shows masked on the status page and in the log", () =>
+  withExporter({
+    "pg.ts": `export function process() { throw new Error("connect postgres://app:s3cret@db/x failed"); }\n`,
+  }, async (exporter) => {
+    let page = "";
+    await waitFor(async () =>
+      (page = await (await fetch(`${exporter.url}/`)).text()).includes("connect postgres")
+    );
+    assert.match(page, /run: connect postgres:\/\/app:\*\*\*@db\/x failed <code>/);
+    const failed = await exporter.waitForLog((r) => r.msg === "module run failed" && r.module === "pg");
+    assert.equal(failed.err, "connect postgres://app:***@db/x failed");
+    assert.equal(page.includes("s3cret"), false);
+    assert.deepEqual(
+      [...exporter.logs.map((r) => JSON.stringify(r)), ...exporter.output].filter((l) =>
+        l.includes("s3cret")
+      ),
+      [],
+    );
+  }));

@@ -6,6 +6,7 @@
  */
 
 import { BasicAuth } from "./basic_auth.ts";
+import { BcryptQueue } from "./bcrypt_queue.ts";
 import type { Logger } from "./log.ts";
 import {
   currentFingerprint,
@@ -45,9 +46,18 @@ export class WebConfigWatcher {
   #lastFailure = "";
   #timer: ReturnType<typeof setInterval> | undefined;
   #checking: Promise<boolean> | undefined;
+  /** One bcrypt Worker for every policy this watcher makes. */
+  readonly #bcrypt: BcryptQueue;
 
-  private constructor(path: string, config: WebConfig, policy: WebPolicy, options: WebConfigWatcherOptions) {
+  private constructor(
+    path: string,
+    config: WebConfig,
+    policy: WebPolicy,
+    bcrypt: BcryptQueue,
+    options: WebConfigWatcherOptions,
+  ) {
     this.#path = path;
+    this.#bcrypt = bcrypt;
     this.#log = options.log;
     this.#onTlsChange = options.onTlsChange;
     this.#config = config;
@@ -60,7 +70,15 @@ export class WebConfigWatcher {
   /** Loads the config at `path`; throws WebConfigError when it cannot be used. */
   static async open(path: string, options: WebConfigWatcherOptions): Promise<WebConfigWatcher> {
     const config = await loadWebConfig(path);
-    const watcher = new WebConfigWatcher(path, config, await policyOf(config), options);
+    const bcrypt = new BcryptQueue();
+    let policy;
+    try {
+      policy = await policyOf(config, bcrypt);
+    } catch (err) {
+      bcrypt.close();
+      throw err;
+    }
+    const watcher = new WebConfigWatcher(path, config, policy, bcrypt, options);
     watcher.#logLoaded("web config loaded");
     return watcher;
   }
@@ -92,9 +110,11 @@ export class WebConfigWatcher {
     return this.#checking;
   }
 
+  /** Stops polling and the bcrypt Worker: checks still pending are denied. */
   close(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
+    this.#bcrypt.close();
   }
 
   async #reload(reason: string): Promise<boolean> {
@@ -111,7 +131,7 @@ export class WebConfigWatcher {
             `--web.config.file "${this.#path}": ${weakening}; refused while running, the previous config keeps serving (restart the exporter to apply it)`,
           );
         }
-        const policy = await policyOf(config);
+        const policy = await policyOf(config, this.#bcrypt);
         const tlsChanged = config.tls?.cert !== this.#config.tls?.cert ||
           config.tls?.key !== this.#config.tls?.key;
         if (tlsChanged) await this.#onTlsChange?.(config.tls);
@@ -158,9 +178,9 @@ export class WebConfigWatcher {
   }
 }
 
-async function policyOf(config: WebConfig): Promise<WebPolicy> {
+async function policyOf(config: WebConfig, bcrypt: BcryptQueue): Promise<WebPolicy> {
   return {
-    auth: config.users.size > 0 ? await BasicAuth.create(config.users) : undefined,
+    auth: config.users.size > 0 ? await BasicAuth.create(config.users, { bcrypt }) : undefined,
     headers: config.headers,
   };
 }

@@ -95,6 +95,47 @@ Deno.test("a web config that would drop TLS or every user is refused at run time
     }
   }));
 
+// Item 13
+
+Deno.test("during a flood of wrong passwords a cached scrape and /-/healthy answer at once; the excess gets 429", () =>
+  withWebConfig(`basic_auth_users:\n  ${PROMETHEUS}\n`, async ({ exporter }) => {
+    const timed = async (path: string, headers: HeadersInit = {}) => {
+      const started = performance.now();
+      const code = await status(`${exporter.url}${path}`, { headers });
+      return { code, ms: performance.now() - started };
+    };
+    await waitFor(async () => (await scrape(exporter.url, AS_PROMETHEUS)).has("secured_value")); // now cached
+    const codes: number[] = [];
+    const wrong = { authorization: `Basic ${btoa("prometheus:guess")}` };
+    const flood = Promise.all(
+      Array.from(
+        { length: 300 },
+        () => status(`${exporter.url}/metrics`, { headers: wrong }).then((c) => codes.push(c)),
+      ),
+    );
+    let floodDone = false;
+    flood.then(() => floodDone = true, () => floodDone = true);
+    await waitFor(() => codes.length > 0); // the exporter is answering the flood
+    // Three rounds spread over the flood; the slowest counts.
+    const rounds = [];
+    for (let i = 0; i < 3; i++) {
+      rounds.push(await timed("/metrics", AS_PROMETHEUS), await timed("/-/healthy"));
+    }
+    const stillFlooding = !floodDone;
+    await flood;
+    const counts = Object.fromEntries([401, 429].map((c) => [c, codes.filter((x) => x === c).length]));
+    assert.equal(counts[401] + counts[429], 300, `statuses: ${codes.join(",")}`);
+    // Each check costs ~60 ms of bcrypt: the queue (64) holds only a fraction of the 300.
+    assert.ok(counts[429] >= 100, JSON.stringify(counts));
+    assert.ok(stillFlooding, "the flood was over before the timed requests: they prove nothing");
+    assert.deepEqual(rounds.map((r) => r.code), [200, 200, 200, 200, 200, 200]);
+    const slowest = Math.max(...rounds.map((r) => r.ms));
+    assert.ok(
+      slowest < 500,
+      `slowest cached scrape or /-/healthy during the flood: ${slowest.toFixed(0)} ms`,
+    );
+  }));
+
 // Item 14
 
 Deno.test("a module's error with a password in it shows masked on the status page and in the log", () =>

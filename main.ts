@@ -6,6 +6,7 @@ import { Exporter } from "./lib/exporter.ts";
 import { FlagError, parseCommand } from "./lib/flags.ts";
 import { HttpServer } from "./lib/http_server.ts";
 import { Logger } from "./lib/log.ts";
+import { limitRequests } from "./lib/request_limit.ts";
 import { VERSION } from "./lib/version.ts";
 import { WebConfigError } from "./lib/web_config.ts";
 import { WebConfigWatcher } from "./lib/web_config_watcher.ts";
@@ -87,9 +88,15 @@ export async function main(args: string[]): Promise<number> {
 
   survive(log);
   const exporter = new Exporter(config, { log, webConfig: web });
-  const handler = policy ? guardHandler(exporter.handler(), policy) : exporter.handler();
+  // Inside the guard: only authenticated requests take one of the --web.max-requests slots.
+  const limited = limitRequests(exporter.handler(), { max: config.maxRequests, log });
+  const handler = policy ? guardHandler(limited, policy) : limited;
   try {
-    server = HttpServer.listen(config.listenAddress, handler, { log, tls: web?.tls });
+    server = HttpServer.listen(config.listenAddress, handler, {
+      log,
+      tls: web?.tls,
+      idleTimeoutMs: config.idleTimeoutMs,
+    });
   } catch (err) {
     log.error("cannot listen", { address: args.find((a) => a.startsWith("--web.listen-address")), err });
     web?.close();

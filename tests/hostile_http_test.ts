@@ -157,3 +157,99 @@ Deno.test("a module's error with a password in it shows masked on the status pag
       [],
     );
   }));
+
+// Item 15
+
+Deno.test("past --web.max-requests in flight a request gets 503 at once; the probes still answer", async () => {
+  const release = await Deno.makeTempFile({ prefix: "dx_release_" });
+  await Deno.remove(release);
+  const gated = `import { Gauge } from "prom-client";
+const g = new Gauge({ name: "gated_value", help: "set once released" });
+export const interval = "0";
+export const timeout = "30s";
+export async function process(ctx) {
+  ctx.log.info("gated run started");
+  for (;;) {
+    try { await Deno.stat(${
+    JSON.stringify(release)
+  }); break; } catch { await new Promise((r) => setTimeout(r, 20)); }
+  }
+  g.set(1);
+}
+`;
+  try {
+    await withExporter({ "gated.ts": gated }, async (exporter) => {
+      const held = fetch(`${exporter.url}/metrics`);
+      await exporter.waitForLog((r) => r.msg === "gated run started");
+      const refused = await fetch(`${exporter.url}/`);
+      assert.deepEqual(
+        { status: refused.status, body: await refused.text() },
+        { status: 503, body: "Too many requests in flight (--web.max-requests=1); retry later.\n" },
+      );
+      assert.equal(await status(`${exporter.url}/-/healthy`), 200);
+      assert.equal(await status(`${exporter.url}/-/ready`), 200);
+      const warned = await exporter.waitForLog((r) =>
+        r.msg === "too many requests in flight; refusing with 503"
+      );
+      assert.deepEqual([warned.level, warned.max_requests], ["warn", 1]);
+      await Deno.writeTextFile(release, "");
+      const scraped = await held;
+      assert.equal(scraped.status, 200);
+      assert.match(await scraped.text(), /^gated_value 1$/m);
+      assert.equal(await status(`${exporter.url}/`), 200);
+    }, { args: ["--web.max-requests=1"] });
+  } finally {
+    await Deno.remove(release).catch(() => {});
+  }
+});
+
+/** Resolves with what the server sent once it closes `conn`. */
+async function readUntilClosed(conn: Deno.Conn): Promise<string> {
+  const chunks: string[] = [];
+  const buffer = new Uint8Array(4096);
+  for (;;) {
+    const n = await conn.read(buffer).catch(() => null);
+    if (n === null) return chunks.join("");
+    chunks.push(new TextDecoder().decode(buffer.subarray(0, n)));
+  }
+}
+
+Deno.test("idle connections, silent or kept alive after a response, are closed within --web.idle-timeout", () =>
+  withExporter({}, async (exporter) => {
+    const { hostname, port } = new URL(exporter.url);
+    const [silent, keptAlive] = await Promise.all([
+      Deno.connect({ hostname, port: Number(port) }),
+      Deno.connect({ hostname, port: Number(port) }),
+    ]);
+    try {
+      await keptAlive.write(new TextEncoder().encode("GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n"));
+      const started = performance.now();
+      const [fromSilent, fromKeptAlive] = await Promise.all([
+        readUntilClosed(silent),
+        readUntilClosed(keptAlive),
+      ]);
+      const closedAfterMs = performance.now() - started;
+      assert.deepEqual([fromSilent, fromKeptAlive.endsWith("Healthy.\n")], ["", true]);
+      // Each is closed at the next rebind: within one timeout (1 s), with margin for load.
+      assert.ok(closedAfterMs < 5000, `closed after ${closedAfterMs.toFixed(0)} ms`);
+      let answer = 0;
+      await waitFor(async () => (answer = await status(`${exporter.url}/-/healthy`).catch(() => 0)) === 200);
+      assert.equal(answer, 200);
+    } finally {
+      silent.close();
+      keptAlive.close();
+    }
+  }, { args: ["--web.idle-timeout=1s"] }));
+
+Deno.test("a burst of POST /-/reload shares reloads instead of queueing one each", () =>
+  withExporter({ "a.ts": gaugeModule("a_value", 1) }, async (exporter) => {
+    await waitFor(async () => (await scrape(exporter.url)).has("a_value"));
+    const statuses = await Promise.all(
+      Array.from({ length: 20 }, () => status(`${exporter.url}/-/reload`, { method: "POST" })),
+    );
+    assert.deepEqual(statuses, Array(20).fill(200));
+    const reloads = exporter.logs.filter((r) =>
+      r.msg === "reloading every module" && r.reason === "POST /-/reload"
+    );
+    assert.ok(reloads.length >= 1 && reloads.length <= 2, `${reloads.length} reloads for 20 calls`);
+  }, { args: ["--web.enable-lifecycle"] }));

@@ -1,6 +1,7 @@
 /** dynamic_exporter: serves Prometheus metrics computed by the modules in a directory. */
 
 import "prom-client"; // `deno compile` embeds only npm packages imported statically from here.
+import "bcryptjs"; // for lib/bcrypt_worker.ts, which `deno compile` takes in only by --include
 import { checkModule } from "./lib/check.ts";
 import { Exporter } from "./lib/exporter.ts";
 import { FlagError, parseCommand } from "./lib/flags.ts";

@@ -1,6 +1,7 @@
 /** dynamic_exporter: serves Prometheus metrics computed by the modules in a directory. */
 
 import "prom-client"; // `deno compile` embeds only npm packages imported statically from here.
+import "bcryptjs"; // for lib/bcrypt_worker.ts, which `deno compile` takes in only by --include
 import { checkModule } from "./lib/check.ts";
 import { installExitGuard } from "./lib/exit_guard.ts";
 import { Exporter } from "./lib/exporter.ts";
@@ -8,6 +9,7 @@ import { formatDuration } from "./lib/duration.ts";
 import { FlagError, parseCommand } from "./lib/flags.ts";
 import { HttpServer } from "./lib/http_server.ts";
 import { Logger } from "./lib/log.ts";
+import { limitRequests } from "./lib/request_limit.ts";
 import { VERSION } from "./lib/version.ts";
 import { WebConfigError } from "./lib/web_config.ts";
 import { WebConfigWatcher } from "./lib/web_config_watcher.ts";
@@ -92,9 +94,15 @@ export async function main(args: string[]): Promise<number> {
 
   survive(log);
   const exporter = new Exporter(config, { log, webConfig: web });
-  const handler = policy ? guardHandler(exporter.handler(), policy) : exporter.handler();
+  // Inside the guard: only authenticated requests take one of the --web.max-requests slots.
+  const limited = limitRequests(exporter.handler(), { max: config.maxRequests, log });
+  const handler = policy ? guardHandler(limited, policy) : limited;
   try {
-    server = HttpServer.listen(config.listenAddress, handler, { log, tls: web?.tls });
+    server = HttpServer.listen(config.listenAddress, handler, {
+      log,
+      tls: web?.tls,
+      idleTimeoutMs: config.idleTimeoutMs,
+    });
   } catch (err) {
     log.error("cannot listen", { address: args.find((a) => a.startsWith("--web.listen-address")), err });
     web?.close();
@@ -119,8 +127,8 @@ export async function main(args: string[]): Promise<number> {
   ]);
   log.info("shutting down", { signal, timeout: formatDuration(config.shutdownTimeoutMs) });
   const stopping = (async () => {
-    web?.close();
     await server.shutdown(); // stops accepting and lets in-flight scrapes finish
+    web?.close(); // after the requests in flight: it ends the bcrypt Worker their checks may wait on
     await exporter.close(); // every dispose()
     return true;
   })();

@@ -1,12 +1,20 @@
 /** HTTP basic auth against bcrypt hashes, as exporter-toolkit does it. */
 
 import { createHash, randomBytes } from "node:crypto";
-import bcrypt from "bcryptjs";
+import type { BcryptQueue } from "./bcrypt_queue.ts";
 
 export interface BasicAuthOptions {
+  /** Runs bcrypt off the main thread; shared by every BasicAuth the web config makes. */
+  bcrypt: BcryptQueue;
   /** How many successful (user, password) checks to remember. Default 256. */
   cacheSize?: number;
 }
+
+/**
+ * `ok`: a configured user with its password. `denied`: anything else. `busy`: not checked,
+ * because too many checks are pending (a flood of guesses); the client may retry.
+ */
+export type AuthResult = "ok" | "denied" | "busy";
 
 /** The `(user, password)` of an `Authorization: Basic` header, or undefined if malformed. */
 export function parseBasicAuth(header: string | null): { user: string; password: string } | undefined {
@@ -29,7 +37,7 @@ export function parseBasicAuth(header: string | null): { user: string; password:
 function usualCost(hashes: Iterable<string>): number {
   const counts = new Map<number, number>();
   for (const hash of hashes) {
-    const cost = bcrypt.getRounds(hash);
+    const cost = Number(hash.split("$")[2]);
     counts.set(cost, (counts.get(cost) ?? 0) + 1);
   }
   let best = 10;
@@ -43,15 +51,15 @@ function usualCost(hashes: Iterable<string>): number {
 export class BasicAuth {
   readonly #users: ReadonlyMap<string, string>;
   readonly #dummyHash: string;
+  readonly #bcrypt: BcryptQueue;
   readonly #cacheSize: number;
   /** Digests of (user, password, hash) that verified; Map order gives least recently used first. */
   readonly #verified = new Map<string, true>();
-  /** One bcrypt at a time: a flood of bad passwords then costs one core, not all. */
-  #queue: Promise<unknown> = Promise.resolve();
 
   private constructor(users: ReadonlyMap<string, string>, dummyHash: string, options: BasicAuthOptions) {
     this.#users = users;
     this.#dummyHash = dummyHash;
+    this.#bcrypt = options.bcrypt;
     this.#cacheSize = options.cacheSize ?? 256;
   }
 
@@ -59,33 +67,41 @@ export class BasicAuth {
    * An authenticator for `users` (name to bcrypt hash). It makes a dummy hash of the usual cost
    * first, so that an unknown user costs the same bcrypt work as a wrong password.
    */
-  static async create(
-    users: ReadonlyMap<string, string>,
-    options: BasicAuthOptions = {},
-  ): Promise<BasicAuth> {
-    const dummy = await bcrypt.hash(randomBytes(16).toString("hex"), usualCost(users.values()));
+  static async create(users: ReadonlyMap<string, string>, options: BasicAuthOptions): Promise<BasicAuth> {
+    const dummy = await options.bcrypt.hash(randomBytes(16).toString("hex"), usualCost(users.values()));
     return new BasicAuth(users, dummy, options);
   }
 
   /** True when `header` carries a configured user and that user's password. */
   async check(header: string | null): Promise<boolean> {
+    return await this.verify(header) === "ok";
+  }
+
+  /**
+   * Checks `header`. A credential that verified before is answered from the cache on the
+   * calling thread, at once, whatever is queued; anything else waits for the bcrypt Worker.
+   */
+  async verify(header: string | null): Promise<AuthResult> {
     const credentials = parseBasicAuth(header);
-    if (!credentials) return false;
+    if (!credentials) return "denied";
     const { user, password } = credentials;
     const known = this.#users.get(user);
     const hash = known ?? this.#dummyHash;
     const key = createHash("sha256").update(`${user}\0${password}\0${hash}`).digest("base64");
     if (known !== undefined && this.#verified.delete(key)) {
       this.#verified.set(key, true);
-      return true;
+      return "ok";
     }
-    const run = this.#queue.then(() => bcrypt.compare(password, hash));
-    this.#queue = run.catch(() => {});
-    const ok = await run && known !== undefined;
-    if (ok) {
-      this.#verified.set(key, true);
-      if (this.#verified.size > this.#cacheSize) this.#verified.delete(this.#verified.keys().next().value!);
+    let match;
+    try {
+      match = await this.#bcrypt.compare(password, hash);
+    } catch {
+      return "denied"; // the queue closed (shutdown) or its Worker failed: fail closed
     }
-    return ok;
+    if (match === "busy") return "busy";
+    if (!match || known === undefined) return "denied";
+    this.#verified.set(key, true);
+    if (this.#verified.size > this.#cacheSize) this.#verified.delete(this.#verified.keys().next().value!);
+    return "ok";
   }
 }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { BcryptQueue } from "./bcrypt_queue.ts";
 import { BasicAuth, parseBasicAuth } from "./basic_auth.ts";
 
 // Fixture users (tests/fixtures/web/README.md): bcrypt cost 10, about 60 ms a check here.
@@ -37,13 +38,15 @@ Deno.test("parseBasicAuth rejects what is not a basic credential", () => {
 });
 
 Deno.test("BasicAuth accepts each user's password, with $2b$ and $2y$ hashes", async () => {
-  const auth = await BasicAuth.create(USERS);
+  using bcrypt = new BcryptQueue();
+  const auth = await BasicAuth.create(USERS, { bcrypt });
   assert.equal(await auth.check(basic("prometheus", "scrape-secret")), true);
   assert.equal(await auth.check(basic("grafana", "other-secret")), true);
 });
 
 Deno.test("BasicAuth refuses a wrong password, another user's password, an unknown user and no header", async () => {
-  const auth = await BasicAuth.create(USERS);
+  using bcrypt = new BcryptQueue();
+  const auth = await BasicAuth.create(USERS, { bcrypt });
   assert.equal(await auth.check(basic("prometheus", "scrape-secreT")), false);
   assert.equal(await auth.check(basic("prometheus", "other-secret")), false);
   assert.equal(await auth.check(basic("nobody", "scrape-secret")), false);
@@ -51,7 +54,8 @@ Deno.test("BasicAuth refuses a wrong password, another user's password, an unkno
 });
 
 Deno.test("an unknown user costs bcrypt work like a wrong password does", async () => {
-  const auth = await BasicAuth.create(USERS);
+  using bcrypt = new BcryptQueue();
+  const auth = await BasicAuth.create(USERS, { bcrypt });
   const wrong = await fastest(3, () => auth.check(basic("prometheus", "wrong")));
   const unknown = await fastest(3, () => auth.check(basic("nobody", "wrong")));
   // Without the dummy hash the unknown user returns in microseconds, a thousand times faster.
@@ -62,7 +66,8 @@ Deno.test("an unknown user costs bcrypt work like a wrong password does", async 
 });
 
 Deno.test("a successful check is cached; a wrong password after it still pays bcrypt and fails", async () => {
-  const auth = await BasicAuth.create(USERS);
+  using bcrypt = new BcryptQueue();
+  const auth = await BasicAuth.create(USERS, { bcrypt });
   assert.equal(await auth.check(basic("prometheus", "scrape-secret")), true);
   let ok = false;
   const cached = await fastest(5, async () => ok = await auth.check(basic("prometheus", "scrape-secret")));
@@ -73,7 +78,8 @@ Deno.test("a successful check is cached; a wrong password after it still pays bc
 });
 
 Deno.test("the cache keeps at most cacheSize entries, dropping the least recently used", async () => {
-  const auth = await BasicAuth.create(USERS, { cacheSize: 1 });
+  using bcrypt = new BcryptQueue();
+  const auth = await BasicAuth.create(USERS, { bcrypt, cacheSize: 1 });
   let evicted = Infinity;
   for (let i = 0; i < 3; i++) {
     await auth.check(basic("grafana", "other-secret")); // evicts prometheus
@@ -84,7 +90,8 @@ Deno.test("the cache keeps at most cacheSize entries, dropping the least recentl
 });
 
 Deno.test("concurrent checks each get their own answer", async () => {
-  const auth = await BasicAuth.create(USERS);
+  using bcrypt = new BcryptQueue();
+  const auth = await BasicAuth.create(USERS, { bcrypt });
   const answers = await Promise.all([
     auth.check(basic("prometheus", "scrape-secret")),
     auth.check(basic("prometheus", "nope")),
@@ -92,4 +99,19 @@ Deno.test("concurrent checks each get their own answer", async () => {
     auth.check(basic("ghost", "other-secret")),
   ]);
   assert.deepEqual(answers, [true, false, true, false]);
+});
+
+Deno.test("past the bcrypt queue's bound a check is busy, while a cached credential is still ok", async () => {
+  using bcrypt = new BcryptQueue({ maxPending: 2 });
+  const auth = await BasicAuth.create(USERS, { bcrypt });
+  assert.equal(await auth.verify(basic("prometheus", "scrape-secret")), "ok"); // now cached
+  const flood = [auth.verify(basic("prometheus", "a")), auth.verify(basic("nobody", "b"))];
+  assert.deepEqual(
+    await Promise.all([
+      auth.verify(basic("grafana", "other-secret")), // not cached: refused, not queued
+      auth.verify(basic("prometheus", "scrape-secret")),
+    ]),
+    ["busy", "ok"],
+  );
+  assert.deepEqual(await Promise.all(flood), ["denied", "denied"]);
 });

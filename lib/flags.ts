@@ -15,6 +15,10 @@ export interface Config {
   telemetryPath: string;
   webConfigFile?: string;
   enableLifecycle: boolean;
+  /** Requests answered at once; past it 503. 0: no limit. */
+  maxRequests: number;
+  /** Idle connections are closed within this long (the socket is rebound this often). 0: never. */
+  idleTimeoutMs: number;
   metricsDir: string;
   rescanIntervalMs: number;
   collectIntervalMs: number;
@@ -56,6 +60,16 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
   "web.enable-lifecycle": {
     boolean: true,
     help: "Enable POST /-/reload, which rescans the metrics dir and reloads every module.",
+  },
+  "web.max-requests": {
+    default: "40",
+    help:
+      "Maximum number of requests served at once (/-/healthy and /-/ready excepted); more get 503 at once. 0 means no limit.",
+  },
+  "web.idle-timeout": {
+    default: "5m",
+    help:
+      "Idle HTTP connections (kept alive, or without a complete request) are closed within this long, by rebinding the socket, which refuses new connections for a few ms. 0 never closes them.",
   },
   "metrics.dir": { default: "./metrics", help: "Directory of metric modules." },
   "metrics.rescan-interval": {
@@ -136,6 +150,8 @@ export function parseCommand(args: string[]): Command {
     telemetryPath: parseTelemetryPath(flag("web.telemetry-path")),
     webConfigFile: values["web.config.file"] as string | undefined,
     enableLifecycle: values["web.enable-lifecycle"] === true,
+    maxRequests: wholeNumber("web.max-requests", flag("web.max-requests")),
+    idleTimeoutMs: durationFlag("web.idle-timeout", flag("web.idle-timeout")),
     metricsDir: nonEmpty("metrics.dir", flag("metrics.dir")),
     // A rescan is a safety net: one timer period (24.8 days) is the longest that makes sense.
     rescanIntervalMs: durationFlag(
@@ -190,6 +206,13 @@ function durationFlag(name: string, value: string, maxMs?: number): number {
   } catch (err) {
     throw new FlagError(`--${name}: ${(err as Error).message}`, { cause: err });
   }
+}
+
+function wholeNumber(name: string, value: string): number {
+  if (!/^\d{1,9}$/.test(value)) {
+    throw new FlagError(`--${name}: "${value}" is not a whole number (0 or more, below 10^9)`);
+  }
+  return Number(value);
 }
 
 function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {

@@ -6,6 +6,8 @@ const DEFAULTS: Config = {
   telemetryPath: "/metrics",
   webConfigFile: undefined,
   enableLifecycle: false,
+  maxRequests: 40,
+  idleTimeoutMs: 300_000,
   metricsDir: "./metrics",
   rescanIntervalMs: 30_000,
   collectIntervalMs: 10_000,
@@ -47,6 +49,9 @@ Deno.test("parseCommand reads every flag at once", () => {
       "/custom/metrics",
       "--web.config.file=web.yml",
       "--web.enable-lifecycle",
+      "--web.max-requests=0",
+      "--web.idle-timeout",
+      "30s",
       "--metrics.dir",
       "/srv/metrics",
       "--metrics.rescan-interval=1m",
@@ -65,6 +70,8 @@ Deno.test("parseCommand reads every flag at once", () => {
         telemetryPath: "/custom/metrics",
         webConfigFile: "web.yml",
         enableLifecycle: true,
+        maxRequests: 0,
+        idleTimeoutMs: 30_000,
         metricsDir: "/srv/metrics",
         rescanIntervalMs: 60_000,
         collectIntervalMs: 90_000,
@@ -365,6 +372,10 @@ Flags:
       Path to an exporter-toolkit web config file (TLS, basic auth, headers); re-read when it changes.
   --web.enable-lifecycle
       Enable POST /-/reload, which rescans the metrics dir and reloads every module.
+  --web.max-requests=<value>
+      Maximum number of requests served at once (/-/healthy and /-/ready excepted); more get 503 at once. 0 means no limit. (default: "40")
+  --web.idle-timeout=<value>
+      Idle HTTP connections (kept alive, or without a complete request) are closed within this long, by rebinding the socket, which refuses new connections for a few ms. 0 never closes them. (default: "5m")
   --metrics.dir=<value>
       Directory of metric modules. (default: "./metrics")
   --metrics.rescan-interval=<value>
@@ -396,6 +407,8 @@ Deno.test("parseCommand --help lists every flag of the contract", () => {
     "web.telemetry-path",
     "web.config.file",
     "web.enable-lifecycle",
+    "web.max-requests",
+    "web.idle-timeout",
     "metrics.dir",
     "metrics.rescan-interval",
     "collect.interval",
@@ -443,5 +456,21 @@ Deno.test("parseCommand takes --metrics.rescan-interval and refuses 0", () => {
   assert.throws(() => parseCommand(["--collect.interval=2y"]), {
     name: "FlagError",
     message: `--collect.interval: invalid duration "2y": at most 1y`,
+  });
+});
+
+Deno.test("parseCommand rejects a --web.max-requests that is not a whole number", () => {
+  for (const value of ["-1", "1.5", "ten", "", "1e3", "1000000000"]) {
+    rejects(
+      [`--web.max-requests=${value}`],
+      `--web.max-requests: "${value}" is not a whole number (0 or more, below 10^9)`,
+    );
+  }
+});
+
+Deno.test("parseCommand rejects a bad --web.idle-timeout, naming that flag", () => {
+  assert.throws(() => parseCommand(["--web.idle-timeout=5"]), {
+    name: "FlagError",
+    message: /^--web\.idle-timeout: /,
   });
 });

@@ -1,5 +1,6 @@
 /** The HTTP request handler: a plain function of Request, so tests need no network. */
 
+import { coalesce } from "./coalesce.ts";
 import { CONTENT_TYPES, type Format } from "./format.ts";
 import { acceptsGzip, negotiateFormat } from "./negotiate.ts";
 import type { Logger } from "./log.ts";
@@ -40,6 +41,8 @@ interface Route {
 }
 
 export function createHandler(deps: HandlerDeps): (request: Request) => Promise<Response> {
+  // A burst of POST /-/reload shares reloads instead of queueing one each (issue 8, item 15).
+  const reload = deps.reload && coalesce(deps.reload);
   const get = (handle: Route["handle"]): Route => ({ methods: GET_HEAD, handle });
   const routes: Record<string, Route> = {
     [deps.telemetryPath]: get(async (request) => {
@@ -65,10 +68,10 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
       methods: ["POST"],
       async handle() {
         // As Prometheus does: the endpoint exists, but refuses unless the flag enables it.
-        if (!deps.reload) {
+        if (!reload) {
           return text(403, "Lifecycle API is not enabled; start with --web.enable-lifecycle.\n");
         }
-        await deps.reload();
+        await reload();
         return text(200, "Reloaded.\n");
       },
     },

@@ -112,3 +112,66 @@ Deno.test("material Deno cannot serve keeps the old certificate and throws", () 
     await assert.rejects(server.setTls(broken));
     assert.equal(await get(`${url}/`, "ca.pem"), "hello\n");
   }));
+
+/** Resolves when the server closes `conn` (read returns null or fails); the bytes read before. */
+async function readUntilClosed(conn: Deno.Conn): Promise<string> {
+  const chunks: string[] = [];
+  const buffer = new Uint8Array(4096);
+  const decoder = new TextDecoder();
+  for (;;) {
+    let n: number | null;
+    try {
+      n = await conn.read(buffer);
+    } catch {
+      n = null;
+    }
+    if (n === null) return chunks.join("");
+    chunks.push(decoder.decode(buffer.subarray(0, n)));
+  }
+}
+
+Deno.test("with idleTimeoutMs, idle and silent connections are closed while a request in flight finishes", async () => {
+  const entered = Promise.withResolvers<void>();
+  const released = Promise.withResolvers<void>();
+  const handler = async (request: Request) => {
+    if (new URL(request.url).pathname === "/slow") {
+      entered.resolve();
+      await released.promise;
+      return new Response("slow done\n");
+    }
+    return new Response("hello\n");
+  };
+  const server = HttpServer.listen({ hostname: "127.0.0.1", port: 0 }, handler, {
+    log: new Logger({ write: () => {} }),
+    idleTimeoutMs: 300,
+  });
+  const { port } = server.addr;
+  const connect = () => Deno.connect({ hostname: "127.0.0.1", port });
+  const send = (conn: Deno.Conn, path: string, extra = "") =>
+    conn.write(new TextEncoder().encode(`GET ${path} HTTP/1.1\r\nHost: x\r\n${extra}\r\n`));
+  const [silent, keptAlive, slow] = await Promise.all([connect(), connect(), connect()]);
+  try {
+    await send(keptAlive, "/");
+    await send(slow, "/slow", "Connection: close\r\n");
+    await entered.promise;
+    const closed = await Promise.all([readUntilClosed(silent), readUntilClosed(keptAlive)]);
+    assert.deepEqual([closed[0], closed[1].endsWith("hello\n")], ["", true]);
+    released.resolve();
+    assert.match(await readUntilClosed(slow), /^HTTP\/1\.1 200 OK\r\n[\s\S]*slow done\n$/);
+    // Still serving: a connection attempt lands between two rebinds (a few ms each) at once
+    // or at the second try.
+    let answer = "";
+    for (let attempt = 0; attempt < 20 && answer === ""; attempt++) {
+      answer = await fetch(`http://127.0.0.1:${port}/`).then((r) => r.text(), () => "");
+    }
+    assert.equal(answer, "hello\n");
+  } finally {
+    released.resolve();
+    for (const conn of [silent, keptAlive, slow]) {
+      try {
+        conn.close();
+      } catch { /* closed already */ }
+    }
+    await server.shutdown();
+  }
+});

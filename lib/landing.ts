@@ -5,6 +5,7 @@
 
 import { formatDuration } from "./duration.ts";
 import type { IgnoredFile } from "./scan.ts";
+import { redactSecrets } from "./redact.ts";
 import type { ModuleStatus } from "./status.ts";
 import { MAX_ABANDONED, STUCK_HINT } from "./scheduler.ts";
 
@@ -136,8 +137,9 @@ function details(m: ModuleStatus, state: State, now: number): string {
   const where = `${err.file}${err.line ? `:${err.line}` : ""}`;
   // Stage, message and location in this order, on the row's line: the lifecycle e2e test
   // matches `run: message <code>file:line</code>` there.
+  // Errors quote what failed, often a connection string with its password: mask it (issue 8).
   return `<p class="when">Last error, ${time(err.at, now)}</p><pre>${escapeHtml(err.stage)}: ${
-    escapeHtml(err.message)
+    escapeHtml(redactSecrets(err.message))
   } <code>${escapeHtml(where)}</code></pre>${
     err.hint ? `<p class="hint"><strong>Hint:</strong> ${escapeHtml(err.hint)}</p>` : ""
   }${note}`;

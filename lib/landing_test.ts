@@ -296,3 +296,22 @@ Deno.test("landingPage lists ignored files by name with their reason, escaped, a
   assert.equal(html.includes("/srv/metrics/legacy.py"), false, "the page shows file names, not paths");
   assert.equal(landingPage([status("a")], OPTIONS).includes("Ignored files"), false);
 });
+
+Deno.test("landingPage masks credentials in a module's error", () => {
+  const html = landingPage([
+    status("pg", {
+      up: false,
+      lastError: {
+        stage: "run",
+        message: "connect postgres://app:s3cret@db/x?sslpassword=k3y failed",
+        file: "/srv/metrics/pg.ts",
+        at: NOW - 1000,
+      },
+    }),
+  ], OPTIONS);
+  assert.match(
+    rowOf(html, "pg"),
+    /<pre>run: connect postgres:\/\/app:\*\*\*@db\/x\?sslpassword=\*\*\* failed <code>/,
+  );
+  assert.doesNotMatch(html, /s3cret|k3y/);
+});

@@ -1,5 +1,7 @@
 /** Structured logger: one line per event to stderr, logfmt or JSON. */
 
+import { redactSecrets } from "./redact.ts";
+
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export type LogFormat = "logfmt" | "json";
 export type LogFields = Record<string, unknown>;
@@ -79,15 +81,20 @@ export class Logger {
   }
 }
 
+/**
+ * A field's value as it is written. Every string in it has its credentials masked: fields
+ * carry errors, and errors quote connection strings with their passwords (issue 8, item 14).
+ */
 function plain(value: unknown): unknown {
-  if (value instanceof Error) return value.message;
+  if (value instanceof Error) return redactSecrets(value.message);
   if (value instanceof Date) return value.toISOString();
   if (typeof value === "bigint") return value.toString();
+  if (typeof value === "string") return redactSecrets(value);
   if (typeof value === "object" && value !== null) {
     try {
-      JSON.stringify(value);
+      return JSON.parse(JSON.stringify(value, (_, v) => typeof v === "string" ? redactSecrets(v) : v));
     } catch {
-      return String(value); // circular or otherwise unserialisable: still log the event
+      return redactSecrets(String(value)); // circular or otherwise unserialisable: still log the event
     }
   }
   return value;

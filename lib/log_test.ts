@@ -127,6 +127,29 @@ Deno.test("Logger writes a bigint field in json as a string of its digits", () =
   assert.deepEqual(lines, [`{"ts":"${TS}","level":"info","msg":"x","bytes":"12345678901234567890"}`]);
 });
 
+// Secrets
+
+Deno.test("Logger masks credentials in an Error field, a string field and nested values, in logfmt", () => {
+  const { log, lines } = capture();
+  log.error("module run failed", {
+    err: new Error("connect postgres://app:s3cret@db/x failed"),
+    url: "https://api.internal/v1?token=abc&page=2",
+    request: { headers: { authorization: "Bearer xyz" } },
+  });
+  assert.deepEqual(lines, [
+    `ts=${TS} level=error msg="module run failed" err="connect postgres://app:***@db/x failed" ` +
+    `url="https://api.internal/v1?token=***&page=2" request="{\\"headers\\":{\\"authorization\\":\\"Bearer ***\\"}}"`,
+  ]);
+});
+
+Deno.test("Logger masks credentials in an err string field in json", () => {
+  const { log, lines } = capture({ format: "json" });
+  log.warn("module load failed", { err: 'fetch "http://u:p@h/?password=x y" failed' });
+  assert.deepEqual(lines, [
+    `{"ts":"${TS}","level":"warn","msg":"module load failed","err":"fetch \\"http://u:***@h/?password=*** y\\" failed"}`,
+  ]);
+});
+
 // Levels
 
 Deno.test("Logger at the default level drops debug and writes info, warn and error", () => {

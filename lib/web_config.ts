@@ -29,6 +29,8 @@ export interface WebConfig {
   files: string[];
   /** SHA-256 over the content of `files`: equal fingerprints mean nothing changed. */
   fingerprint: string;
+  /** The file sets no key at all (empty, or only comments): a truncated file looks like this. */
+  empty: boolean;
 }
 
 /** A web config that cannot be used; the message is one line naming the file and the key. */
@@ -118,6 +120,7 @@ export async function loadWebConfig(path: string): Promise<WebConfig> {
   }
   root ??= {}; // an empty file is a valid config that enables nothing, as in exporter-toolkit
   if (!isMapping(root)) return fail("the top level must be a mapping of keys");
+  const empty = Object.keys(root).length === 0;
 
   const section = (key: string): Mapping => {
     const value = (root as Mapping)[key] ?? {};
@@ -168,6 +171,7 @@ export async function loadWebConfig(path: string): Promise<WebConfig> {
     headers: headers(httpSection, fail),
     files,
     fingerprint: fingerprintOf(contents),
+    empty,
   };
 }
 

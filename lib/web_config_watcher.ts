@@ -1,12 +1,20 @@
 /**
  * Keeps the web config current: re-reads the file and the certificate and key it names when
  * their content changes, so that a rotated certificate or a new user takes effect without a
- * restart. A change that does not load keeps the last good config serving.
+ * restart. A change that does not load keeps the last good config serving, and so does a
+ * change that would lower the protection: a truncated file must not fail open (issue 8).
  */
 
 import { BasicAuth } from "./basic_auth.ts";
+import { BcryptQueue } from "./bcrypt_queue.ts";
 import type { Logger } from "./log.ts";
-import { currentFingerprint, loadWebConfig, type TlsMaterial, type WebConfig } from "./web_config.ts";
+import {
+  currentFingerprint,
+  loadWebConfig,
+  type TlsMaterial,
+  type WebConfig,
+  WebConfigError,
+} from "./web_config.ts";
 import type { WebPolicy } from "./web_guard.ts";
 
 export interface WebConfigWatcherOptions {
@@ -38,9 +46,18 @@ export class WebConfigWatcher {
   #lastFailure = "";
   #timer: ReturnType<typeof setInterval> | undefined;
   #checking: Promise<boolean> | undefined;
+  /** One bcrypt Worker for every policy this watcher makes. */
+  readonly #bcrypt: BcryptQueue;
 
-  private constructor(path: string, config: WebConfig, policy: WebPolicy, options: WebConfigWatcherOptions) {
+  private constructor(
+    path: string,
+    config: WebConfig,
+    policy: WebPolicy,
+    bcrypt: BcryptQueue,
+    options: WebConfigWatcherOptions,
+  ) {
     this.#path = path;
+    this.#bcrypt = bcrypt;
     this.#log = options.log;
     this.#onTlsChange = options.onTlsChange;
     this.#config = config;
@@ -53,7 +70,15 @@ export class WebConfigWatcher {
   /** Loads the config at `path`; throws WebConfigError when it cannot be used. */
   static async open(path: string, options: WebConfigWatcherOptions): Promise<WebConfigWatcher> {
     const config = await loadWebConfig(path);
-    const watcher = new WebConfigWatcher(path, config, await policyOf(config), options);
+    const bcrypt = new BcryptQueue();
+    let policy;
+    try {
+      policy = await policyOf(config, bcrypt);
+    } catch (err) {
+      bcrypt.close();
+      throw err;
+    }
+    const watcher = new WebConfigWatcher(path, config, policy, bcrypt, options);
     watcher.#logLoaded("web config loaded");
     return watcher;
   }
@@ -85,9 +110,11 @@ export class WebConfigWatcher {
     return this.#checking;
   }
 
+  /** Stops polling and the bcrypt Worker: checks still pending are denied. */
   close(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
+    this.#bcrypt.close();
   }
 
   async #reload(reason: string): Promise<boolean> {
@@ -98,7 +125,13 @@ export class WebConfigWatcher {
         ? this.#config
         : await loadWebConfig(this.#path);
       if (config.fingerprint !== this.#config.fingerprint) {
-        const policy = await policyOf(config);
+        const weakening = weakeningOf(this.#config, config);
+        if (weakening) {
+          throw new WebConfigError(
+            `--web.config.file "${this.#path}": ${weakening}; refused while running, the previous config keeps serving (restart the exporter to apply it)`,
+          );
+        }
+        const policy = await policyOf(config, this.#bcrypt);
         const tlsChanged = config.tls?.cert !== this.#config.tls?.cert ||
           config.tls?.key !== this.#config.tls?.key;
         if (tlsChanged) await this.#onTlsChange?.(config.tls);
@@ -145,9 +178,21 @@ export class WebConfigWatcher {
   }
 }
 
-async function policyOf(config: WebConfig): Promise<WebPolicy> {
+async function policyOf(config: WebConfig, bcrypt: BcryptQueue): Promise<WebPolicy> {
   return {
-    auth: config.users.size > 0 ? await BasicAuth.create(config.users) : undefined,
+    auth: config.users.size > 0 ? await BasicAuth.create(config.users, { bcrypt }) : undefined,
     headers: config.headers,
   };
+}
+
+/**
+ * Why `next` would serve with less protection than `current`, or undefined. Such a change is
+ * more likely a file caught mid-write (`: > web.yml`, a half-copied deploy) or a mistake than
+ * an intent, and applying it would expose the port: it only takes effect at a restart.
+ */
+function weakeningOf(current: WebConfig, next: WebConfig): string | undefined {
+  if (next.empty && !current.empty) return "the file is now empty";
+  if (current.tls && !next.tls) return "it would turn TLS off";
+  if (current.users.size > 0 && next.users.size === 0) return "it would remove every basic auth user";
+  return undefined;
 }

@@ -135,3 +135,56 @@ Deno.test("polling notices a changed file without a signal", () =>
     }
     watcher.close();
   }));
+
+Deno.test("a change that would lower the protection is refused at run time and keeps the old config", () =>
+  withDir(async ({ dir, write, open, lines, tlsChanges }) => {
+    const secured =
+      `tls_server_config: {cert_file: server.pem, key_file: server.key}\nbasic_auth_users:\n  ${PROMETHEUS}\n`;
+    await write(secured);
+    const watcher = await open();
+    const good = watcher.policy();
+    const tls = watcher.tls;
+    for (
+      const [yaml, why] of [
+        ["", "the file is now empty"],
+        ["# nothing but a comment\n", "the file is now empty"],
+        [`basic_auth_users:\n  ${PROMETHEUS}\n`, "it would turn TLS off"],
+        [
+          `tls_server_config: {cert_file: server.pem, key_file: server.key}\n`,
+          "it would remove every basic auth user",
+        ],
+      ]
+    ) {
+      await write(yaml);
+      assert.equal(await watcher.reload("test"), false, yaml);
+      assert.equal(watcher.policy(), good);
+      assert.equal(watcher.tls, tls);
+      assert.equal(watcher.status().lastReloadSuccessful, false);
+      const refused = lines.filter((l) => l.includes("level=error") && l.includes(why));
+      assert.equal(refused.length, 1, lines.join("\n"));
+      assert.ok(
+        refused[0].includes(
+          `err="--web.config.file \\"${dir}/web.yml\\": ${why}; refused while running, the previous config keeps serving (restart the exporter to apply it)"`,
+        ),
+        refused[0],
+      );
+    }
+    assert.deepEqual(tlsChanges, []);
+    // Writing the old content back recovers without a restart.
+    await write(secured);
+    assert.equal(await watcher.reload("test"), true);
+    assert.equal(watcher.status().lastReloadSuccessful, true);
+  }));
+
+Deno.test("a change that keeps TLS and some users is applied, and an empty file at start is accepted", () =>
+  withDir(async ({ write, open }) => {
+    await write("");
+    const watcher = await open();
+    assert.equal(watcher.policy().auth, undefined);
+    await write(`basic_auth_users:\n  ${PROMETHEUS}\n  ${GRAFANA}\n`);
+    assert.equal(await watcher.reload("test"), true);
+    await write(`basic_auth_users:\n  ${GRAFANA}\n`);
+    assert.equal(await watcher.reload("test"), true);
+    assert.equal(await watcher.policy().auth!.check(AS_GRAFANA), true);
+    assert.equal(await watcher.policy().auth!.check(AS_PROMETHEUS), false);
+  }));

@@ -27,7 +27,19 @@ export function guardHandler(
   return async (request) => {
     const { auth, headers } = policy();
     if (auth && !OPEN_PATHS.has(new URL(request.url).pathname)) {
-      if (!await auth.check(request.headers.get("authorization"))) {
+      const result = await auth.verify(request.headers.get("authorization"));
+      if (result === "busy") {
+        // Too many password checks pending: refused without running bcrypt, so a flood of
+        // guesses costs the guesser. A cached credential never gets here.
+        return withHeaders(
+          new Response("Too many authentication attempts in progress; retry later.\n", {
+            status: 429,
+            headers: { "content-type": "text/plain; charset=utf-8", "retry-after": "1" },
+          }),
+          headers,
+        );
+      }
+      if (result !== "ok") {
         return withHeaders(
           new Response("Unauthorized\n", {
             status: 401,

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { BcryptQueue } from "./bcrypt_queue.ts";
 import { BasicAuth } from "./basic_auth.ts";
 import { guardHandler, type WebPolicy } from "./web_guard.ts";
 
@@ -20,7 +21,8 @@ async function call(policy: WebPolicy, path: string, headers: HeadersInit = {}) 
 }
 
 Deno.test("with users, a request without credentials gets 401 and a Basic challenge", async () => {
-  const policy = { auth: await BasicAuth.create(USERS), headers: {} };
+  using bcrypt = new BcryptQueue();
+  const policy = { auth: await BasicAuth.create(USERS, { bcrypt }), headers: {} };
   for (const path of ["/metrics", "/", "/-/ready", "/-/reload", "/nope"]) {
     assert.deepEqual(await call(policy, path), {
       status: 401,
@@ -32,7 +34,8 @@ Deno.test("with users, a request without credentials gets 401 and a Basic challe
 });
 
 Deno.test("with users, /-/healthy stays open and good credentials reach the handler", async () => {
-  const policy = { auth: await BasicAuth.create(USERS), headers: {} };
+  using bcrypt = new BcryptQueue();
+  const policy = { auth: await BasicAuth.create(USERS, { bcrypt }), headers: {} };
   assert.equal((await call(policy, "/-/healthy")).body, "inner /-/healthy\n");
   assert.deepEqual(await call(policy, "/metrics", { authorization: GOOD }), {
     status: 200,
@@ -43,7 +46,8 @@ Deno.test("with users, /-/healthy stays open and good credentials reach the hand
 });
 
 Deno.test("configured headers go on every response, the 401 included", async () => {
-  const policy = { auth: await BasicAuth.create(USERS), headers: HEADERS };
+  using bcrypt = new BcryptQueue();
+  const policy = { auth: await BasicAuth.create(USERS, { bcrypt }), headers: HEADERS };
   assert.equal((await call(policy, "/metrics")).frame, "deny");
   assert.equal((await call(policy, "/metrics", { authorization: GOOD })).frame, "deny");
   assert.equal((await call({ headers: HEADERS }, "/")).frame, "deny");
@@ -62,6 +66,32 @@ Deno.test("the guard asks for the policy on every request, so a reload applies a
   let policy: WebPolicy = { headers: {} };
   const handler = guardHandler(inner, () => policy);
   assert.equal((await handler(new Request("http://x/metrics"))).status, 200);
-  policy = { auth: await BasicAuth.create(USERS), headers: {} };
+  using bcrypt = new BcryptQueue();
+  policy = { auth: await BasicAuth.create(USERS, { bcrypt }), headers: {} };
   assert.equal((await handler(new Request("http://x/metrics"))).status, 401);
+});
+
+Deno.test("when too many password checks are pending, the guard answers 429 at once with Retry-After", async () => {
+  using bcrypt = new BcryptQueue({ maxPending: 1 });
+  const policy = { auth: await BasicAuth.create(USERS, { bcrypt }), headers: HEADERS };
+  const first = call(policy, "/metrics", { authorization: `Basic ${btoa("prometheus:guess")}` });
+  const handler = guardHandler(inner, () => policy);
+  const busy = await handler(
+    new Request("http://x/metrics", { headers: { authorization: `Basic ${btoa("prometheus:guess2")}` } }),
+  );
+  assert.deepEqual(
+    {
+      status: busy.status,
+      body: await busy.text(),
+      retry: busy.headers.get("retry-after"),
+      frame: busy.headers.get("x-frame-options"),
+    },
+    {
+      status: 429,
+      body: "Too many authentication attempts in progress; retry later.\n",
+      retry: "1",
+      frame: "deny",
+    },
+  );
+  assert.equal((await first).status, 401);
 });

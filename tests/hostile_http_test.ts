@@ -179,6 +179,8 @@ export async function process(ctx) {
 `;
   try {
     await withExporter({ "gated.ts": gated }, async (exporter) => {
+      // The exporter listens before its first load is done: scrape once the module is there.
+      await exporter.waitForLog((r) => r.msg === "metrics dir loaded; ready");
       const held = fetch(`${exporter.url}/metrics`);
       await exporter.waitForLog((r) => r.msg === "gated run started");
       const refused = await fetch(`${exporter.url}/`);

@@ -9,7 +9,7 @@ import type { Logger } from "./log.ts";
 import { Exposition } from "./exposition.ts";
 import type { Format } from "./format.ts";
 import { createHandler } from "./handler.ts";
-import { collectFamilies, InProcessHost } from "./in_process_host.ts";
+import { InProcessHost } from "./in_process_host.ts";
 import { landingPage } from "./landing.ts";
 import { type LoadedModule, type ModuleHost, ModuleLoadError } from "./module_host.ts";
 import { MetricOwnership, type PromRegistry } from "./ownership.ts";
@@ -95,7 +95,9 @@ export class Exporter {
     this.#config = config;
     this.#log = options.log;
     this.#webConfig = options.webConfig;
-    this.#ownership = new MetricOwnership(register as unknown as PromRegistry);
+    this.#ownership = new MetricOwnership(register as unknown as PromRegistry, {
+      reserved: selfMetrics([], this.#build, 0),
+    });
     this.#host = new InProcessHost(this.#ownership, { loadTimeoutMs: config.collectTimeoutMs });
     this.#scheduler = new Scheduler({
       start: (module, timeoutMs) =>
@@ -117,7 +119,7 @@ export class Exporter {
     this.#exposition.set({
       name: "",
       isDynamic: () => this.#ownership.unowned.metrics.size > 0,
-      families: () => collectFamilies(this.#ownership.unowned.metrics.values()),
+      families: () => this.#ownership.families(this.#ownership.unowned),
     });
     this.#watcher = new DirWatcher(config.metricsDir, {
       log: this.#log,

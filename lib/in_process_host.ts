@@ -6,7 +6,7 @@ import type { MetricFamily } from "./format.ts";
 import { describeError } from "./describe_error.ts";
 import { GuardedCaller } from "./guarded_call.ts";
 import { type LoadedModule, type ModuleHost, ModuleLoadError, type ProcessContext } from "./module_host.ts";
-import { MetricOwner, type MetricOwnership, type PromMetric } from "./ownership.ts";
+import { MetricOwner, type MetricOwnership } from "./ownership.ts";
 
 type Exports = Record<string, unknown>;
 
@@ -38,15 +38,8 @@ class InProcessModule implements LoadedModule {
   }
 
   families(): Promise<MetricFamily[]> {
-    return collectFamilies(this.owner.metrics.values());
+    return this.ownership.families(this.owner);
   }
-}
-
-/** Reads every metric's current value; rejects if any metric fails. */
-export async function collectFamilies(metrics: Iterable<PromMetric>): Promise<MetricFamily[]> {
-  const families: MetricFamily[] = [];
-  for (const metric of metrics) families.push(await metric.get() as MetricFamily);
-  return families;
 }
 
 export class InProcessHost implements ModuleHost {
@@ -118,19 +111,26 @@ export class InProcessHost implements ModuleHost {
     }
   }
 
+  /**
+   * Calls the version's dispose() as its owner, then retires the owner: what dispose() (or a
+   * run still pending) registered goes with the version (issue 8 item 6).
+   */
   async dispose(module: LoadedModule, timeoutMs: number): Promise<void> {
-    const dispose = (module as InProcessModule).exports?.dispose;
-    if (typeof dispose !== "function") return;
+    if (!(module instanceof InProcessModule)) return;
+    const { owner, exports } = module;
+    const dispose = exports.dispose;
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
+      if (typeof dispose !== "function") return;
       await Promise.race([
-        this.#caller.call(() => dispose(), undefined, timeoutMs),
+        this.#ownership.runAs(owner, () => this.#caller.call(() => dispose(), undefined, timeoutMs)),
         new Promise((_, reject) => {
           timer = setTimeout(() => reject(new Error(`dispose() timed out`)), timeoutMs);
         }),
       ]);
     } finally {
       clearTimeout(timer);
+      this.#ownership.retire(owner);
     }
   }
 

@@ -188,10 +188,11 @@ export class Exporter {
     });
   }
 
-  /** Runs scrape-time modules (waiting at most `capMs`), then encodes the body. */
+  /** Runs scrape-time modules, then encodes the body, all within `capMs` when given. */
   async scrape(format: Format, gzip: boolean, capMs?: number): Promise<Uint8Array<ArrayBuffer>> {
+    const deadline = capMs === undefined ? undefined : performance.now() + capMs;
     await this.#scheduler.collectScrapeTime(capMs);
-    return this.#exposition.encode(format, gzip);
+    return this.#exposition.encode(format, gzip, deadline);
   }
 
   /** Stops watching and running, and disposes every module. */

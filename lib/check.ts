@@ -3,12 +3,13 @@
 import { basename } from "node:path";
 import { register } from "prom-client";
 import { formatDuration } from "./duration.ts";
-import { formatFamilies, validateLabelName, validateMetricName } from "./format.ts";
+import { formatFamilies, validateFamily } from "./format.ts";
 import { InProcessHost } from "./in_process_host.ts";
 import type { Logger } from "./log.ts";
 import { MetricOwnership, type PromRegistry } from "./ownership.ts";
 import { runProcess } from "./runner.ts";
 import { moduleName } from "./scan.ts";
+import { selfMetrics } from "./self_metrics.ts";
 
 export interface CheckOptions {
   collectTimeoutMs: number;
@@ -32,7 +33,9 @@ export async function checkModule(file: string, options: CheckOptions): Promise<
     return fail("not a module file name (*.ts, *.js, *.mts, *.mjs, not starting with . or _)");
   }
 
-  const host = new InProcessHost(new MetricOwnership(register as unknown as PromRegistry), {
+  // The same names are reserved as in the exporter, so that a collision fails here too.
+  const reserved = selfMetrics([], { version: "", deno: "", v8: "", typescript: "" }, 0);
+  const host = new InProcessHost(new MetricOwnership(register as unknown as PromRegistry, { reserved }), {
     loadTimeoutMs: options.collectTimeoutMs,
   });
   let module;
@@ -58,11 +61,8 @@ export async function checkModule(file: string, options: CheckOptions): Promise<
   } finally {
     await host.dispose(module, timeoutMs).catch(() => {});
   }
-  const problems = families.flatMap((family) => [
-    validateMetricName(family.name),
-    ...[...new Set(family.values.flatMap((s) => Object.keys(s.labels ?? {})))].map(validateLabelName),
-  ]).filter((p): p is string => p !== undefined);
-  out(formatFamilies(families, "text"));
+  const problems = families.map(validateFamily).filter((p): p is string => p !== undefined);
+  out(formatFamilies(families.filter((f) => validateFamily(f) === undefined), "text"));
   if (problems.length > 0) return fail(problems.join("; "));
   err(
     `OK ${file}: ${families.length} metric ${families.length === 1 ? "family" : "families"}, process() took ${

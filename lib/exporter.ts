@@ -9,7 +9,7 @@ import type { Logger } from "./log.ts";
 import { Exposition } from "./exposition.ts";
 import type { Format } from "./format.ts";
 import { createHandler } from "./handler.ts";
-import { collectFamilies, InProcessHost } from "./in_process_host.ts";
+import { InProcessHost } from "./in_process_host.ts";
 import { landingPage } from "./landing.ts";
 import { type LoadedModule, type ModuleHost, ModuleLoadError } from "./module_host.ts";
 import { MetricOwnership, type PromRegistry } from "./ownership.ts";
@@ -104,7 +104,9 @@ export class Exporter {
     this.#log = options.log;
     this.#webConfig = options.webConfig;
     this.#ignored = new IgnoredFiles(this.#log);
-    this.#ownership = new MetricOwnership(register as unknown as PromRegistry);
+    this.#ownership = new MetricOwnership(register as unknown as PromRegistry, {
+      reserved: selfMetrics([], this.#build, 0),
+    });
     this.#host = new InProcessHost(this.#ownership, { loadTimeoutMs: config.collectTimeoutMs });
     this.#scheduler = new Scheduler({
       start: (module, timeoutMs) => {
@@ -131,7 +133,7 @@ export class Exporter {
     this.#exposition.set({
       name: "",
       isDynamic: () => this.#ownership.unowned.metrics.size > 0,
-      families: () => collectFamilies(this.#ownership.unowned.metrics.values()),
+      families: () => this.#ownership.families(this.#ownership.unowned),
     });
     this.#watcher = new DirWatcher(config.metricsDir, {
       log: this.#log,
@@ -201,10 +203,11 @@ export class Exporter {
     });
   }
 
-  /** Runs scrape-time modules (waiting at most `capMs`), then encodes the body. */
+  /** Runs scrape-time modules, then encodes the body, all within `capMs` when given. */
   async scrape(format: Format, gzip: boolean, capMs?: number): Promise<Uint8Array<ArrayBuffer>> {
+    const deadline = capMs === undefined ? undefined : performance.now() + capMs;
     await this.#scheduler.collectScrapeTime(capMs);
-    return this.#exposition.encode(format, gzip);
+    return this.#exposition.encode(format, gzip, deadline);
   }
 
   /** What close() is still waiting for (a load, process() and dispose() calls), by module. */

@@ -5,7 +5,8 @@
  */
 
 import { gzipSync } from "node:zlib";
-import { type Format, formatFamilies, type MetricFamily, OPENMETRICS_EOF } from "./format.ts";
+import { within } from "./long_timer.ts";
+import { type Format, formatFamilies, type MetricFamily, OPENMETRICS_EOF, validateFamily } from "./format.ts";
 
 /** Where a fragment's families come from: a loaded module, or the unowned metrics. */
 export interface FragmentSource {
@@ -30,6 +31,8 @@ export interface ExpositionOptions {
 interface Fragment {
   source: FragmentSource;
   families?: MetricFamily[];
+  /** Why some of the source's families were left out of `families`. */
+  problem?: string;
   text: Partial<Record<Format, string>>;
   /** Bumps on invalidate, so a render that was in flight meanwhile is not cached. */
   version: number;
@@ -103,14 +106,17 @@ export class Exposition {
     this.#generation++;
   }
 
-  /** The whole body in `format`, gzipped when asked. */
-  async encode(format: Format, gzip: boolean): Promise<Bytes> {
+  /**
+   * The whole body in `format`, gzipped when asked. A fragment still rendering at `deadline`
+   * (a performance.now() time: Prometheus' scrape timeout) is left out, as at renderTimeoutMs.
+   */
+  async encode(format: Format, gzip: boolean, deadline?: number): Promise<Bytes> {
     const dynamic = [...this.#fragments.values()].some((f) => f.source.isDynamic());
     const key = `${this.#generation}:${this.#options.selfVersion()}`;
     const now = performance.now();
     let body = this.#bodies.get(format);
     if (dynamic || !body || body.key !== key || now - body.at > (this.#options.maxAgeMs ?? 1000)) {
-      body = { key, at: now, bytes: encoder.encode(await this.render(format)) };
+      body = { key, at: now, bytes: encoder.encode(await this.render(format, deadline)) };
       this.#bodies.set(format, body);
     }
     if (!gzip) return body.bytes;
@@ -118,46 +124,52 @@ export class Exposition {
   }
 
   /** Renders the whole body in `format`, using cached fragments where valid. */
-  async render(format: Format): Promise<string> {
-    const parts: string[] = [];
-    for (const fragment of this.#fragments.values()) {
-      parts.push(await this.#renderFragment(fragment, format));
-    }
+  async render(format: Format, deadline?: number): Promise<string> {
+    // Concurrently, so that one late fragment does not spend the others' share of the deadline.
+    const parts = await Promise.all(
+      [...this.#fragments.values()].map((fragment) => this.#renderFragment(fragment, format, deadline)),
+    );
     parts.push(formatFamilies(this.#options.selfFamilies(), format));
     if (format === "openmetrics") parts.push(OPENMETRICS_EOF);
     return parts.join("");
   }
 
-  async #withinTimeout<T>(promise: Promise<T>): Promise<T> {
+  async #withinTimeout<T>(promise: Promise<T>, deadline?: number): Promise<T> {
     const ms = this.#options.renderTimeoutMs ?? 5000;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`metrics did not render within ${ms}ms`)), ms);
-    });
-    try {
-      return await Promise.race([promise, late]);
-    } finally {
-      clearTimeout(timer);
-    }
+    const left = deadline === undefined ? Infinity : Math.max(0, Math.floor(deadline - performance.now()));
+    const message = left < ms
+      ? "metrics did not render within the scrape timeout (X-Prometheus-Scrape-Timeout-Seconds)"
+      : `metrics did not render within ${ms}ms`;
+    return await within(promise, Math.min(ms, left), () => new Error(message));
   }
 
-  async #renderFragment(fragment: Fragment, format: Format): Promise<string> {
+  async #renderFragment(fragment: Fragment, format: Format, deadline?: number): Promise<string> {
     const cached = fragment.text[format];
     if (cached !== undefined && !fragment.source.isDynamic()) return cached;
     const { name } = fragment.source;
     const version = fragment.version;
     try {
       let families = fragment.families;
+      let problem = fragment.problem;
       if (!families || fragment.source.isDynamic()) {
-        families = await this.#withinTimeout(fragment.source.families());
+        // A family that would make the whole body invalid (a `__name__` label, a bad name) is
+        // left out, and reported as this module's render error (issue 8 item 8).
+        const problems: string[] = [];
+        families = (await this.#withinTimeout(fragment.source.families(), deadline)).filter((family) => {
+          const p = validateFamily(family);
+          if (p !== undefined) problems.push(p);
+          return p === undefined;
+        });
+        problem = problems.length > 0 ? `families left out: ${problems.join("; ")}` : undefined;
         if (fragment.version === version) {
           fragment.families = families;
+          fragment.problem = problem;
           fragment.text = {};
         }
       }
       const text = formatFamilies(families, format);
       if (fragment.version === version) fragment.text[format] = text;
-      this.#options.onRender(name);
+      this.#options.onRender(name, problem === undefined ? undefined : new Error(problem));
       return text;
     } catch (err) {
       if (fragment.version === version) {

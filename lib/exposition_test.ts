@@ -167,12 +167,13 @@ Deno.test("Exposition drops only the families of a source whose families() rejec
 
   assert.equal(plain, text("a_value", 1) + text("c_value", 3) + text("self_up", 1));
   assert.equal(open, text("a_value", 1) + text("c_value", 3) + text("self_up", 1) + "# EOF\n");
-  assert.deepEqual(renders, [
+  // Fragments render concurrently: only each module's outcomes are ordered.
+  assert.deepEqual(renders.toSorted(([x], [y]) => x.localeCompare(y)), [
     ["a", undefined],
+    ["a", undefined],
+    ["b", err],
     ["b", err],
     ["c", undefined],
-    ["a", undefined],
-    ["b", err],
     ["c", undefined],
   ]);
 });
@@ -279,4 +280,41 @@ Deno.test("Exposition leaves out a fragment that does not render within renderTi
   exposition.set({ name: "stuck", isDynamic: () => true, families: () => new Promise(() => {}) });
   assert.equal(await exposition.render("text"), "");
   assert.equal((errors[0] as Error).message, "metrics did not render within 20ms");
+});
+
+Deno.test("Exposition leaves out a fragment still rendering at the deadline, and serves the others", async () => {
+  const { exposition, renders } = setup();
+  exposition.set({ name: "stuck", isDynamic: () => true, families: () => new Promise(() => {}) });
+  exposition.set(fakeSource("late", [gauge("late_value", 1)], true));
+  const started = performance.now();
+  // The render timeout is 5s by default: the deadline, 50ms away, is what ends this render.
+  const body = decoder.decode(await exposition.encode("text", false, performance.now() + 50));
+  assert.ok(performance.now() - started < 4000, `took ${performance.now() - started}ms`);
+  assert.equal(body, text("late_value", 1) + text("self_up", 1));
+  assert.deepEqual(renders.map(([name, err]) => [name, (err as Error | undefined)?.message]), [
+    ["late", undefined],
+    ["stuck", "metrics did not render within the scrape timeout (X-Prometheus-Scrape-Timeout-Seconds)"],
+  ]);
+});
+
+Deno.test("Exposition leaves out the invalid families of a source and reports them as its render error", async () => {
+  const { exposition, renders } = setup();
+  const bad: MetricFamily = { ...gauge("bad_value", 1), values: [{ labels: { __name__: "x" }, value: 1 }] };
+  const source = fakeSource("m", [gauge("m_value", 1), bad, { ...gauge("also bad", 2) }]);
+  exposition.set(source);
+  const plain = decoder.decode(await exposition.encode("text", false));
+  const open = decoder.decode(await exposition.encode("openmetrics", false));
+  assert.equal(plain, text("m_value", 1) + text("self_up", 1));
+  assert.equal(open, text("m_value", 1) + text("self_up", 1) + "# EOF\n");
+  const message = 'families left out: metric "bad_value": label name "__name__" must not start with "__" ' +
+    '(reserved for internal use); metric name "also bad" must match [a-zA-Z_:][a-zA-Z0-9_:]*';
+  // Both formats, the second from the cached families: the error holds until the module renders clean.
+  assert.deepEqual(renders.map(([name, err]) => [name, (err as Error).message]), [["m", message], [
+    "m",
+    message,
+  ]]);
+  source.next = [gauge("m_value", 2)];
+  exposition.invalidate("m");
+  await exposition.encode("text", false);
+  assert.deepEqual(renders[2], ["m", undefined]);
 });

@@ -151,9 +151,8 @@ export function parseCommand(args: string[]): Command {
     webConfigFile: values["web.config.file"] as string | undefined,
     enableLifecycle: values["web.enable-lifecycle"] === true,
     maxRequests: wholeNumber("web.max-requests", flag("web.max-requests")),
-    idleTimeoutMs: durationFlag("web.idle-timeout", flag("web.idle-timeout")),
+    idleTimeoutMs: durationFlag("web.idle-timeout", flag("web.idle-timeout"), ONE_TIMER_MS),
     metricsDir: nonEmpty("metrics.dir", flag("metrics.dir")),
-    // A rescan is a safety net: one timer period (24.8 days) is the longest that makes sense.
     rescanIntervalMs: durationFlag(
       "metrics.rescan-interval",
       flag("metrics.rescan-interval"),
@@ -161,7 +160,7 @@ export function parseCommand(args: string[]): Command {
     ),
     collectIntervalMs: durationFlag("collect.interval", flag("collect.interval")),
     collectTimeoutMs: durationFlag("collect.timeout", flag("collect.timeout")),
-    shutdownTimeoutMs: durationFlag("shutdown.timeout", flag("shutdown.timeout")),
+    shutdownTimeoutMs: durationFlag("shutdown.timeout", flag("shutdown.timeout"), ONE_TIMER_MS),
     logLevel: oneOf("log.level", flag("log.level"), LOG_LEVELS),
     logFormat: oneOf("log.format", flag("log.format"), LOG_FORMATS),
   };
@@ -199,6 +198,12 @@ function nonEmpty(name: string, value: string): string {
   if (value === "") throw new FlagError(`--${name}: must not be empty`);
   return value;
 }
+
+/**
+ * The longest rescan, idle and shutdown period: one timer's reach (24 days, below 2^31-1 ms).
+ * Longer makes no sense for a safety net, and would overflow the timer (issue 8 item 4).
+ */
+const ONE_TIMER_MS = 24 * 24 * 3600_000;
 
 function durationFlag(name: string, value: string, maxMs?: number): number {
   try {

@@ -68,7 +68,7 @@ const TOTAL_SUFFIX = "_total";
  * ```
  */
 export function validateMetricName(name: string): string | undefined {
-  if (!METRIC_NAME_RE.test(name)) {
+  if (typeof name !== "string" || !METRIC_NAME_RE.test(name)) {
     return `metric name ${JSON.stringify(name)} must match ${METRIC_NAME_RE.source.slice(1, -1)}`;
   }
   return undefined;
@@ -87,11 +87,101 @@ export function validateMetricName(name: string): string | undefined {
  * ```
  */
 export function validateLabelName(name: string): string | undefined {
-  if (!LABEL_NAME_RE.test(name)) {
+  if (typeof name !== "string" || !LABEL_NAME_RE.test(name)) {
     return `label name ${JSON.stringify(name)} must match ${LABEL_NAME_RE.source.slice(1, -1)}`;
   }
   if (name.startsWith("__")) {
     return `label name ${JSON.stringify(name)} must not start with "__" (reserved for internal use)`;
+  }
+  return undefined;
+}
+
+/** Every {@linkcode MetricType}, for checking a family built by hand. */
+export const METRIC_TYPES: readonly MetricType[] = ["counter", "gauge", "histogram", "summary", "untyped"];
+
+/** The sample names a family of each type may carry (as format renders them), given its name. */
+function sampleNames(name: string, type: MetricType): string[] {
+  switch (type) {
+    case "counter":
+      // A `_created` sample keeps its name in both formats (see formatFamily).
+      return [name, stripTotal(name) + TOTAL_SUFFIX, stripTotal(name) + "_created"];
+    case "histogram":
+      return [`${name}_bucket`, `${name}_sum`, `${name}_count`];
+    case "summary":
+      return [name, `${name}_sum`, `${name}_count`];
+    default:
+      return [name];
+  }
+}
+
+/**
+ * Every name a family serves, in the text format or in OpenMetrics: its family names and its
+ * sample names. Two families that share one of these make an invalid exposition (issue 8 item 9:
+ * a Counter `x` serves `x_total`; a Histogram `x` serves `x_bucket`). With no type, the names a
+ * family of any type could serve.
+ *
+ * @param name The family name.
+ * @param type The family's type, if known.
+ * @returns The names, without duplicates.
+ *
+ * @example Usage
+ * ```ts
+ * import { servedNames } from "./format.ts";
+ * servedNames("c", "counter"); // ["c", "c_total", "c_created"]
+ * ```
+ */
+export function servedNames(name: string, type: MetricType | undefined): string[] {
+  const types = type !== undefined && METRIC_TYPES.includes(type) ? [type] : METRIC_TYPES;
+  const names = new Set<string>([name]);
+  for (const t of types) {
+    if (t === "counter") names.add(stripTotal(name));
+    for (const sample of sampleNames(name, t)) names.add(sample);
+  }
+  return [...names];
+}
+
+/**
+ * Checks that a family renders as a valid exposition in both formats: valid metric and label
+ * names, no `__` label, a known type, sample names that belong to the family, numeric values.
+ * prom-client checks most of this for its own metrics, but not for a `__` label nor for a
+ * family a metric object builds by hand.
+ *
+ * @param family The family as a metric's `get()` returned it.
+ * @returns A description of the first problem, or `undefined` when the family is valid.
+ *
+ * @example Usage
+ * ```ts
+ * import { validateFamily } from "./format.ts";
+ * validateFamily({ name: "x", help: "h", type: "gauge", values: [{ labels: { __name__: "y" }, value: 1 }] });
+ * // 'metric "x": label name "__name__" must not start with "__" (reserved for internal use)'
+ * ```
+ */
+export function validateFamily(family: MetricFamily): string | undefined {
+  const name = family?.name;
+  if (typeof name !== "string") return `a metric family has no name`;
+  const problem = validateMetricName(name);
+  if (problem !== undefined) return problem;
+  if (!METRIC_TYPES.includes(family.type)) {
+    return `metric "${name}" has type ${JSON.stringify(family.type)}, not one of ${METRIC_TYPES.join(", ")}`;
+  }
+  if (!Array.isArray(family.values)) return `metric "${name}" has no list of values`;
+  const allowed = sampleNames(name, family.type);
+  // Series repeat their label names: check each name once.
+  const checked = new Set<string>();
+  for (const sample of family.values) {
+    const sampleName = sample?.metricName ?? name;
+    if (!allowed.includes(sampleName)) {
+      return `metric "${name}" (${family.type}) has a sample named ${JSON.stringify(sampleName)}`;
+    }
+    if (typeof sample.value !== "number") {
+      return `metric "${name}" has a sample whose value is a ${typeof sample.value}, not a number`;
+    }
+    for (const label in sample.labels ?? {}) {
+      if (checked.has(label)) continue;
+      const labelProblem = validateLabelName(label);
+      if (labelProblem !== undefined) return `metric "${name}": ${labelProblem}`;
+      checked.add(label);
+    }
   }
   return undefined;
 }

@@ -7,6 +7,8 @@ import {
   formatFamily,
   type MetricFamily,
   OPENMETRICS_EOF,
+  servedNames,
+  validateFamily,
   validateLabelName,
   validateMetricName,
 } from "./format.ts";
@@ -380,5 +382,87 @@ Deno.test("formatFamily keeps explicitly named non-counter samples of an OpenMet
       "# TYPE requests counter\n" +
       "requests_total 7\n" +
       "requests_created 1700000000\n",
+  );
+});
+
+Deno.test("servedNames lists the family and sample names of each type in both formats", () => {
+  assert.deepEqual(
+    [
+      servedNames("c", "counter"),
+      servedNames("c_total", "counter"),
+      servedNames("g", "gauge"),
+      servedNames("h", "histogram"),
+      servedNames("s", "summary"),
+      servedNames("u", "untyped"),
+    ],
+    [
+      ["c", "c_total", "c_created"],
+      ["c_total", "c", "c_created"],
+      ["g"],
+      ["h", "h_bucket", "h_sum", "h_count"],
+      ["s", "s_sum", "s_count"],
+      ["u"],
+    ],
+  );
+});
+
+Deno.test("servedNames of an unknown type covers what a family of any type could serve", () => {
+  assert.deepEqual(servedNames("x", undefined), [
+    "x",
+    "x_total",
+    "x_created",
+    "x_bucket",
+    "x_sum",
+    "x_count",
+  ]);
+});
+
+Deno.test("validateFamily accepts what prom-client's own metrics render", async () => {
+  const registry = new Registry();
+  const registers = [registry];
+  const c = new Counter({ name: "vf_requests_total", help: "h", labelNames: ["code"], registers });
+  c.inc({ code: "200" });
+  const h = new Histogram({ name: "vf_latency_seconds", help: "h", labelNames: ["path"], registers });
+  h.observe({ path: "/" }, 0.1);
+  const s = new Summary({ name: "vf_size_bytes", help: "h", registers });
+  s.observe(3);
+  new Gauge({ name: "vf_gauge", help: "h", registers }).set(NaN);
+  const families = await registry.getMetricsAsJSON() as unknown as MetricFamily[];
+  assert.deepEqual(families.map(validateFamily), [undefined, undefined, undefined, undefined]);
+});
+
+Deno.test("validateFamily names the first thing that would make the exposition invalid", () => {
+  const gauge = (patch: Partial<MetricFamily>, sample: Record<string, unknown> = {}): MetricFamily => ({
+    name: "x",
+    help: "h",
+    type: "gauge",
+    values: [{ value: 1, ...sample }],
+    ...patch,
+  });
+  assert.deepEqual(
+    [
+      gauge({}, { labels: { __name__: "y" } }),
+      gauge({}, { labels: { __meta: "y" } }),
+      gauge({}, { labels: { "a-b": "y" } }),
+      gauge({ name: "a b" }),
+      gauge({ type: "info" as MetricFamily["type"] }),
+      gauge({ values: undefined as unknown as [] }),
+      gauge({}, { metricName: "other" }),
+      gauge({ type: "histogram" }, { metricName: "x" }),
+      gauge({}, { value: "1 2" }),
+      gauge({ name: undefined as unknown as string }),
+    ].map(validateFamily),
+    [
+      'metric "x": label name "__name__" must not start with "__" (reserved for internal use)',
+      'metric "x": label name "__meta" must not start with "__" (reserved for internal use)',
+      'metric "x": label name "a-b" must match [a-zA-Z_][a-zA-Z0-9_]*',
+      'metric name "a b" must match [a-zA-Z_:][a-zA-Z0-9_:]*',
+      'metric "x" has type "info", not one of counter, gauge, histogram, summary, untyped',
+      'metric "x" has no list of values',
+      'metric "x" (gauge) has a sample named "other"',
+      'metric "x" (histogram) has a sample named "x"',
+      'metric "x" has a sample whose value is a string, not a number',
+      "a metric family has no name",
+    ],
   );
 });

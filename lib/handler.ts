@@ -26,11 +26,17 @@ function text(status: number, body: string, headers: HeadersInit = {}): Response
   });
 }
 
-/** Seconds from Prometheus' X-Prometheus-Scrape-Timeout-Seconds, as a wait cap with margin. */
+/** Above this, X-Prometheus-Scrape-Timeout-Seconds is not a scrape timeout (1e308 overflowed timers). */
+const MAX_SCRAPE_TIMEOUT_SECONDS = 86_400;
+
+/**
+ * Seconds from Prometheus' X-Prometheus-Scrape-Timeout-Seconds, as a cap with margin on the
+ * whole scrape; absent, garbage, negative or absurd values (over a day) mean no cap.
+ */
 export function scrapeCapMs(header: string | null): number | undefined {
   if (header === null) return undefined;
   const seconds = Number(header);
-  if (!Number.isFinite(seconds) || seconds <= 0) return undefined;
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > MAX_SCRAPE_TIMEOUT_SECONDS) return undefined;
   // Leave time to render and send before Prometheus gives up, as blackbox_exporter does.
   return Math.max(seconds * 1000 - 500, seconds * 500);
 }

@@ -110,7 +110,7 @@ Deno.test("handler passes no scrape cap for a garbage scrape timeout header", as
   assert.deepEqual(scrapes, [["text", false, undefined]]);
 });
 
-Deno.test("scrapeCapMs keeps 500ms margin, at most half the timeout, and ignores garbage", () => {
+Deno.test("scrapeCapMs keeps 500ms margin, at most half the timeout, and ignores garbage and absurd values", () => {
   const cases: [string | null, number | undefined][] = [
     [null, undefined],
     ["10", 9500],
@@ -124,6 +124,10 @@ Deno.test("scrapeCapMs keeps 500ms margin, at most half the timeout, and ignores
     ["ten", undefined],
     ["NaN", undefined],
     ["Infinity", undefined],
+    ["1e308", undefined],
+    ["-1e308", undefined],
+    ["86401", undefined],
+    ["86400", 86_399_500],
   ];
 
   assert.deepEqual(cases.map(([header]) => [header, scrapeCapMs(header)]), cases);

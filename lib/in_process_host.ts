@@ -2,11 +2,12 @@
 
 import { pathToFileURL } from "node:url";
 import { formatDuration, parseDuration } from "./duration.ts";
+import { within } from "./long_timer.ts";
 import type { MetricFamily } from "./format.ts";
 import { describeError } from "./describe_error.ts";
 import { GuardedCaller } from "./guarded_call.ts";
 import { type LoadedModule, type ModuleHost, ModuleLoadError, type ProcessContext } from "./module_host.ts";
-import { MetricOwner, type MetricOwnership, type PromMetric } from "./ownership.ts";
+import { MetricOwner, type MetricOwnership } from "./ownership.ts";
 import { checkRegularFile } from "./read_regular_file.ts";
 
 type Exports = Record<string, unknown>;
@@ -39,15 +40,8 @@ class InProcessModule implements LoadedModule {
   }
 
   families(): Promise<MetricFamily[]> {
-    return collectFamilies(this.owner.metrics.values());
+    return this.ownership.families(this.owner);
   }
-}
-
-/** Reads every metric's current value; rejects if any metric fails. */
-export async function collectFamilies(metrics: Iterable<PromMetric>): Promise<MetricFamily[]> {
-  const families: MetricFamily[] = [];
-  for (const metric of metrics) families.push(await metric.get() as MetricFamily);
-  return families;
 }
 
 export class InProcessHost implements ModuleHost {
@@ -103,39 +97,34 @@ export class InProcessHost implements ModuleHost {
     }
   }
 
-  async #importWithin(specifier: string): Promise<Exports> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new Error(
-              `import did not finish within ${formatDuration(this.#loadTimeoutMs)} (a top-level await?)`,
-            ),
-          ),
-        this.#loadTimeoutMs,
-      );
-    });
-    try {
-      return await Promise.race([import(specifier) as Promise<Exports>, late]);
-    } finally {
-      clearTimeout(timer);
-    }
+  #importWithin(specifier: string): Promise<Exports> {
+    const ms = this.#loadTimeoutMs;
+    return within(
+      import(specifier) as Promise<Exports>,
+      ms,
+      () => new Error(`import did not finish within ${formatDuration(ms)} (a top-level await?)`),
+    );
   }
 
+  /**
+   * Calls the version's dispose() as its owner, then retires the owner: what dispose() (or a
+   * run still pending) registered goes with the version (issue 8 item 6).
+   */
   async dispose(module: LoadedModule, timeoutMs: number): Promise<void> {
-    const dispose = (module as InProcessModule).exports?.dispose;
-    if (typeof dispose !== "function") return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    if (!(module instanceof InProcessModule)) return;
+    const { owner, exports } = module;
+    const dispose = exports.dispose;
     try {
-      await Promise.race([
-        this.#caller.call(() => dispose(), undefined, timeoutMs),
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`dispose() timed out`)), timeoutMs);
-        }),
-      ]);
+      if (typeof dispose !== "function") return;
+      await within(
+        Promise.resolve(
+          this.#ownership.runAs(owner, () => this.#caller.call(() => dispose(), undefined, timeoutMs)),
+        ),
+        timeoutMs,
+        () => new Error(`dispose() timed out`),
+      );
     } finally {
-      clearTimeout(timer);
+      this.#ownership.retire(owner);
     }
   }
 

@@ -27,8 +27,8 @@ async function withHost(fn: (s: Setup) => Promise<void>): Promise<void> {
       },
     });
   } finally {
-    register.clear();
     ownership.close();
+    register.clear();
     await Deno.remove(dir, { recursive: true });
   }
 }
@@ -95,17 +95,17 @@ Deno.test("InProcessHost reload replaces the old version's metrics, even under t
 });
 
 Deno.test("InProcessHost keeps the old version's metrics registered when a reload fails", async () => {
-  await withHost(async ({ host, write }) => {
+  await withHost(async ({ host, ownership, write }) => {
     const path = await write("m.ts", gauge("host_kept", 1));
     const v1 = await host.load("m", path);
     await v1.invoke(ctx("m"), 1000);
-    const before = register.getSingleMetric("host_kept");
+    const before = ownership.registered("host_kept");
     await write("m.ts", gauge("host_kept", 2) + "\nthrow new Error('broken');\n");
     await assert.rejects(() => host.load("m", path, v1), {
       name: "ModuleLoadError",
       message: `Cannot load module "m" (${path}:5): broken`,
     });
-    assert.equal(register.getSingleMetric("host_kept"), before);
+    assert.equal(ownership.registered("host_kept"), before);
     assert.deepEqual(await values(v1), { host_kept: 1 });
   });
 });
@@ -168,7 +168,7 @@ Deno.test("InProcessHost reports a syntax error with its line", async () => {
 });
 
 Deno.test("a module's register.clear() clears only its own metrics", async () => {
-  await withHost(async ({ host, write }) => {
+  await withHost(async ({ host, ownership, write }) => {
     const other = await host.load("other", await write("other.ts", gauge("host_other", 1)));
     const clearing = await host.load(
       "clearing",
@@ -180,7 +180,7 @@ Deno.test("a module's register.clear() clears only its own metrics", async () =>
     await clearing.invoke(ctx("clearing"), 1000);
     assert.deepEqual(clearing.metricNames(), []);
     assert.deepEqual(other.metricNames(), ["host_other"]);
-    assert.ok(register.getSingleMetric("host_other"));
+    assert.ok(ownership.registered("host_other"));
   });
 });
 
@@ -222,4 +222,26 @@ Deno.test("GuardedCaller interrupts a synchronous loop and passes a promise thro
       50,
     ), { code: "ERR_SCRIPT_EXECUTION_TIMEOUT" });
   assert.equal(await caller.call((x) => Promise.resolve((x as number) + 1), 41, 50), 42);
+});
+
+Deno.test("InProcessHost dispose() registers as the retiring version, whose metrics then go", async () => {
+  await withHost(async ({ host, ownership, write }) => {
+    const module = await host.load(
+      "d",
+      await write(
+        "d.ts",
+        `import { Gauge } from "prom-client";\n` +
+          `export function process() { new Gauge({ name: "host_late", help: "h" }); }\n` +
+          `export function dispose() { new Gauge({ name: "host_in_dispose", help: "h" }); }\n`,
+      ),
+    );
+    await host.dispose(module, 1000);
+    assert.equal(ownership.registered("host_in_dispose"), undefined);
+    assert.equal(ownership.unowned.metrics.size, 0);
+    // A run of the retired version still pending cannot register anything either.
+    assert.throws(() => module.invoke(ctx("d"), 1000), {
+      message: `metric "host_late" cannot be registered: this version of module "d" is retired`,
+    });
+    assert.equal(ownership.registered("host_late"), undefined);
+  });
 });

@@ -30,3 +30,16 @@ export function setLongTimeout(fn: () => void, ms: number): LongTimeout {
 export function clearLongTimeout(handle: LongTimeout | undefined): void {
   if (handle) clearTimeout(handle.id);
 }
+
+/** `promise`, or a rejection with `error()` once `ms` have passed, whichever comes first. */
+export async function within<T>(promise: Promise<T>, ms: number, error: () => Error): Promise<T> {
+  let timer: LongTimeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setLongTimeout(() => reject(error()), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearLongTimeout(timer);
+  }
+}

@@ -51,7 +51,10 @@ export interface ModuleHost {
    * ModuleLoadError and `previous` keeps serving, its metrics intact.
    */
   load(name: string, file: string, previous?: LoadedModule): Promise<LoadedModule>;
-  /** Calls the version's dispose() (bounded by `timeoutMs`), never throws. */
+  /**
+   * Calls the version's dispose() (bounded by `timeoutMs`) and retires the version: what it
+   * registered meanwhile goes with it, and it cannot register anything later.
+   */
   dispose(module: LoadedModule, timeoutMs: number): Promise<void>;
   /** Removes the version's metrics. */
   release(module: LoadedModule): void;

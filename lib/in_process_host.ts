@@ -1,8 +1,9 @@
 /** Runs modules in the exporter's own isolate through cache-busted dynamic import(). */
 
 import { pathToFileURL } from "node:url";
-import { formatDuration, parseDuration } from "./duration.ts";
+import { formatDuration } from "./duration.ts";
 import { within } from "./long_timer.ts";
+import { exportShape, validateExports } from "./module_exports.ts";
 import type { MetricFamily } from "./format.ts";
 import { describeError } from "./describe_error.ts";
 import { GuardedCaller } from "./guarded_call.ts";
@@ -75,7 +76,7 @@ export class InProcessHost implements ModuleHost {
         // The old version's metrics must go first, or re-registering their names throws.
         if (old) this.#ownership.release(old.owner);
         const exports = await this.#importWithin(`${url}?v=${version}`);
-        const { intervalMs, timeoutMs } = validateExports(exports);
+        const { intervalMs, timeoutMs } = validateExports(exportShape(exports));
         return new InProcessModule(
           name,
           file,
@@ -131,37 +132,4 @@ export class InProcessHost implements ModuleHost {
   release(module: LoadedModule): void {
     if (module instanceof InProcessModule) this.#ownership.release(module.owner);
   }
-}
-
-function validateExports(exports: Exports): { intervalMs?: number; timeoutMs?: number } {
-  if (typeof exports.process !== "function") {
-    throw new Error(
-      exports.process === undefined
-        ? "it exports no process() function"
-        : `its "process" export is a ${typeof exports.process}, not a function`,
-    );
-  }
-  if (exports.dispose !== undefined && typeof exports.dispose !== "function") {
-    throw new Error(`its "dispose" export is a ${typeof exports.dispose}, not a function`);
-  }
-  return {
-    intervalMs: durationExport(exports, "interval"),
-    timeoutMs: durationExport(exports, "timeout"),
-  };
-}
-
-function durationExport(exports: Exports, key: "interval" | "timeout"): number | undefined {
-  const value = exports[key];
-  if (value === undefined) return undefined;
-  if (typeof value !== "string") {
-    throw new Error(`its "${key}" export must be a duration string like "30s", not ${JSON.stringify(value)}`);
-  }
-  let ms: number;
-  try {
-    ms = parseDuration(value);
-  } catch (err) {
-    throw new Error(`its "${key}" export is an ${(err as Error).message}`);
-  }
-  if (key === "timeout" && ms === 0) throw new Error(`its "timeout" export must be greater than 0`);
-  return ms;
 }

@@ -1,19 +1,19 @@
 /** dynamic_exporter: serves Prometheus metrics computed by the modules in a directory. */
 
 import "prom-client"; // `deno compile` embeds only npm packages imported statically from here.
-import "bcryptjs"; // for lib/bcrypt_worker.ts, which `deno compile` takes in only by --include
+import "bcryptjs"; // for lib/web_config/bcrypt_worker.ts, which `deno compile` takes in only by --include
 import { checkModule } from "./lib/check.ts";
-import { installExitGuard } from "./lib/exit_guard.ts";
+import { installExitGuard } from "./lib/modules/exit_guard.ts";
 import { Exporter } from "./lib/exporter.ts";
 import { formatDuration } from "./lib/duration.ts";
 import { FlagError, parseCommand } from "./lib/flags.ts";
-import { HttpServer } from "./lib/http_server.ts";
+import { HttpServer } from "./lib/http/http_server.ts";
 import { Logger } from "./lib/log.ts";
-import { limitRequests } from "./lib/request_limit.ts";
+import { limitRequests } from "./lib/http/request_limit.ts";
 import { VERSION } from "./lib/version.ts";
-import { WebConfigError } from "./lib/web_config.ts";
-import { WebConfigWatcher } from "./lib/web_config_watcher.ts";
-import { guardHandler } from "./lib/web_guard.ts";
+import { WebConfigError } from "./lib/web_config/web_config.ts";
+import { WebConfigWatcher } from "./lib/web_config/web_config_watcher.ts";
+import { guardHandler } from "./lib/web_config/web_guard.ts";
 
 /** The exit code when --shutdown.timeout passed with work still pending. */
 const SHUTDOWN_TIMED_OUT = 3;

@@ -9,7 +9,7 @@
 import { fileURLToPath } from "node:url";
 import bcrypt from "bcryptjs";
 import { Gauge, Registry } from "prom-client";
-import { GuardedCaller } from "../lib/guarded_call.ts";
+import { GuardedCaller } from "../lib/modules/guarded_call.ts";
 import {
   type Exporter,
   gaugeModule,
@@ -201,7 +201,7 @@ async function pollForSample(
 // 1. Save-to-visible latency
 
 async function debounceMs(): Promise<number | undefined> {
-  const source = await Deno.readTextFile(`${ROOT}lib/watcher.ts`);
+  const source = await Deno.readTextFile(`${ROOT}lib/modules/watcher.ts`);
   const match = source.match(/debounceMs:\s*(\d+)/);
   return match ? Number(match[1]) : undefined;
 }
@@ -233,7 +233,7 @@ async function saveToVisible(leftovers: Leftovers, summary: string[]): Promise<v
     table.add("save-to-visible, max", fmtMs(max(latencies)), `of ${repetitions} rewrites`);
     table.add("latency / scrape", fmtRatio(latency / scrape), "median save-to-visible over median scrape");
     if (debounce === undefined) {
-      table.add("watcher debounce", "?", "not found in lib/watcher.ts");
+      table.add("watcher debounce", "?", "not found in lib/modules/watcher.ts");
     } else {
       table.add(
         "watcher debounce",

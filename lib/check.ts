@@ -3,13 +3,13 @@
 import { basename } from "node:path";
 import { register } from "prom-client";
 import { formatDuration } from "./duration.ts";
-import { formatFamilies, validateFamily } from "./format.ts";
-import { InProcessHost } from "./in_process_host.ts";
+import { formatFamilies, validateFamily } from "./exposition/format.ts";
+import { InProcessHost } from "./modules/in_process_host.ts";
 import type { Logger } from "./log.ts";
-import { MetricOwnership, type PromRegistry } from "./ownership.ts";
-import { runProcess } from "./runner.ts";
-import { moduleName } from "./scan.ts";
-import { selfMetrics } from "./self_metrics.ts";
+import { MetricOwnership, type PromRegistry } from "./modules/ownership.ts";
+import { runProcess } from "./schedule/runner.ts";
+import { moduleName } from "./modules/scan.ts";
+import { selfMetrics } from "./exposition/self_metrics.ts";
 
 export interface CheckOptions {
   collectTimeoutMs: number;

@@ -6,24 +6,24 @@
 import { register } from "prom-client";
 import type { Config } from "./flags.ts";
 import type { Logger } from "./log.ts";
-import { Exposition } from "./exposition.ts";
-import type { Format } from "./format.ts";
-import { createHandler } from "./handler.ts";
-import { InProcessHost } from "./in_process_host.ts";
-import { landingPage } from "./landing.ts";
-import { type LoadedModule, type ModuleHost, ModuleLoadError } from "./module_host.ts";
-import { MetricOwnership, type PromRegistry } from "./ownership.ts";
-import { runProcess, type RunResult } from "./runner.ts";
-import { scanDir } from "./scan.ts";
-import { MAX_ABANDONED, type OverrunReason, Scheduler, STUCK_HINT } from "./scheduler.ts";
-import { type BuildInfo, selfMetrics } from "./self_metrics.ts";
+import { Exposition } from "./exposition/exposition.ts";
+import type { Format } from "./exposition/format.ts";
+import { createHandler } from "./http/handler.ts";
+import { InProcessHost } from "./modules/in_process_host.ts";
+import { landingPage } from "./http/landing.ts";
+import { type LoadedModule, type ModuleHost, ModuleLoadError } from "./modules/module_host.ts";
+import { MetricOwnership, type PromRegistry } from "./modules/ownership.ts";
+import { runProcess, type RunResult } from "./schedule/runner.ts";
+import { scanDir } from "./modules/scan.ts";
+import { MAX_ABANDONED, type OverrunReason, Scheduler, STUCK_HINT } from "./schedule/scheduler.ts";
+import { type BuildInfo, selfMetrics } from "./exposition/self_metrics.ts";
 import { StatusBoard } from "./status.ts";
 import { VERSION } from "./version.ts";
-import { DirWatcher } from "./watcher.ts";
-import type { WebConfigStatus } from "./web_config_watcher.ts";
-import { describeError } from "./describe_error.ts";
+import { DirWatcher } from "./modules/watcher.ts";
+import type { WebConfigStatus } from "./web_config/web_config_watcher.ts";
+import { describeError } from "./modules/describe_error.ts";
 import { formatDuration } from "./duration.ts";
-import { IgnoredFiles } from "./ignored_files.ts";
+import { IgnoredFiles } from "./modules/ignored_files.ts";
 
 export type ExporterConfig = Pick<
   Config,

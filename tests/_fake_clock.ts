@@ -1,6 +1,6 @@
 /** A hand-driven Clock for tests: time moves only when the test says so. */
 
-import type { Clock } from "../lib/scheduler.ts";
+import type { Clock } from "../lib/schedule/scheduler.ts";
 
 interface Timer {
   id: number;

@@ -1,9 +1,9 @@
 /** The HTTP request handler: a plain function of Request, so tests need no network. */
 
 import { coalesce } from "./coalesce.ts";
-import { CONTENT_TYPES, type Format } from "./format.ts";
-import { acceptsGzip, negotiateFormat } from "./negotiate.ts";
-import type { Logger } from "./log.ts";
+import { CONTENT_TYPES, type Format } from "../exposition/format.ts";
+import { acceptsGzip, negotiateFormat } from "../exposition/negotiate.ts";
+import type { Logger } from "../log.ts";
 
 export interface HandlerDeps {
   telemetryPath: string;

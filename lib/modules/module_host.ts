@@ -1,7 +1,7 @@
 /** The seam between the exporter and the way module code is run (in-process now, Workers later). */
 
-import type { MetricFamily } from "./format.ts";
-import type { LogFields } from "./log.ts";
+import type { MetricFamily } from "../exposition/format.ts";
+import type { LogFields } from "../log.ts";
 
 /** What process(ctx) receives. */
 export interface ProcessContext {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { Logger } from "./log.ts";
+import { Logger } from "../log.ts";
 import { type ChangeCause, DirWatcher, type DirWatcherOptions } from "./watcher.ts";
 
 const DEBOUNCE_MS = 50;

@@ -5,7 +5,7 @@
  * those), and the probes stay answerable: a kubelet must not restart a busy exporter.
  */
 
-import type { Logger } from "./log.ts";
+import type { Logger } from "../log.ts";
 
 export interface RequestLimitOptions {
   /** Requests served at once; 0 means no limit. */

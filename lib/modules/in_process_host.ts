@@ -1,10 +1,10 @@
 /** Runs modules in the exporter's own isolate through cache-busted dynamic import(). */
 
 import { pathToFileURL } from "node:url";
-import { formatDuration } from "./duration.ts";
-import { within } from "./long_timer.ts";
+import { formatDuration } from "../duration.ts";
+import { within } from "../long_timer.ts";
 import { exportShape, validateExports } from "./module_exports.ts";
-import type { MetricFamily } from "./format.ts";
+import type { MetricFamily } from "../exposition/format.ts";
 import { describeError } from "./describe_error.ts";
 import { GuardedCaller } from "./guarded_call.ts";
 import { type LoadedModule, type ModuleHost, ModuleLoadError, type ProcessContext } from "./module_host.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Logger } from "./log.ts";
+import { Logger } from "../log.ts";
 import { limitRequests } from "./request_limit.ts";
 
 /** A handler whose responses wait until `release()`; `started` counts the calls. */

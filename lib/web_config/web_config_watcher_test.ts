@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { Logger } from "./log.ts";
+import { Logger } from "../log.ts";
 import type { TlsMaterial } from "./web_config.ts";
 import { WebConfigWatcher } from "./web_config_watcher.ts";
 
-const FIXTURES = fileURLToPath(new URL("../tests/fixtures/web", import.meta.url));
+const FIXTURES = fileURLToPath(new URL("../../tests/fixtures/web", import.meta.url));
 const PROMETHEUS = "prometheus: $2b$10$JXUsYdU8Z8fglT6oA/MQCePmags4N5PnWnzFgV.HHphEfTsJN7S2O";
 const GRAFANA = "grafana: $2y$10$OBZvWFMGqH1zsPrXh6Z7te.LTR6HPlqnhOjM.tFLO66.AJP./KZIG";
 const AS_PROMETHEUS = `Basic ${btoa("prometheus:scrape-secret")}`;

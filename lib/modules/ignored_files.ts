@@ -3,7 +3,7 @@
  * with the reason, not at every scan, and the status page lists them.
  */
 
-import type { Logger } from "./log.ts";
+import type { Logger } from "../log.ts";
 import type { IgnoredFile } from "./scan.ts";
 
 export class IgnoredFiles {

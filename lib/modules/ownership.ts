@@ -22,7 +22,7 @@ import {
   servedNames,
   validateLabelName,
   validateMetricName,
-} from "./format.ts";
+} from "../exposition/format.ts";
 
 export const RESERVED_PREFIX = "dynamic_exporter_";
 

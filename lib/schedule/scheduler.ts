@@ -6,8 +6,8 @@
  * at most MAX_ABANDONED of them may be pending per module: past that the module is stuck.
  */
 
-import { clearLongTimeout, type LongTimeout, setLongTimeout } from "./long_timer.ts";
-import type { LoadedModule } from "./module_host.ts";
+import { clearLongTimeout, type LongTimeout, setLongTimeout } from "../long_timer.ts";
+import type { LoadedModule } from "../modules/module_host.ts";
 import type { Run, RunResult } from "./runner.ts";
 
 export interface Clock {

@@ -1,8 +1,8 @@
 /** The listening socket: Deno.serve on the flag's address, over TLS when the web config says so. */
 
-import { formatHostPort, type ListenAddress } from "./flags.ts";
-import type { Logger } from "./log.ts";
-import type { TlsMaterial } from "./web_config.ts";
+import { formatHostPort, type ListenAddress } from "../flags.ts";
+import type { Logger } from "../log.ts";
+import type { TlsMaterial } from "../web_config/web_config.ts";
 
 export interface HttpServerOptions {
   log: Logger;

@@ -2,8 +2,8 @@
 
 import process from "node:process";
 import type { MetricFamily, Sample } from "./format.ts";
-import type { ModuleStatus } from "./status.ts";
-import type { WebConfigStatus } from "./web_config_watcher.ts";
+import type { ModuleStatus } from "../status.ts";
+import type { WebConfigStatus } from "../web_config/web_config_watcher.ts";
 
 export interface BuildInfo {
   version: string;

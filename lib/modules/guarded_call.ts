@@ -17,7 +17,7 @@
  */
 
 import vm from "node:vm";
-import { MAX_TIMER_MS } from "./long_timer.ts";
+import { MAX_TIMER_MS } from "../long_timer.ts";
 
 export const VM_TIMEOUT_CODE = "ERR_SCRIPT_EXECUTION_TIMEOUT";
 

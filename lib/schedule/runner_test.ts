@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { stateOf } from "../tests/_async.ts";
-import { GuardedCaller } from "./guarded_call.ts";
-import { Logger } from "./log.ts";
-import type { LoadedModule, ProcessContext } from "./module_host.ts";
+import { stateOf } from "../../tests/_async.ts";
+import { GuardedCaller } from "../modules/guarded_call.ts";
+import { Logger } from "../log.ts";
+import type { LoadedModule, ProcessContext } from "../modules/module_host.ts";
 import { runProcess } from "./runner.ts";
 
 const TIMEOUT_MS = 50;

@@ -13,7 +13,7 @@
  */
 
 import { basename, join, resolve } from "node:path";
-import type { Logger } from "./log.ts";
+import type { Logger } from "../log.ts";
 import { moduleName } from "./scan.ts";
 
 /** Why onChange was called: file events (or the dir coming back), or the periodic rescan. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { hasCommand, promtoolCheck } from "../tests/_promtool.ts";
+import { hasCommand, promtoolCheck } from "../../tests/_promtool.ts";
 import { Counter, Gauge, Histogram, Registry, Summary } from "prom-client";
 import {
   CONTENT_TYPES,

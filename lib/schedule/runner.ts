@@ -3,11 +3,11 @@
  * outcome, and nothing it throws escapes.
  */
 
-import { isSyncTimeout } from "./guarded_call.ts";
-import type { Logger } from "./log.ts";
-import type { LoadedModule } from "./module_host.ts";
-import { formatDuration } from "./duration.ts";
-import { clearLongTimeout, setLongTimeout } from "./long_timer.ts";
+import { isSyncTimeout } from "../modules/guarded_call.ts";
+import type { Logger } from "../log.ts";
+import type { LoadedModule } from "../modules/module_host.ts";
+import { formatDuration } from "../duration.ts";
+import { clearLongTimeout, setLongTimeout } from "../long_timer.ts";
 
 export type RunOutcome = "success" | "error" | "timeout";
 

@@ -7,7 +7,7 @@
 
 import { BasicAuth } from "./basic_auth.ts";
 import { BcryptQueue } from "./bcrypt_queue.ts";
-import type { Logger } from "./log.ts";
+import type { Logger } from "../log.ts";
 import {
   currentFingerprint,
   loadWebConfig,

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { currentFingerprint, loadWebConfig, WebConfigError } from "./web_config.ts";
 
-const DIR = fileURLToPath(new URL("../tests/fixtures/web", import.meta.url));
+const DIR = fileURLToPath(new URL("../../tests/fixtures/web", import.meta.url));
 const HASH_B = "$2b$10$JXUsYdU8Z8fglT6oA/MQCePmags4N5PnWnzFgV.HHphEfTsJN7S2O";
 const HASH_Y = "$2y$10$OBZvWFMGqH1zsPrXh6Z7te.LTR6HPlqnhOjM.tFLO66.AJP./KZIG";
 

@@ -5,7 +5,7 @@
  */
 
 import { gzipSync } from "node:zlib";
-import { within } from "./long_timer.ts";
+import { within } from "../long_timer.ts";
 import { type Format, formatFamilies, type MetricFamily, OPENMETRICS_EOF, validateFamily } from "./format.ts";
 
 /** Where a fragment's families come from: a loaded module, or the unowned metrics. */

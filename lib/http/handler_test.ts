@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import type { Format } from "./format.ts";
+import type { Format } from "../exposition/format.ts";
 import { createHandler, type HandlerDeps, scrapeCapMs } from "./handler.ts";
-import { Logger } from "./log.ts";
+import { Logger } from "../log.ts";
 
 const BODY = new TextEncoder().encode("# HELP up Up.\n# TYPE up gauge\nup 1\n");
 const PROMETHEUS_ACCEPT =

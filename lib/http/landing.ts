@@ -3,11 +3,11 @@
  * scripts or external assets, so it works from the single binary, offline, behind any proxy.
  */
 
-import { formatDuration } from "./duration.ts";
-import type { IgnoredFile } from "./scan.ts";
-import { redactSecrets } from "./redact.ts";
-import type { ModuleStatus } from "./status.ts";
-import { MAX_ABANDONED, STUCK_HINT } from "./scheduler.ts";
+import { formatDuration } from "../duration.ts";
+import type { IgnoredFile } from "../modules/scan.ts";
+import { redactSecrets } from "../redact.ts";
+import type { ModuleStatus } from "../status.ts";
+import { MAX_ABANDONED, STUCK_HINT } from "../schedule/scheduler.ts";
 
 export interface LandingOptions {
   /** Where the exposition is served; the header links it. */

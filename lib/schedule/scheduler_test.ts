@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { flush, stateOf } from "../tests/_async.ts";
-import { FakeClock } from "../tests/_fake_clock.ts";
-import type { LoadedModule } from "./module_host.ts";
+import { flush, stateOf } from "../../tests/_async.ts";
+import { FakeClock } from "../../tests/_fake_clock.ts";
+import type { LoadedModule } from "../modules/module_host.ts";
 import type { Run, RunOutcome, RunResult } from "./runner.ts";
 import { MAX_ABANDONED, RETRY_CAP_MS, retryDelayMs, type Schedule, Scheduler } from "./scheduler.ts";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type LandingOptions, landingPage } from "./landing.ts";
-import type { ModuleStatus } from "./status.ts";
+import type { ModuleStatus } from "../status.ts";
 
 const NOW = Date.parse("2025-01-02T03:04:05.000Z");
 const OPTIONS: LandingOptions = {

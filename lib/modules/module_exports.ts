@@ -1,6 +1,6 @@
 /** A module's exports as the exporter reads them, in-process or from a Worker, and their checks. */
 
-import { parseDuration } from "./duration.ts";
+import { parseDuration } from "../duration.ts";
 
 /** What the exporter needs of a module's exports: the kinds of its functions, the values of its settings. */
 export interface ExportShape {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { IgnoredFiles } from "./ignored_files.ts";
-import { Logger } from "./log.ts";
+import { Logger } from "../log.ts";
 import type { IgnoredFile } from "./scan.ts";
 
 function harness(): { ignored: IgnoredFiles; lines: Record<string, unknown>[] } {

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { HttpServer } from "./http_server.ts";
-import { Logger } from "./log.ts";
-import type { TlsMaterial } from "./web_config.ts";
+import { Logger } from "../log.ts";
+import type { TlsMaterial } from "../web_config/web_config.ts";
 
-const FIXTURES = fileURLToPath(new URL("../tests/fixtures/web", import.meta.url));
+const FIXTURES = fileURLToPath(new URL("../../tests/fixtures/web", import.meta.url));
 const read = (name: string) => Deno.readTextFileSync(`${FIXTURES}/${name}`);
 const material = (cert: string, key: string): TlsMaterial => ({
   cert: read(cert),

@@ -1,0 +1,252 @@
+/**
+ * A module's `export const sandbox = {...}`: the Deno permissions its Worker gets. The exporter
+ * reads the declaration from the source text, before any of the module's code runs, so no
+ * module code ever runs with more than it declared; the Worker then checks that the module's
+ * actual export says the same. The declaration must therefore be a literal: lists of strings,
+ * and `memory` as a size.
+ */
+
+export const PERMISSION_KINDS = ["net", "read", "env", "run", "write", "sys"] as const;
+export type PermissionKind = typeof PERMISSION_KINDS[number];
+
+/** The default memory budget of a sandboxed module's Worker. */
+export const DEFAULT_MEMORY_BYTES = 256 * 1024 * 1024;
+
+export interface SandboxSpec {
+  /** Each kind's allowed values; a kind not listed is denied. */
+  permissions: Record<PermissionKind, string[]>;
+  /** The Worker's heap budget in bytes. */
+  memoryBytes: number;
+}
+
+/** A sandbox declaration that cannot be used; the message says what is wrong. */
+export class SandboxError extends Error {
+  override name = "SandboxError";
+}
+
+/** The sandbox of a module without a declaration, under --modules.sandbox: no permissions. */
+export function emptySandbox(): SandboxSpec {
+  return {
+    permissions: { net: [], read: [], env: [], run: [], write: [], sys: [] },
+    memoryBytes: DEFAULT_MEMORY_BYTES,
+  };
+}
+
+/**
+ * The declaration in `source`, or undefined when the module declares none. Throws
+ * SandboxError when it is there but not a literal of the right shape.
+ */
+export function readSandboxDeclaration(source: string): SandboxSpec | undefined {
+  const code = stripComments(source);
+  const at = /\bexport\s+(?:const|let|var)\s+sandbox\s*(?::[^=]*)?=\s*/.exec(code);
+  if (!at) {
+    if (/\bexport\s*\{[^}]*\bsandbox\b[^}]*\}/.test(code)) {
+      throw new SandboxError(`"sandbox" must be exported as a literal: export const sandbox = { ... }`);
+    }
+    return undefined;
+  }
+  const parser = new LiteralParser(code, at.index + at[0].length);
+  let value: unknown;
+  try {
+    value = parser.value();
+  } catch (err) {
+    throw new SandboxError(
+      `"sandbox" must be a literal object of string lists (${(err as Error).message})`,
+    );
+  }
+  return sandboxSpec(value);
+}
+
+/** Checks `value` (the parsed literal, or the module's actual export) and makes it a spec. */
+export function sandboxSpec(value: unknown): SandboxSpec {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new SandboxError(`"sandbox" must be an object like { net: ["api.internal:443"] }`);
+  }
+  const spec = emptySandbox();
+  for (const [key, entry] of Object.entries(value)) {
+    if (key === "memory") {
+      spec.memoryBytes = parseSize(entry);
+      continue;
+    }
+    if (!(PERMISSION_KINDS as readonly string[]).includes(key)) {
+      throw new SandboxError(
+        `"sandbox" has an unknown key "${key}"; use ${PERMISSION_KINDS.join(", ")} or memory`,
+      );
+    }
+    if (!Array.isArray(entry) || entry.some((item) => typeof item !== "string" || item === "")) {
+      throw new SandboxError(`"sandbox.${key}" must be a list of non-empty strings`);
+    }
+    spec.permissions[key as PermissionKind] = [...new Set(entry as string[])];
+  }
+  return spec;
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+};
+
+/** `memory`: bytes as a number, or a string like "256MB" or "1GiB". */
+function parseSize(value: unknown): number {
+  const match = typeof value === "string" ? /^(\d+(?:\.\d+)?)\s*([kmg]i?b)?$/i.exec(value.trim()) : undefined;
+  const bytes = typeof value === "number"
+    ? value
+    : match
+    ? Number(match[1]) * SIZE_UNITS[(match[2] ?? "").toLowerCase()]
+    : NaN;
+  if (!Number.isFinite(bytes) || bytes < 16 * 1024 ** 2) {
+    throw new SandboxError(`"sandbox.memory" must be a size of at least 16MiB, like "256MB"`);
+  }
+  return Math.floor(bytes);
+}
+
+/** The same source with comments blanked out (strings kept), so offsets stay valid. */
+function stripComments(source: string): string {
+  return source.replace(
+    /("(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|`(?:[^`\\]|\\.)*`)|\/\/[^\n]*|\/\*[\s\S]*?\*\//g,
+    (whole, literal) => literal ?? whole.replace(/[^\n]/g, " "),
+  );
+}
+
+/** Reads a JSON-like literal: objects, arrays, strings, numbers, booleans, trailing commas, bare keys. */
+class LiteralParser {
+  #pos: number;
+  constructor(readonly text: string, start: number) {
+    this.#pos = start;
+  }
+
+  value(): unknown {
+    this.#space();
+    const c = this.text[this.#pos];
+    if (c === "{") return this.#object();
+    if (c === "[") return this.#array();
+    if (c === '"' || c === "'") return this.#string();
+    const word = /^(?:-?\d+(?:\.\d+)?|true|false)/.exec(this.text.slice(this.#pos, this.#pos + 32));
+    if (word) {
+      this.#pos += word[0].length;
+      return word[0] === "true" ? true : word[0] === "false" ? false : Number(word[0]);
+    }
+    throw new Error(`unexpected ${JSON.stringify(this.text.slice(this.#pos, this.#pos + 12))}`);
+  }
+
+  #space(): void {
+    while (/\s/.test(this.text[this.#pos] ?? "")) this.#pos++;
+  }
+
+  #expect(char: string): void {
+    this.#space();
+    if (this.text[this.#pos] !== char) {
+      throw new Error(`expected "${char}" at ${JSON.stringify(this.text.slice(this.#pos, this.#pos + 12))}`);
+    }
+    this.#pos++;
+  }
+
+  #object(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    this.#expect("{");
+    for (;;) {
+      this.#space();
+      if (this.text[this.#pos] === "}") break;
+      let key: string;
+      const c = this.text[this.#pos];
+      if (c === '"' || c === "'") key = this.#string();
+      else {
+        const bare = /^[A-Za-z_$][\w$]*/.exec(this.text.slice(this.#pos, this.#pos + 64));
+        if (!bare) {
+          throw new Error(`expected a key at ${JSON.stringify(this.text.slice(this.#pos, this.#pos + 12))}`);
+        }
+        key = bare[0];
+        this.#pos += key.length;
+      }
+      this.#expect(":");
+      out[key] = this.value();
+      this.#space();
+      if (this.text[this.#pos] === ",") this.#pos++;
+      else break;
+    }
+    this.#expect("}");
+    return out;
+  }
+
+  #array(): unknown[] {
+    const out: unknown[] = [];
+    this.#expect("[");
+    for (;;) {
+      this.#space();
+      if (this.text[this.#pos] === "]") break;
+      out.push(this.value());
+      this.#space();
+      if (this.text[this.#pos] === ",") this.#pos++;
+      else break;
+    }
+    this.#expect("]");
+    return out;
+  }
+
+  #string(): string {
+    const quote = this.text[this.#pos];
+    const match = (quote === '"' ? /^"((?:[^"\\\n]|\\.)*)"/ : /^'((?:[^'\\\n]|\\.)*)'/).exec(
+      this.text.slice(this.#pos),
+    );
+    if (!match) throw new Error("unterminated string");
+    this.#pos += match[0].length;
+    return JSON.parse(`"${match[1].replace(/\\'/g, "'").replace(/(?<!\\)"/g, '\\"')}"`);
+  }
+}
+
+/**
+ * Fails, naming the flag to add, when the exporter itself does not hold a permission the
+ * sandbox asks for: a Worker can only narrow its parent's permissions.
+ */
+export async function checkCeiling(spec: SandboxSpec): Promise<void> {
+  const missing: string[] = [];
+  for (const kind of PERMISSION_KINDS) {
+    for (const value of spec.permissions[kind]) {
+      const state = await Deno.permissions.query(descriptor(kind, value));
+      if (state.state !== "granted") missing.push(`--allow-${kind}=${value}`);
+    }
+  }
+  if (missing.length > 0) {
+    throw new SandboxError(
+      `its sandbox asks for more than the exporter holds: add ${missing.join(" ")} (or the broader flag) ` +
+        `to the exporter's permission flags (for the binary: to the compile task, which bakes them in)`,
+    );
+  }
+}
+
+function descriptor(kind: PermissionKind, value: string): Deno.PermissionDescriptor {
+  switch (kind) {
+    case "net":
+      return { name: "net", host: value };
+    case "read":
+      return { name: "read", path: value };
+    case "write":
+      return { name: "write", path: value };
+    case "env":
+      return { name: "env", variable: value };
+    case "run":
+      return { name: "run", command: value };
+    case "sys":
+      return { name: "sys", kind: value as Deno.SysPermissionDescriptor["kind"] };
+  }
+}
+
+/** The Worker's permission option: exactly the declaration, plus reading the metrics dir (the module and its helpers). */
+export function workerPermissions(spec: SandboxSpec, metricsDir: string): Deno.PermissionOptionsObject {
+  const list = (values: string[]) => values.length > 0 ? values : false;
+  return {
+    net: list(spec.permissions.net),
+    read: [metricsDir, ...spec.permissions.read],
+    env: list(spec.permissions.env),
+    run: list(spec.permissions.run),
+    write: list(spec.permissions.write),
+    sys: list(spec.permissions.sys) as Deno.PermissionOptionsObject["sys"],
+    ffi: false,
+    import: false,
+  };
+}

@@ -74,7 +74,11 @@ export async function main(args: string[]): Promise<number> {
   const { config } = command;
   const log = new Logger({ level: config.logLevel, format: config.logFormat });
   if (command.kind === "check") {
-    return checkModule(command.file, { collectTimeoutMs: config.collectTimeoutMs, log });
+    return checkModule(command.file, {
+      collectTimeoutMs: config.collectTimeoutMs,
+      sandboxAll: config.sandboxAll,
+      log,
+    });
   }
 
   const dirProblem = await checkMetricsDir(config.metricsDir);

@@ -1,10 +1,10 @@
 /** `dynamic_exporter check <file>`: load one module, run it once, print and validate its exposition. */
 
-import { basename } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import { register } from "prom-client";
 import { formatDuration } from "./duration.ts";
 import { formatFamilies, validateFamily } from "./exposition/format.ts";
-import { InProcessHost } from "./modules/in_process_host.ts";
+import { createModuleHost } from "./modules/routing_host.ts";
 import type { Logger } from "./log.ts";
 import { MetricOwnership, type PromRegistry } from "./modules/ownership.ts";
 import { runProcess } from "./schedule/runner.ts";
@@ -13,6 +13,8 @@ import { selfMetrics } from "./exposition/self_metrics.ts";
 
 export interface CheckOptions {
   collectTimeoutMs: number;
+  /** --modules.sandbox: check the module in a Worker even if it declares no sandbox. */
+  sandboxAll?: boolean;
   log: Logger;
   /** Where the exposition goes. Default: stdout. */
   out?: (text: string) => void;
@@ -35,8 +37,13 @@ export async function checkModule(file: string, options: CheckOptions): Promise<
 
   // The same names are reserved as in the exporter, so that a collision fails here too.
   const reserved = selfMetrics([], { version: "", deno: "", v8: "", typescript: "" }, 0);
-  const host = new InProcessHost(new MetricOwnership(register as unknown as PromRegistry, { reserved }), {
+  // A sandboxed module is checked in its Worker, with only what it declares, as it will run.
+  const host = createModuleHost({
+    ownership: new MetricOwnership(register as unknown as PromRegistry, { reserved }),
+    log: options.log,
+    metricsDir: dirname(resolve(file)),
     loadTimeoutMs: options.collectTimeoutMs,
+    sandboxAll: options.sandboxAll ?? false,
   });
   let module;
   try {

@@ -9,7 +9,7 @@ import type { Logger } from "./log.ts";
 import { Exposition } from "./exposition/exposition.ts";
 import type { Format } from "./exposition/format.ts";
 import { createHandler } from "./http/handler.ts";
-import { InProcessHost } from "./modules/in_process_host.ts";
+import { createModuleHost } from "./modules/routing_host.ts";
 import { landingPage } from "./http/landing.ts";
 import type { ModuleHost } from "./modules/module_host.ts";
 import { MetricOwnership, type PromRegistry } from "./modules/ownership.ts";
@@ -31,6 +31,7 @@ export type ExporterConfig = Pick<
   | "collectTimeoutMs"
   | "telemetryPath"
   | "enableLifecycle"
+  | "sandboxAll"
 >;
 
 export interface ExporterOptions {
@@ -75,7 +76,13 @@ export class Exporter {
     this.#ownership = new MetricOwnership(register as unknown as PromRegistry, {
       reserved: selfMetrics([], this.#build, 0),
     });
-    const host: ModuleHost = new InProcessHost(this.#ownership, { loadTimeoutMs: config.collectTimeoutMs });
+    const host: ModuleHost = createModuleHost({
+      ownership: this.#ownership,
+      log: this.#log,
+      metricsDir: config.metricsDir,
+      loadTimeoutMs: config.collectTimeoutMs,
+      sandboxAll: config.sandboxAll,
+    });
     this.#scheduler = new Scheduler({
       start: (module, timeoutMs) => {
         const run = runProcess(module, { timeoutMs, log: this.#log.child({ module: module.name }) });

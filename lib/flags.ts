@@ -20,6 +20,8 @@ export interface Config {
   /** Idle connections are closed within this long (the socket is rebound this often). 0: never. */
   idleTimeoutMs: number;
   metricsDir: string;
+  /** --modules.sandbox: every module runs in a Worker of its own with only what it declares. */
+  sandboxAll: boolean;
   rescanIntervalMs: number;
   collectIntervalMs: number;
   collectTimeoutMs: number;
@@ -76,6 +78,11 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
     default: "30s",
     help:
       "How often the metrics dir is rescanned without a file event (for file systems that send none, such as NFS), retrying modules that failed to load.",
+  },
+  "modules.sandbox": {
+    boolean: true,
+    help:
+      "Run every module in a Worker of its own with only the permissions its sandbox export declares (none if it declares none).",
   },
   "collect.interval": {
     default: "10s",
@@ -153,11 +160,8 @@ export function parseCommand(args: string[]): Command {
     maxRequests: wholeNumber("web.max-requests", flag("web.max-requests")),
     idleTimeoutMs: durationFlag("web.idle-timeout", flag("web.idle-timeout"), ONE_TIMER_MS),
     metricsDir: nonEmpty("metrics.dir", flag("metrics.dir")),
-    rescanIntervalMs: durationFlag(
-      "metrics.rescan-interval",
-      flag("metrics.rescan-interval"),
-      24 * 24 * 3600_000,
-    ),
+    sandboxAll: values["modules.sandbox"] === true,
+    rescanIntervalMs: durationFlag("metrics.rescan-interval", flag("metrics.rescan-interval"), ONE_TIMER_MS),
     collectIntervalMs: durationFlag("collect.interval", flag("collect.interval")),
     collectTimeoutMs: durationFlag("collect.timeout", flag("collect.timeout")),
     shutdownTimeoutMs: durationFlag("shutdown.timeout", flag("shutdown.timeout"), ONE_TIMER_MS),

@@ -9,6 +9,7 @@ const DEFAULTS: Config = {
   maxRequests: 40,
   idleTimeoutMs: 300_000,
   metricsDir: "./metrics",
+  sandboxAll: false,
   rescanIntervalMs: 30_000,
   collectIntervalMs: 10_000,
   collectTimeoutMs: 5_000,
@@ -55,6 +56,7 @@ Deno.test("parseCommand reads every flag at once", () => {
       "--metrics.dir",
       "/srv/metrics",
       "--metrics.rescan-interval=1m",
+      "--modules.sandbox",
       "--collect.interval=1m30s",
       "--collect.timeout",
       "500ms",
@@ -73,6 +75,7 @@ Deno.test("parseCommand reads every flag at once", () => {
         maxRequests: 0,
         idleTimeoutMs: 30_000,
         metricsDir: "/srv/metrics",
+        sandboxAll: true,
         rescanIntervalMs: 60_000,
         collectIntervalMs: 90_000,
         collectTimeoutMs: 500,
@@ -380,6 +383,8 @@ Flags:
       Directory of metric modules. (default: "./metrics")
   --metrics.rescan-interval=<value>
       How often the metrics dir is rescanned without a file event (for file systems that send none, such as NFS), retrying modules that failed to load. (default: "30s")
+  --modules.sandbox
+      Run every module in a Worker of its own with only the permissions its sandbox export declares (none if it declares none).
   --collect.interval=<value>
       How often each module's process() runs; 0 runs it at scrape time. (default: "10s")
   --collect.timeout=<value>
@@ -411,6 +416,7 @@ Deno.test("parseCommand --help lists every flag of the contract", () => {
     "web.idle-timeout",
     "metrics.dir",
     "metrics.rescan-interval",
+    "modules.sandbox",
     "collect.interval",
     "collect.timeout",
     "shutdown.timeout",

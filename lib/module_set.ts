@@ -33,6 +33,24 @@ interface Entry {
   reloading?: boolean;
   runOk: boolean;
   renderFailed: boolean;
+  /** What the module's helper files looked like when it loaded (see helperSignature). */
+  helpers?: string;
+}
+
+/** How often the helper files of sandboxed modules are checked for a change. */
+const HELPER_CHECK_MS = 1000;
+
+/** A file's identity and version, as cheap as a stat: a changed helper has another. */
+async function helperSignature(paths: readonly string[]): Promise<string> {
+  const parts = await Promise.all(paths.map(async (path) => {
+    try {
+      const info = await Deno.stat(path);
+      return `${path}:${info.ino}:${info.size}:${info.mtime?.getTime()}`;
+    } catch {
+      return `${path}:gone`;
+    }
+  }));
+  return parts.join("\n");
 }
 
 function logFields(d: { message: string; file: string; line?: number; column?: number; hint?: string }) {
@@ -64,6 +82,7 @@ export class ModuleSet {
   #syncing: Promise<void> | undefined;
   #syncAgain: SyncOptions | undefined;
   #closed = false;
+  #helperTimer: ReturnType<typeof setInterval> | undefined;
   /** Work close() may wait for, e.g. `dispose() of "a"`, with how many of each are in flight. */
   readonly #inFlight = new Map<string, number>();
 
@@ -114,6 +133,7 @@ export class ModuleSet {
   /** Stops syncing, lets runs in flight settle (up to the collect timeout), then disposes every module at once. */
   async close(): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#helperTimer);
     await this.#syncing;
     // dispose() must not pull resources from under a process() still running: give runs in
     // flight up to the collect timeout to settle first.
@@ -122,6 +142,7 @@ export class ModuleSet {
     // up the others.
     await Promise.all([...this.#entries.values()].map((entry) => entry.module && this.#retire(entry.module)));
     this.#entries.clear();
+    this.#host.close?.();
   }
 
   async #syncOnce({ reloadAll = false, retryFailed = false }: SyncOptions): Promise<void> {
@@ -152,7 +173,9 @@ export class ModuleSet {
           renderFailed: false,
         }, file.error);
       } else if (
-        entry.hash !== file.hash || entry.file !== file.path || reloadAll || (retryFailed && entry.loadFailed)
+        entry.hash !== file.hash || entry.file !== file.path || reloadAll ||
+        (retryFailed && entry.loadFailed) ||
+        await this.#helpersChanged(entry)
       ) {
         entry.hash = file.hash;
         entry.file = file.path;
@@ -161,6 +184,22 @@ export class ModuleSet {
     }
     for (const entry of [...this.#entries.values()]) {
       if (!scan.files.has(entry.name)) await this.#unload(entry);
+    }
+  }
+
+  async #helpersChanged(entry: Entry): Promise<boolean> {
+    const helpers = entry.module?.helpers;
+    return helpers !== undefined && helpers.length > 0 && await helperSignature(helpers) !== entry.helpers;
+  }
+
+  /** A helper of a sandboxed module changed: sync, which reloads its importers. */
+  async #checkHelpers(): Promise<void> {
+    for (const entry of this.#entries.values()) {
+      if (await this.#helpersChanged(entry)) {
+        this.#log.info("a helper file changed; reloading its importers", { module: entry.name });
+        await this.sync();
+        return;
+      }
     }
   }
 
@@ -210,6 +249,10 @@ export class ModuleSet {
       entry.reloading = false;
     }
     entry.module = module;
+    entry.helpers = module.helpers?.length ? await helperSignature(module.helpers) : undefined;
+    if (entry.helpers !== undefined) {
+      this.#helperTimer ??= setInterval(() => this.#checkHelpers(), HELPER_CHECK_MS);
+    }
     entry.loadFailed = false;
     entry.runOk = false;
     entry.renderFailed = false;

@@ -220,6 +220,31 @@ export async function tempMetricsDir(files: Record<string, string> = {}): Promis
   return dir;
 }
 
+/** A module whose gauge `name` counts its runs, so a test can see it keep running. */
+export function tickingModule(name: string, interval = "100ms"): string {
+  return `import { Gauge } from "prom-client";
+const g = new Gauge({ name: "${name}", help: "runs of ${name}" });
+let runs = 0;
+export const interval = "${interval}";
+export function process() { g.set(++runs); }
+`;
+}
+
+/** Waits until `sample` exceeds `floor`; returns its value. */
+export async function waitAbove(
+  url: string,
+  sample: string,
+  floor: number,
+  timeoutMs = 10_000,
+): Promise<number> {
+  let value = NaN;
+  await waitFor(async () => (value = (await scrape(url)).get(sample) ?? NaN) > floor, {
+    timeoutMs,
+    message: () => `${sample} is ${value}, want more than ${floor}`,
+  });
+  return value;
+}
+
 /** A module that sets gauge `name` to `value`. */
 export function gaugeModule(name: string, value: number, extra = ""): string {
   return `import { Gauge } from "prom-client";

@@ -12,6 +12,8 @@ import {
   scrape,
   startExporter,
   tempMetricsDir,
+  tickingModule,
+  waitAbove,
   waitFor,
   waitForSample,
   withExporter,
@@ -22,26 +24,6 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const errors = (m: string, reason: string) =>
   `dynamic_exporter_module_process_errors_total{module="${m}",reason="${reason}"}`;
 const loadOk = (m: string) => `dynamic_exporter_module_last_load_successful{module="${m}"}`;
-
-/** A module whose gauge `name` counts its runs, so a test can see it keep running. */
-function tickingModule(name: string, interval = "100ms"): string {
-  return `import { Gauge } from "prom-client";
-const g = new Gauge({ name: "${name}", help: "runs of ${name}" });
-let runs = 0;
-export const interval = "${interval}";
-export function process() { g.set(++runs); }
-`;
-}
-
-/** Waits until `sample` exceeds `floor`; returns its value. */
-async function waitAbove(url: string, sample: string, floor: number, timeoutMs = 10_000): Promise<number> {
-  let value = NaN;
-  await waitFor(async () => (value = (await scrape(url)).get(sample) ?? NaN) > floor, {
-    timeoutMs,
-    message: () => `${sample} is ${value}, want more than ${floor}`,
-  });
-  return value;
-}
 
 /** The exporter still follows its dir: a new file loads, a deleted one's series go. */
 async function assertDirStillFollowed(e: Exporter, dir: string, deleted: string, sample: string) {
@@ -200,13 +182,15 @@ export function process() { isNumber(1); }
 // Item 17: SIGTERM waited for every slow top-level await of the first load, and for each
 // hanging dispose() in turn, past systemd's TimeoutStopSec.
 Deno.test("SIGTERM during a first load held by top-level awaits exits at the shutdown timeout, naming the load", async () => {
-  const slow = `await new Promise((resolve) => setTimeout(resolve, 60_000));
+  const slow = `console.error("slow import started");
+await new Promise((resolve) => setTimeout(resolve, 60_000));
 export function process() {}
 `;
   await withExporter(
     { "slow_a.ts": slow, "slow_b.ts": slow, "slow_c.ts": slow },
     async (e) => {
-      await e.waitForLog((r) => r.msg === "starting");
+      // A SIGTERM before the first load has begun is a clean stop: wait until a load hangs.
+      await waitFor(() => e.output.includes("slow import started"));
       const { code, seconds } = await exitWithin(e, 12_000);
       assert.equal(code, 3);
       assert.ok(seconds < 8, `exit took ${seconds} s`);

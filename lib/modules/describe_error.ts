@@ -73,5 +73,8 @@ export function describeError(err: unknown, fileUrl?: string): ErrorDescription 
     const flag = /--allow-[a-z-]+/.exec(raw);
     if (flag) description.hint = `grant it with ${flag[0]} in the exporter's permission flags`;
   }
+  // An error that knows better says so itself (a sandboxed module's denial names its sandbox).
+  const own = (err as { hint?: unknown } | null)?.hint;
+  if (typeof own === "string") description.hint = own;
   return description;
 }

@@ -33,6 +33,11 @@ export interface LoadedModule {
   /** The module's own `timeout` export, if any. */
   readonly timeoutMs?: number;
   /**
+   * The local files the module imports, when a change to one must reload it (a sandboxed
+   * module: its Worker imports them afresh; in-process, an import is cached for good).
+   */
+  readonly helpers?: readonly string[];
+  /**
    * Starts process(ctx). A synchronous part that runs longer than `timeoutMs` throws a
    * timeout error; an async part returns a promise.
    */
@@ -58,6 +63,8 @@ export interface ModuleHost {
   dispose(module: LoadedModule, timeoutMs: number): Promise<void>;
   /** Removes the version's metrics. */
   release(module: LoadedModule): void;
+  /** Ends what the host keeps running (Workers, timers), after every module was released. */
+  close?(): void;
 }
 
 /** A module file that could not be loaded; `message` names the module and the reason. */

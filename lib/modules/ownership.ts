@@ -80,7 +80,9 @@ function typeOf(metric: PromMetric): MetricType | undefined {
   if (metric instanceof Gauge) return "gauge";
   if (metric instanceof Histogram) return "histogram";
   if (metric instanceof Summary) return "summary";
-  return undefined;
+  // A placeholder for a metric that lives in a sandboxed module's Worker says its type.
+  const declared = (metric as { type?: unknown }).type;
+  return METRIC_TYPES.includes(declared as MetricType) ? declared as MetricType : undefined;
 }
 
 export class MetricOwnership {
@@ -209,6 +211,16 @@ export class MetricOwnership {
   retire(owner: MetricOwner): void {
     this.#retired.add(owner);
     this.release(owner);
+  }
+
+  /** Registers `metric` under `owner`, as if the module had (a sandboxed module's placeholder). */
+  registerAs(owner: MetricOwner, metric: PromMetric): void {
+    this.#register(owner, metric);
+  }
+
+  /** Removes `owner`'s metric `name`, if it holds one. */
+  releaseOne(owner: MetricOwner, name: string): void {
+    if (this.#ownerOf.get(name) === owner) this.#remove(name);
   }
 
   /** Puts `metrics` back under `owner`, as they were before a failed reload. */

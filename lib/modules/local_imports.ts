@@ -1,0 +1,55 @@
+/**
+ * The local files a module imports, transitively: its helpers. A sandboxed module is reloaded
+ * when one of them changes (its Worker imports them afresh). Read from the source text, as
+ * the sandbox declaration is: static `import`/`export ... from` and `import("...")` with a
+ * literal relative or file: specifier; a specifier computed at run time is not followed.
+ */
+
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { readRegularFile } from "./read_regular_file.ts";
+
+/** At most this many helper files are followed per module. */
+export const MAX_LOCAL_IMPORTS = 200;
+
+const SPECIFIER =
+  /(?:\bimport|\bexport)\s*(?:type\s+)?(?:[\w*{}\s,$]+?\s*from\s*)?["']([^"'\n]+)["']|\bimport\s*\(\s*["']([^"'\n]+)["']\s*\)/g;
+
+/** The specifiers `source` imports that point to local files, resolved against `file`. */
+export function localSpecifiers(source: string, file: string): string[] {
+  const out: string[] = [];
+  for (const match of source.matchAll(SPECIFIER)) {
+    const specifier = match[1] ?? match[2];
+    if (specifier.startsWith("./") || specifier.startsWith("../")) {
+      out.push(resolve(dirname(file), specifier));
+    } else if (specifier.startsWith("file:")) {
+      try {
+        out.push(fileURLToPath(specifier));
+      } catch {
+        // Not a path this can follow.
+      }
+    }
+  }
+  return out;
+}
+
+/** Every local file `file` imports, directly or through another, without `file` itself; sorted. */
+export async function localImports(file: string, source: string): Promise<string[]> {
+  const seen = new Set<string>([file]);
+  const queue = localSpecifiers(source, file);
+  const found: string[] = [];
+  while (queue.length > 0 && found.length < MAX_LOCAL_IMPORTS) {
+    const next = queue.shift()!;
+    if (seen.has(next)) continue;
+    seen.add(next);
+    found.push(next);
+    let text: string;
+    try {
+      text = new TextDecoder().decode(await readRegularFile(next));
+    } catch {
+      continue; // Missing or not a file: the import itself reports it.
+    }
+    queue.push(...localSpecifiers(text, next));
+  }
+  return found.sort();
+}

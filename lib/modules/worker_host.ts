@@ -1,0 +1,489 @@
+/**
+ * Runs a sandboxed module in a Worker of its own with exactly the permissions it declared.
+ * Its metrics come back as families after each successful run; placeholders registered under
+ * the module's name in the exporter's registry keep cross-module name ownership exact, so the
+ * exposition, self-metrics and status page treat it like an in-process module.
+ *
+ * A run past its timeout is stopped by replacing the Worker (the next run gets a fresh one).
+ * A Worker whose thread does not answer within a grace after that (a loop after an await,
+ * which node:vm's watchdog cannot stop and terminate() does not stop on Deno 2.9.6) is left
+ * to its thread and the module is quarantined until its file changes: one thread at most,
+ * never one per retry.
+ */
+
+import { dirname } from "node:path";
+import { pathToFileURL } from "node:url";
+import { describeError } from "./describe_error.ts";
+import { formatDuration } from "../duration.ts";
+import type { MetricFamily } from "../exposition/format.ts";
+import type { Logger } from "../log.ts";
+import { type LoadedModule, ModuleLoadError, type ProcessContext } from "./module_host.ts";
+import { MetricOwner, type MetricOwnership, type PromMetric } from "./ownership.ts";
+import { checkCeiling, type SandboxSpec, sandboxSpec, workerPermissions } from "./sandbox.ts";
+import { validateExports } from "./module_exports.ts";
+import { localImports } from "./local_imports.ts";
+import { VM_TIMEOUT_CODE } from "./guarded_call.ts";
+import type { FromWorker, SerializedError, ToWorker } from "./worker_protocol.ts";
+
+/** How long a Worker has to answer after its run was aborted before it counts as runaway. */
+export const ABORT_GRACE_MS = 1000;
+/** How often idle Workers' memory is checked against their budget. */
+const MEMORY_CHECK_MS = 5000;
+
+const ENTRY = new URL("./worker_entry.ts", import.meta.url);
+
+type Reply<T extends FromWorker["type"]> = Extract<FromWorker, { type: T }>;
+
+/**
+ * For a permission a sandboxed module was denied, where to declare it: the module's own
+ * sandbox, not the exporter's flags (which the sandbox narrows).
+ */
+export function sandboxHint(message: string): string | undefined {
+  const denied = /Requires (net|read|write|env|run|sys) access to "([^"]*)"/.exec(message);
+  if (!denied) return undefined;
+  return `declare it in the module's sandbox export: ${denied[1]}: [${JSON.stringify(denied[2])}]`;
+}
+
+/** Rebuilds a Worker's error so that describeError finds its line and permission hint. */
+export function deserializeError(e: SerializedError): Error {
+  const err = e.name === "NotCapable"
+    ? new Deno.errors.NotCapable(e.message)
+    : e.name === "PermissionDenied"
+    ? new Deno.errors.PermissionDenied(e.message)
+    : new Error(e.message);
+  if (e.name !== "NotCapable" && e.name !== "PermissionDenied") err.name = e.name;
+  if (e.stack) err.stack = e.stack;
+  if (e.code !== undefined) (err as { code?: string }).code = e.code;
+  const hint = e.name === "NotCapable" || e.name === "PermissionDenied" ? sandboxHint(e.message) : undefined;
+  if (hint) (err as { hint?: string }).hint = hint;
+  return err;
+}
+
+/** One live Worker and the requests waiting for its answers. */
+class Session {
+  readonly worker: Worker;
+  readonly #waiting = new Map<number | string, { resolve(m: FromWorker): void; reject(e: Error): void }>();
+  #dead: Error | undefined;
+  #nextId = 1;
+
+  constructor(
+    permissions: Deno.PermissionOptionsObject,
+    readonly name: string,
+    readonly log: Logger,
+    readonly onGone: (why: Error) => void,
+  ) {
+    this.worker = new Worker(ENTRY, {
+      type: "module",
+      name: `module ${name}`,
+      deno: { permissions },
+    } as WorkerOptions);
+    this.worker.onmessage = (event: MessageEvent<FromWorker>) => this.#receive(event.data);
+    this.worker.onerror = (event) => {
+      event.preventDefault();
+      this.kill(new Error(`the module's Worker failed: ${event.message}`));
+    };
+    this.worker.onmessageerror = () => {};
+  }
+
+  get alive(): boolean {
+    return this.#dead === undefined;
+  }
+
+  nextId(): number {
+    return this.#nextId++;
+  }
+
+  /** Sends `message` and waits for the reply of type `type` (with the same id, if it has one). */
+  request<T extends FromWorker["type"]>(message: ToWorker, type: T): Promise<Reply<T>> {
+    if (this.#dead) return Promise.reject(this.#dead);
+    const key = "id" in message ? message.id : type;
+    const reply = new Promise<FromWorker>((resolve, reject) => this.#waiting.set(key, { resolve, reject }));
+    this.worker.postMessage(message);
+    return reply as Promise<Reply<T>>;
+  }
+
+  /** Ends the Worker (the thread may spin on if it is in a loop) and fails what waits on it. */
+  kill(why: Error): void {
+    if (this.#dead) return;
+    this.#dead = why;
+    this.worker.terminate();
+    for (const waiter of this.#waiting.values()) waiter.reject(why);
+    this.#waiting.clear();
+    this.onGone(why);
+  }
+
+  #receive(message: FromWorker): void {
+    switch (message.type) {
+      case "log": {
+        const fields = { ...message.fields, module: this.name };
+        this.log[message.level](message.msg, fields);
+        return;
+      }
+      case "uncaught":
+        this.log.warn("sandboxed module: uncaught error, ignored", {
+          module: this.name,
+          err: message.error.message,
+        });
+        return;
+      case "exit":
+        this.kill(new Error(`the module ended its Worker with exit(${message.code})`));
+        return;
+    }
+    const key = "id" in message ? message.id : message.type === "load-failed" ? "loaded" : message.type;
+    const waiter = this.#waiting.get(key);
+    if (!waiter) return;
+    this.#waiting.delete(key);
+    waiter.resolve(message);
+  }
+}
+
+/** A placeholder in the exporter's registry for a metric that lives in a Worker: it holds the name. */
+function placeholder(name: string, type: string): PromMetric & { type: string } {
+  return { name, type, get: () => ({ name, help: "", type, values: [] }) };
+}
+
+export interface WorkerHostOptions {
+  ownership: MetricOwnership;
+  log: Logger;
+  /** The metrics dir: readable by every sandboxed module (its own file and its helpers). */
+  metricsDir: string;
+  loadTimeoutMs: number;
+}
+
+export class WorkerModule implements LoadedModule {
+  readonly owner: MetricOwner;
+  #session: Session | undefined;
+  #quarantined: string | undefined;
+  /** Why the Worker was replaced between runs (its memory budget), told by the next run. */
+  #pendingError: Error | undefined;
+  #families: MetricFamily[] = [];
+  #dynamic = false;
+  #retired = false;
+
+  constructor(
+    readonly host: WorkerHost,
+    readonly name: string,
+    readonly file: string,
+    readonly url: string,
+    readonly version: number,
+    readonly spec: SandboxSpec,
+    readonly permissions: Deno.PermissionOptionsObject,
+    readonly intervalMs: number | undefined,
+    readonly timeoutMs: number | undefined,
+    session: Session,
+    /** The local files it imports (its helpers): a change to one reloads it. */
+    readonly helpers: string[],
+  ) {
+    this.owner = new MetricOwner(name);
+    this.#session = session;
+  }
+
+  get session(): Session | undefined {
+    return this.#session;
+  }
+
+  get quarantined(): string | undefined {
+    return this.#quarantined;
+  }
+
+  async invoke(ctx: ProcessContext, timeoutMs: number): Promise<void> {
+    if (this.#quarantined) throw new Error(this.#quarantined);
+    if (this.#pendingError) {
+      const err = this.#pendingError;
+      this.#pendingError = undefined;
+      throw err;
+    }
+    const session = this.#session?.alive ? this.#session : await this.#fresh();
+    const id = session.nextId();
+    const onAbort = () => this.#stop(session, id);
+    ctx.signal.addEventListener("abort", onAbort, { once: true });
+    let reply: Reply<"result">;
+    try {
+      reply = await session.request({ type: "run", id, timeoutMs }, "result");
+    } finally {
+      ctx.signal.removeEventListener("abort", onAbort);
+    }
+    if (reply.error) {
+      // The Worker's watchdog stopped a synchronous loop: its isolate may hold a pending
+      // termination, so the next run gets a fresh Worker.
+      if (reply.error.code === VM_TIMEOUT_CODE) session.kill(new Error("process() timed out"));
+      throw deserializeError(reply.error);
+    }
+    if (reply.heapUsed > this.spec.memoryBytes) {
+      session.kill(new Error("over its memory budget"));
+      throw this.#overBudget(reply.heapUsed);
+    }
+    const families = reply.families ?? [];
+    this.syncPlaceholders(families);
+    this.#families = families;
+    this.#dynamic = reply.dynamic ?? false;
+  }
+
+  metricNames(): string[] {
+    return [...this.owner.metrics.keys()];
+  }
+
+  isDynamic(): boolean {
+    return this.#dynamic;
+  }
+
+  async families(): Promise<MetricFamily[]> {
+    const session = this.#session;
+    if (!this.#dynamic || !session?.alive) return this.#families;
+    const reply = await session.request({ type: "collect", id: session.nextId() }, "families");
+    if (reply.error) throw deserializeError(reply.error);
+    const families = reply.families ?? [];
+    const foreign = families.find((f) => !this.owner.metrics.has(f.name));
+    if (foreign) {
+      throw new Error(`collect() rendered a family "${foreign.name}" that was not there after the last run`);
+    }
+    return families;
+  }
+
+  /** Checks the idle Worker's heap against the budget; replaces it when over. */
+  async checkMemory(): Promise<void> {
+    const session = this.#session;
+    if (!session?.alive) return;
+    const reply = await Promise.race([
+      session.request({ type: "memory", id: session.nextId() }, "memory"),
+      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), ABORT_GRACE_MS)),
+    ]).catch(() => undefined);
+    if (reply && reply.heapUsed > this.spec.memoryBytes && session.alive) {
+      this.#pendingError = this.#overBudget(reply.heapUsed);
+      this.host.log.warn("sandboxed module over its memory budget; its Worker was replaced", {
+        module: this.name,
+        heap_bytes: reply.heapUsed,
+        budget_bytes: this.spec.memoryBytes,
+      });
+      session.kill(this.#pendingError);
+    }
+  }
+
+  /** Calls dispose() in the Worker (bounded), then ends the Worker: its memory goes with it. */
+  async dispose(timeoutMs: number): Promise<void> {
+    this.#retired = true;
+    const session = this.#session;
+    this.#session = undefined;
+    if (!session?.alive) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const reply = await Promise.race([
+        session.request({ type: "dispose", id: session.nextId(), timeoutMs }, "disposed"),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error("dispose() timed out")), timeoutMs + ABORT_GRACE_MS);
+        }),
+      ]);
+      if (reply.error) throw deserializeError(reply.error);
+    } finally {
+      clearTimeout(timer);
+      session.kill(new Error("retired"));
+    }
+  }
+
+  /** Ends the Worker without dispose(). */
+  terminate(): void {
+    this.#retired = true;
+    this.#session?.kill(new Error("retired"));
+    this.#session = undefined;
+  }
+
+  #overBudget(heapUsed: number): Error {
+    const mb = (n: number) => `${Math.round(n / 1e6)} MB`;
+    return new Error(
+      `the module's Worker used ${mb(heapUsed)} of heap, over its ${mb(this.spec.memoryBytes)} budget ` +
+        `(sandbox.memory); it was replaced`,
+    );
+  }
+
+  /** A run passed its timeout: stop it by replacing the Worker; quarantine the module if the thread does not answer. */
+  #stop(session: Session, id: number): void {
+    if (!session.alive) return;
+    let answered = false;
+    session.request({ type: "abort", id }, "aborted").then(() => answered = true, () => {});
+    setTimeout(() => {
+      if (!answered && session.alive && !this.#retired) {
+        this.#quarantined =
+          `process() kept its Worker's thread busy ${formatDuration(ABORT_GRACE_MS)} past ` +
+          `its timeout (a loop after an await?); the module is quarantined until its file changes`;
+        this.host.log.error("sandboxed module quarantined: its Worker does not answer", {
+          module: this.name,
+          file: this.file,
+        });
+      }
+      session.kill(new Error("process() timed out; its Worker was replaced"));
+    }, ABORT_GRACE_MS);
+  }
+
+  async #fresh(): Promise<Session> {
+    const { session } = await this.host.spawn(this.name, this.url, this.permissions);
+    if (this.#retired) {
+      session.kill(new Error("retired"));
+      throw new Error("the module was unloaded");
+    }
+    this.#session = session;
+    return session;
+  }
+
+  /**
+   * Holds the names of the Worker's metrics in the exporter's registry, so that no other
+   * module can take them; throws, naming both, when another module holds one already.
+   */
+  syncPlaceholders(metrics: { name: string; type: string }[]): void {
+    const wanted = new Map(metrics.map((m) => [m.name, m.type]));
+    for (const [name, held] of [...this.owner.metrics]) {
+      if (wanted.get(name) !== (held as { type?: string }).type) {
+        this.host.ownership.releaseOne(this.owner, name);
+      }
+    }
+    for (const [name, type] of wanted) {
+      if (!this.owner.metrics.has(name)) this.host.ownership.registerAs(this.owner, placeholder(name, type));
+    }
+  }
+}
+
+export class WorkerHost {
+  readonly ownership: MetricOwnership;
+  readonly log: Logger;
+  readonly #options: WorkerHostOptions;
+  readonly #live = new Set<WorkerModule>();
+  /** Files whose import kept a Worker's thread busy, by path and content: not loaded again until they change. */
+  readonly #runawayImports = new Map<string, string>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #version = 0;
+
+  constructor(options: WorkerHostOptions) {
+    this.#options = options;
+    this.ownership = options.ownership;
+    this.log = options.log;
+  }
+
+  /** Loads `file` as sandboxed module `name`; `source` is the content the declaration was read from. */
+  async load(name: string, file: string, spec: SandboxSpec, source: string): Promise<WorkerModule> {
+    const version = ++this.#version;
+    let url = "";
+    try {
+      const real = await Deno.realPath(file);
+      url = pathToFileURL(real).href;
+      if (this.#runawayImports.get(file) === source) {
+        throw new Error(
+          "its import kept a Worker's thread busy (a loop at the top level?); change the file to try again",
+        );
+      }
+      await checkCeiling(spec);
+      const permissions = workerPermissions(spec, this.#options.metricsDir);
+      if (dirname(real) !== this.#options.metricsDir && Array.isArray(permissions.read)) {
+        permissions.read.push(dirname(real));
+      }
+      const { session, loaded } = await this.spawn(
+        name,
+        url,
+        permissions,
+        () => this.#runawayImports.set(file, source),
+      );
+      let settings;
+      let module: WorkerModule;
+      try {
+        settings = validateExports(loaded.exports);
+        const declared = loaded.exports.sandbox;
+        if (declared !== null && JSON.stringify(sandboxSpec(declared)) !== JSON.stringify(spec)) {
+          throw new Error(
+            `its "sandbox" export differs from the literal in its source; export a plain literal`,
+          );
+        }
+        module = new WorkerModule(
+          this,
+          name,
+          file,
+          url,
+          version,
+          spec,
+          permissions,
+          settings.intervalMs,
+          settings.timeoutMs,
+          session,
+          await localImports(real, source),
+        );
+        module.syncPlaceholders(loaded.metrics);
+      } catch (err) {
+        session.kill(err as Error);
+        throw err;
+      }
+      this.#live.add(module);
+      this.#timer ??= setInterval(() => this.#checkMemory(), MEMORY_CHECK_MS);
+      return module;
+    } catch (err) {
+      if (err instanceof ModuleLoadError) throw err;
+      const { message, line, column, hint } = describeError(err, url);
+      throw new ModuleLoadError(name, file, message, line, column, hint, { cause: err });
+    }
+  }
+
+  /**
+   * Starts a Worker and imports the module in it, bounded by the load timeout. A Worker that
+   * does not even answer then is stuck in the module's top level: `onRunaway` is told.
+   */
+  async spawn(
+    name: string,
+    url: string,
+    permissions: Deno.PermissionOptionsObject,
+    onRunaway?: () => void,
+  ): Promise<{ session: Session; loaded: Reply<"loaded"> }> {
+    const session = new Session(permissions, name, this.log, () => {});
+    const ms = this.#options.loadTimeoutMs;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const reply = await Promise.race([
+        session.request({ type: "load", url, name }, "loaded") as Promise<
+          Reply<"loaded"> | Reply<"load-failed">
+        >,
+        new Promise<"late">((resolve) => timer = setTimeout(() => resolve("late"), ms)),
+      ]);
+      if (reply === "late") {
+        const answers = await Promise.race([
+          session.request({ type: "memory", id: session.nextId() }, "memory").then(() => true, () => false),
+          new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ABORT_GRACE_MS)),
+        ]);
+        if (!answers) onRunaway?.();
+        throw new Error(
+          answers
+            ? `import did not finish within ${formatDuration(ms)} (a top-level await?)`
+            : `import kept the Worker's thread busy past ${formatDuration(ms)} (a loop at the top level?)`,
+        );
+      }
+      if (reply.type === "load-failed") throw deserializeError(reply.error);
+      return { session, loaded: reply };
+    } catch (err) {
+      session.kill(err as Error);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** dispose() in the Worker, then the Worker ends and the version is retired (its placeholders go). */
+  async dispose(module: WorkerModule, timeoutMs: number): Promise<void> {
+    this.#live.delete(module);
+    try {
+      await module.dispose(timeoutMs);
+    } finally {
+      this.ownership.retire(module.owner);
+    }
+  }
+
+  release(module: WorkerModule): void {
+    this.#live.delete(module);
+    module.terminate();
+    this.ownership.release(module.owner);
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    for (const module of this.#live) module.terminate();
+    this.#live.clear();
+  }
+
+  #checkMemory(): void {
+    for (const module of this.#live) module.checkMemory();
+  }
+}

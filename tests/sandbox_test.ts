@@ -1,0 +1,270 @@
+/**
+ * End to end, issue 9: sandboxed modules run in a Worker of their own with only the
+ * permissions they declare; a runaway run is stopped; nothing a module does in its Worker
+ * reaches the exporter or the other modules; reloads free the old version and follow helpers.
+ */
+
+import assert from "node:assert/strict";
+import {
+  type Exporter,
+  observationWindow,
+  scrape,
+  tickingModule,
+  waitAbove,
+  waitFor,
+  waitForSample,
+  withExporter,
+} from "./_server.ts";
+
+const up = (m: string) => `dynamic_exporter_module_up{module="${m}"}`;
+const errors = (m: string, reason: string) =>
+  `dynamic_exporter_module_process_errors_total{module="${m}",reason="${reason}"}`;
+const CPU = "process_cpu_seconds_total";
+const RSS = "process_resident_memory_bytes";
+
+/** CPU seconds the exporter spends over `ms`, from its own process_cpu_seconds_total. */
+async function cpuOver(e: Exporter, ms: number): Promise<number> {
+  const before = (await scrape(e.url)).get(CPU)!;
+  await observationWindow(ms);
+  return (await scrape(e.url)).get(CPU)! - before;
+}
+
+/** Scrapes `url`, failing if one takes longer than `ms`. */
+async function timedScrape(url: string, ms: number): Promise<Map<string, number>> {
+  const start = performance.now();
+  const samples = await scrape(url);
+  const took = performance.now() - start;
+  assert.ok(took < ms, `a scrape took ${took.toFixed(0)} ms`);
+  return samples;
+}
+
+Deno.test("a sandboxed synchronous loop is stopped at its timeout, again in a fresh Worker, until its flag says ok", async () => {
+  const flag = await Deno.makeTempFile({ prefix: "dx_flag_" });
+  await Deno.writeTextFile(flag, "loop");
+  const looping = `import { Gauge } from "prom-client";
+const g = new Gauge({ name: "looper_value", help: "h" });
+export const sandbox = { read: [${JSON.stringify(flag)}] };
+export const timeout = "1s";
+export function process() {
+  if (Deno.readTextFileSync(${JSON.stringify(flag)}).trim() !== "ok") for (;;);
+  g.set(1);
+}
+`;
+  try {
+    await withExporter({ "looper.ts": looping, "ticking.ts": tickingModule("ticking_runs") }, async (e) => {
+      const start = performance.now();
+      let samples = new Map<string, number>();
+      await waitFor(async () => {
+        samples = await timedScrape(e.url, 1500);
+        return (samples.get(errors("looper", "timeout")) ?? 0) >= 2;
+      }, { timeoutMs: 10_000, intervalMs: 200 });
+      assert.ok(performance.now() - start < 10_000);
+      const ticks = samples.get("ticking_runs")!;
+      await waitAbove(e.url, "ticking_runs", ticks, 3000);
+
+      await Deno.writeTextFile(flag, "ok");
+      await waitForSample(e.url, "looper_value", 1, 20_000);
+      assert.equal((await scrape(e.url)).get(up("looper")), 1);
+      const cpu = await cpuOver(e, 2000);
+      console.log(`after the stopped loops: ${(cpu / 2).toFixed(2)} of a core`);
+      assert.ok(cpu < 1.0, `the exporter used ${cpu.toFixed(2)} s of CPU in 2 s`);
+    }, { args: ["--collect.timeout=1s"] });
+  } finally {
+    await Deno.remove(flag);
+  }
+});
+
+Deno.test("a sandboxed loop after an await costs one thread at most: the module is quarantined until its file changes", async () => {
+  const spinning = `export const sandbox = {};
+export const timeout = "1s";
+export async function process() { await Promise.resolve(); for (;;); }
+`;
+  await withExporter({ "spin.ts": spinning, "ticking.ts": tickingModule("ticking_runs") }, async (e, dir) => {
+    await e.waitForLog(
+      (r) => r.msg.startsWith("sandboxed module quarantined") && r.module === "spin",
+      10_000,
+    );
+    let samples = await timedScrape(e.url, 1500);
+    assert.ok((samples.get(errors("spin", "timeout")) ?? 0) >= 1);
+    await waitAbove(e.url, "ticking_runs", samples.get("ticking_runs")!, 3000);
+    const cpu = await cpuOver(e, 6000);
+    console.log(`with one runaway Worker thread: ${(cpu / 6).toFixed(2)} of a core`);
+    assert.ok(cpu < 6 * 1.25, `the exporter used ${cpu.toFixed(2)} s of CPU in 6 s`);
+    const page = await fetch(`${e.url}/`).then((r) => r.text());
+    assert.match(page, /quarantined until its file changes/);
+
+    await Deno.writeTextFile(
+      `${dir}/spin.ts`,
+      `import { Gauge } from "prom-client";
+const g = new Gauge({ name: "spin_fixed", help: "h" });
+export const sandbox = {};
+export function process() { g.set(2); }
+`,
+    );
+    samples = await waitForSample(e.url, "spin_fixed", 2, 10_000);
+    assert.equal(samples.get(up("spin")), 1);
+  }, { args: ["--collect.timeout=1s"] });
+});
+
+Deno.test("a sandboxed module reads only what it declares; a denial is a run error naming the permission", async () => {
+  const reader = (declared: string) =>
+    `import { Gauge } from "prom-client";
+const g = new Gauge({ name: "hostname_length", help: "h" });
+export const sandbox = { ${declared} };
+export async function process() { g.set((await Deno.readTextFile("/etc/hostname")).length); }
+`;
+  await withExporter(
+    { "reader.ts": reader(""), "ticking.ts": tickingModule("ticking_runs") },
+    async (e, dir) => {
+      const failed = await e.waitForLog((r) => r.msg === "module run failed" && r.module === "reader");
+      assert.equal(
+        failed.err,
+        `Requires read access to "/etc/hostname", run again with the --allow-read flag`,
+      );
+      assert.equal(failed.hint, `declare it in the module's sandbox export: read: ["/etc/hostname"]`);
+      const samples = await scrape(e.url);
+      assert.equal(samples.get(up("reader")), 0);
+      assert.equal(samples.has("hostname_length"), false);
+      await waitAbove(e.url, "ticking_runs", samples.get("ticking_runs") ?? 0);
+
+      await Deno.writeTextFile(`${dir}/reader.ts`, reader(`read: ["/etc/hostname"]`));
+      const length = (await Deno.readTextFile("/etc/hostname")).length;
+      await waitForSample(e.url, "hostname_length", length, 10_000);
+    },
+  );
+});
+
+Deno.test("--modules.sandbox runs a module that declares nothing in a Worker with no permissions", async () => {
+  const module = `import { Gauge } from "prom-client";
+const g = new Gauge({ name: "env_length", help: "h" });
+export function process() { g.set(String(Deno.env.get("HOME")).length); }
+`;
+  await withExporter({ "plain.ts": module }, async (e) => {
+    const failed = await e.waitForLog((r) => r.msg === "module run failed" && r.module === "plain");
+    assert.match(String(failed.err), /^Requires env access to "HOME"/);
+    assert.equal((await scrape(e.url)).get(up("plain")), 0);
+  }, { args: ["--modules.sandbox"] });
+});
+
+Deno.test("a sandboxed module asking for more than the exporter holds fails to load, naming the flag", async () => {
+  const module = `export const sandbox = { write: ["/tmp"] };
+export function process() {}
+`;
+  await withExporter({ "writer.ts": module }, async (e) => {
+    const failed = await e.waitForLog((r) => r.msg === "module load failed" && r.module === "writer");
+    assert.match(
+      String(failed.err),
+      /^its sandbox asks for more than the exporter holds: add --allow-write=\/tmp /,
+    );
+  });
+});
+
+Deno.test("Deno.exit(), replaced globals and a growing allocation stay inside their Workers", async () => {
+  const exits = `export const sandbox = {};
+export function process() { Deno.exit(1); }
+`;
+  const globals = `import { Gauge } from "prom-client";
+const g = new Gauge({ name: "globals_value", help: "h" });
+export const sandbox = {};
+export function process() {
+  globalThis.Response = class { constructor() { throw new Error("hijacked"); } };
+  Array.prototype.join = () => "hijacked";
+  Date.now = () => { throw 0; };
+  g.set(1);
+}
+`;
+  // A then on Object.prototype makes every object a thenable; in a Worker it stalled Deno's
+  // message loop, which then panicked the whole process. Object.prototype takes no new property.
+  const thenable = `export const sandbox = {};
+export function process() { Object.prototype.then = () => {}; }
+`;
+  const grows = `export const sandbox = { memory: "48MB" };
+export const interval = "200ms";
+const keep = [];
+export function process() { for (let i = 0; i < 10; i++) keep.push(new Array(100_000).fill(i)); }
+`;
+  const files = {
+    "exits.ts": exits,
+    "globals.ts": globals,
+    "thenable.ts": thenable,
+    "grows.ts": grows,
+    "ticking.ts": tickingModule("ticking_runs"),
+  };
+  await withExporter(files, async (e) => {
+    const exited = await e.waitForLog((r) => r.msg === "module run failed" && r.module === "exits");
+    assert.equal(exited.err, "the module ended its Worker with exit(1)");
+    const then = await e.waitForLog((r) => r.msg === "module run failed" && r.module === "thenable");
+    assert.equal(then.err, "Cannot add property then, object is not extensible");
+    const over = await e.waitForLog((r) => r.msg === "module run failed" && r.module === "grows", 15_000);
+    assert.match(String(over.err), /^the module's Worker used \d+ MB of heap, over its 48 MB budget/);
+    await waitForSample(e.url, "globals_value", 1);
+    const samples = await scrape(e.url);
+    assert.deepEqual(
+      ["exits", "globals", "thenable", "grows"].map((m) => samples.get(up(m))),
+      [0, 1, 0, 0],
+    );
+    await waitAbove(e.url, "ticking_runs", samples.get("ticking_runs")!);
+    const page = await fetch(`${e.url}/`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<td>exits<\/td>/);
+  });
+});
+
+Deno.test("editing a helper reloads the sandboxed module that imports it", async () => {
+  const module = `import { Gauge } from "prom-client";
+import { value } from "./lib/value.ts";
+const g = new Gauge({ name: "helped_value", help: "h" });
+export const sandbox = {};
+export function process() { g.set(value); }
+`;
+  await withExporter({ "helped.ts": module, "lib/value.ts": "export const value = 1;\n" }, async (e, dir) => {
+    await waitForSample(e.url, "helped_value", 1);
+    await Deno.writeTextFile(`${dir}/lib/value.ts`, "export const value = 2;\n");
+    const changed = performance.now();
+    await waitForSample(e.url, "helped_value", 2, 5000);
+    console.log(`helper change served after ${(performance.now() - changed).toFixed(0)} ms`);
+  });
+});
+
+/** RSS after `count` reloads (SIGHUP) of module `name`, each waited for. */
+async function reloads(e: Exporter, name: string, count: number): Promise<number> {
+  const loaded = () =>
+    e.logs.filter((r) => (r.msg === "module reloaded" || r.msg === "module loaded") && r.module === name)
+      .length;
+  for (let i = 0; i < count; i++) {
+    const before = loaded();
+    e.process.kill("SIGHUP");
+    await waitFor(() => loaded() > before, { timeoutMs: 10_000 });
+  }
+  await observationWindow(300);
+  return (await scrape(e.url)).get(RSS)!;
+}
+
+Deno.test("300 reloads of a sandboxed module free each old version; in-process each one stays", async () => {
+  // A few hundred KB of state per version: a string of 300k characters, built at import.
+  const stateful = (sandboxed: boolean) =>
+    `import { Gauge } from "prom-client";
+const g = new Gauge({ name: "state_length", help: "h" });
+const state = Array.from({ length: 30_000 }, (_, i) => String(i % 10).repeat(10)).join("");
+${sandboxed ? "export const sandbox = {};" : ""}
+export function process() { g.set(state.length); }
+`;
+  await withExporter({ "stateful.ts": stateful(true) }, async (e) => {
+    await waitForSample(e.url, "state_length", 300_000);
+    const warm = await reloads(e, "stateful", 30);
+    const after = await reloads(e, "stateful", 300);
+    const growth = (after - warm) / 1e6;
+    console.log(
+      `sandboxed: RSS ${(warm / 1e6).toFixed(1)} MB after 30 reloads, ${growth.toFixed(1)} MB more after 300`,
+    );
+    assert.ok(growth < 15, `RSS grew ${growth.toFixed(1)} MB over 300 reloads`);
+  });
+  await withExporter({ "stateful.ts": stateful(false) }, async (e) => {
+    await waitForSample(e.url, "state_length", 300_000);
+    const warm = await reloads(e, "stateful", 30);
+    const after = await reloads(e, "stateful", 100);
+    const perReload = (after - warm) / 100 / 1e3;
+    console.log(`in-process: ${perReload.toFixed(0)} KB of RSS more per reload`);
+    assert.ok(perReload > 150, `in-process grew only ${perReload.toFixed(0)} KB per reload`);
+  });
+});

@@ -167,3 +167,29 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "the binary runs a sandboxed module in its Worker with only what it declares",
+  ignore: !denort,
+  async fn() {
+    await build();
+    const reader = (declared: string, name: string) =>
+      `import { Gauge } from "prom-client";
+const g = new Gauge({ name: "${name}", help: "h" });
+export const sandbox = { ${declared} };
+export async function process() { g.set((await Deno.readTextFile("/etc/hostname")).length); }
+`;
+    const files = {
+      "allowed.ts": reader(`read: ["/etc/hostname"]`, "bin_sandbox_allowed"),
+      "denied.ts": reader("", "bin_sandbox_denied"),
+    };
+    await withExporter(files, async (exporter) => {
+      const length = (await Deno.readTextFile("/etc/hostname")).length;
+      await waitForSample(exporter.url, "bin_sandbox_allowed", length);
+      const failure = await exporter.waitForLog((r) =>
+        r.module === "denied" && r.msg === "module run failed"
+      );
+      assert.equal(failure.hint, `declare it in the module's sandbox export: read: ["/etc/hostname"]`);
+    }, { binary: BINARY });
+  },
+});

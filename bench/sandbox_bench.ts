@@ -1,0 +1,93 @@
+/**
+ * What a sandboxed module costs next to the same module in-process, measured in one run:
+ * RSS per module, start-up time per module and the latency a scrape gains. The machine is
+ * shared and noisy: read the differences and ratios, not the absolute times.
+ *
+ * Run: `deno task bench` (this part takes about half a minute).
+ */
+
+import { type Exporter, gaugeModule, scrape, startExporter, tempMetricsDir } from "../tests/_server.ts";
+
+/** Modules per exporter: enough that per-module costs stand out of the exporter's own. */
+const MODULES = 10;
+const SCRAPES = 300;
+
+function quantile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+}
+
+interface Measure {
+  startupMs: number;
+  rssBytes: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+async function measure(sandboxed: boolean): Promise<Measure> {
+  const files: Record<string, string> = {};
+  for (let i = 0; i < MODULES; i++) {
+    files[`m${i}.ts`] = gaugeModule(`bench_module_${i}`, i, sandboxed ? "export const sandbox = {};" : "");
+  }
+  const dir = await tempMetricsDir(files);
+  const started = performance.now();
+  let exporter: Exporter | undefined;
+  try {
+    exporter = await startExporter({ metricsDir: dir, args: ["--log.level=info"] });
+    await exporter.waitForLog((r) => r.msg === "metrics dir loaded; ready", 60_000);
+    const startupMs = performance.now() - started;
+    // Every module has served (its first run succeeded), so each Worker is warm.
+    for (;;) {
+      const samples = await scrape(exporter.url);
+      if (samples.has(`bench_module_${MODULES - 1}`) && samples.has("bench_module_0")) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const times: number[] = [];
+    for (let i = 0; i < SCRAPES; i++) {
+      const start = performance.now();
+      const response = await fetch(`${exporter.url}/metrics`, { headers: { "accept-encoding": "identity" } });
+      await response.arrayBuffer();
+      times.push(performance.now() - start);
+    }
+    const rssBytes = (await scrape(exporter.url)).get("process_resident_memory_bytes")!;
+    return { startupMs, rssBytes, p50Ms: quantile(times, 0.5), p99Ms: quantile(times, 0.99) };
+  } finally {
+    await exporter?.stop("SIGKILL");
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function main(): Promise<void> {
+  console.error(`bench: ${MODULES} in-process modules, then ${MODULES} sandboxed ones`);
+  // Alternate, twice, so that a noisy moment does not land on one side only.
+  const runs: { inProcess: Measure; sandboxed: Measure }[] = [];
+  for (let round = 0; round < 2; round++) {
+    runs.push({ inProcess: await measure(false), sandboxed: await measure(true) });
+  }
+  const best = (pick: (m: Measure) => number, side: "inProcess" | "sandboxed") =>
+    Math.min(...runs.map((run) => pick(run[side])));
+  const row = (label: string, pick: (m: Measure) => number, unit: (n: number) => string) => {
+    const a = best(pick, "inProcess");
+    const b = best(pick, "sandboxed");
+    return `| ${label} | ${unit(a)} | ${unit(b)} | ${unit((b - a) / MODULES)} per module | ${
+      (b / a).toFixed(2)
+    }x |`;
+  };
+  const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MB`;
+  const ms = (n: number) => `${n.toFixed(n < 10 ? 2 : 0)} ms`;
+  console.log(`\n## Sandboxed modules (${MODULES} per exporter, best of 2 rounds)\n`);
+  console.log(`| figure | in-process | sandboxed | difference | ratio |`);
+  console.log(`| --- | --- | --- | --- | --- |`);
+  console.log(row("RSS after the first runs", (m) => m.rssBytes, mb));
+  console.log(row("start to ready", (m) => m.startupMs, ms));
+  const a = best((m) => m.p50Ms, "inProcess");
+  const b = best((m) => m.p50Ms, "sandboxed");
+  console.log(`| scrape p50 | ${ms(a)} | ${ms(b)} | ${ms(b - a)} per scrape | ${(b / a).toFixed(2)}x |`);
+  const a99 = best((m) => m.p99Ms, "inProcess");
+  const b99 = best((m) => m.p99Ms, "sandboxed");
+  console.log(
+    `| scrape p99 | ${ms(a99)} | ${ms(b99)} | ${ms(b99 - a99)} per scrape | ${(b99 / a99).toFixed(2)}x |`,
+  );
+}
+
+if (import.meta.main) await main();

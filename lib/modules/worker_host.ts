@@ -298,10 +298,12 @@ export class WorkerModule implements LoadedModule {
   /** A run passed its timeout: stop it by replacing the Worker; quarantine the module if the thread does not answer. */
   #stop(session: Session, id: number): void {
     if (!session.alive) return;
-    let answered = false;
-    session.request({ type: "abort", id }, "aborted").then(() => answered = true, () => {});
+    const replaced = new Error("process() timed out; its Worker was replaced");
+    // A Worker that answers is free: end it now, with whatever its process() left pending.
+    session.request({ type: "abort", id }, "aborted").then(() => session.kill(replaced), () => {});
     setTimeout(() => {
-      if (!answered && session.alive && !this.#retired) {
+      if (!session.alive) return;
+      if (!this.#retired) {
         this.#quarantined =
           `process() kept its Worker's thread busy ${formatDuration(ABORT_GRACE_MS)} past ` +
           `its timeout (a loop after an await?); the module is quarantined until its file changes`;
@@ -310,7 +312,7 @@ export class WorkerModule implements LoadedModule {
           file: this.file,
         });
       }
-      session.kill(new Error("process() timed out; its Worker was replaced"));
+      session.kill(replaced);
     }, ABORT_GRACE_MS);
   }
 

@@ -4,49 +4,8 @@
  */
 
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
-import { type Exporter, gaugeModule, scrape, startExporter, waitFor, withExporter } from "./_server.ts";
-
-const FIXTURES = fileURLToPath(new URL("fixtures/web", import.meta.url));
-const PROMETHEUS = "prometheus: $2b$10$JXUsYdU8Z8fglT6oA/MQCePmags4N5PnWnzFgV.HHphEfTsJN7S2O";
-const AS_PROMETHEUS = { authorization: `Basic ${btoa("prometheus:scrape-secret")}` };
-const TLS = "tls_server_config:\n  cert_file: tls/cert.pem\n  key_file: tls/key.pem\n";
-const RELOAD_OK = "dynamic_exporter_web_config_last_reload_successful";
-
-interface Secured {
-  exporter: Exporter;
-  /** The config dir: web.yml, tls/{cert,key}.pem, metrics/. */
-  dir: string;
-  /** Trusts ca.pem, which signed server.pem. */
-  client: Deno.HttpClient;
-}
-
-/** The exporter with `webYml` as its --web.config.file (TLS material in tls/). */
-async function withWebConfig(
-  webYml: string,
-  fn: (s: Secured) => Promise<void>,
-  args: string[] = [],
-): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "dx_hostile_http_" });
-  await Deno.mkdir(`${dir}/metrics`);
-  await Deno.mkdir(`${dir}/tls`);
-  await Deno.writeTextFile(`${dir}/metrics/secured.ts`, gaugeModule("secured_value", 7));
-  await Deno.copyFile(`${FIXTURES}/server.pem`, `${dir}/tls/cert.pem`);
-  await Deno.copyFile(`${FIXTURES}/server.key`, `${dir}/tls/key.pem`);
-  await Deno.writeTextFile(`${dir}/web.yml`, webYml);
-  const client = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(`${FIXTURES}/ca.pem`)] });
-  const exporter = await startExporter({
-    metricsDir: `${dir}/metrics`,
-    args: [`--web.config.file=${dir}/web.yml`, ...args],
-  });
-  try {
-    await fn({ exporter, dir, client });
-  } finally {
-    await exporter.stop("SIGKILL");
-    client.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { gaugeModule, scrape, waitFor, withExporter } from "./_server.ts";
+import { AS_PROMETHEUS, PROMETHEUS, RELOAD_OK, TLS, withSecuredExporter } from "./_web.ts";
 
 async function status(url: string, init: RequestInit & { client?: Deno.HttpClient } = {}): Promise<number> {
   const response = await fetch(url, init);
@@ -57,30 +16,33 @@ async function status(url: string, init: RequestInit & { client?: Deno.HttpClien
 // Item 12
 
 Deno.test("a web config truncated at run time is refused: TLS and auth stay, the failure is an error and 0", () =>
-  withWebConfig(`${TLS}basic_auth_users:\n  ${PROMETHEUS}\n`, async ({ exporter, dir, client }) => {
-    assert.equal((await scrape(exporter.url, AS_PROMETHEUS, client)).get(RELOAD_OK), 1);
-    await Deno.writeTextFile(`${dir}/web.yml`, ""); // `: > web.yml`
-    exporter.process.kill("SIGHUP");
-    const refused = await exporter.waitForLog((r) =>
-      r.msg === "web config reload failed; the previous config keeps serving"
-    );
-    assert.deepEqual(
-      { level: refused.level, err: refused.err },
-      {
-        level: "error",
-        err: `--web.config.file "${dir}/web.yml": the file is now empty; refused while running, ` +
-          "the previous config keeps serving (restart the exporter to apply it)",
-      },
-    );
-    await waitFor(async () => (await scrape(exporter.url, AS_PROMETHEUS, client)).get(RELOAD_OK) === 0);
-    // Still TLS only, still basic auth.
-    assert.equal(await status(`${exporter.url}/metrics`, { client }), 401);
-    await assert.rejects(fetch(`${exporter.url.replace("https:", "http:")}/metrics`));
-    assert.equal(exporter.logs.some((r) => r.msg === "web config reloaded"), false);
-  }));
+  withSecuredExporter(
+    `${TLS}basic_auth_users:\n  ${PROMETHEUS}\n`,
+    async ({ exporter, dir, config, client }) => {
+      assert.equal((await scrape(exporter.url, AS_PROMETHEUS, client)).get(RELOAD_OK), 1);
+      await Deno.writeTextFile(`${dir}/web.yml`, ""); // `: > web.yml`
+      exporter.process.kill("SIGHUP");
+      const refused = await exporter.waitForLog((r) =>
+        r.msg === "web config reload failed; the previous config keeps serving"
+      );
+      assert.deepEqual(
+        { level: refused.level, err: refused.err },
+        {
+          level: "error",
+          err: `--web.config.file "${config}": the file is now empty; refused while running, ` +
+            "the previous config keeps serving (restart the exporter to apply it)",
+        },
+      );
+      await waitFor(async () => (await scrape(exporter.url, AS_PROMETHEUS, client)).get(RELOAD_OK) === 0);
+      // Still TLS only, still basic auth.
+      assert.equal(await status(`${exporter.url}/metrics`, { client }), 401);
+      await assert.rejects(fetch(`${exporter.url.replace("https:", "http:")}/metrics`));
+      assert.equal(exporter.logs.some((r) => r.msg === "web config reloaded"), false);
+    },
+  ));
 
 Deno.test("a web config that would drop TLS or every user is refused at run time", () =>
-  withWebConfig(`${TLS}basic_auth_users:\n  ${PROMETHEUS}\n`, async ({ exporter, dir, client }) => {
+  withSecuredExporter(`${TLS}basic_auth_users:\n  ${PROMETHEUS}\n`, async ({ exporter, dir, client }) => {
     for (
       const [yaml, why] of [
         [`basic_auth_users:\n  ${PROMETHEUS}\n`, "it would turn TLS off"],
@@ -98,7 +60,7 @@ Deno.test("a web config that would drop TLS or every user is refused at run time
 // Item 13
 
 Deno.test("during a flood of wrong passwords a cached scrape and /-/healthy answer at once; the excess gets 429", () =>
-  withWebConfig(`basic_auth_users:\n  ${PROMETHEUS}\n`, async ({ exporter }) => {
+  withSecuredExporter(`basic_auth_users:\n  ${PROMETHEUS}\n`, async ({ exporter }) => {
     const timed = async (path: string, headers: HeadersInit = {}) => {
       const started = performance.now();
       const code = await status(`${exporter.url}${path}`, { headers });

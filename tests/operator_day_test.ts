@@ -1,0 +1,166 @@
+/**
+ * Issue 11, "the module author's and operator's day", end to end: the real exporter (main.ts with
+ * the start task's permissions) and the real tasks, on temp dirs.
+ */
+
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { startTaskFlags, tempMetricsDir, waitForSample, withExporter } from "./_server.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+/** Runs main.ts to its end with the start task's permissions; stdout and stderr as text. */
+async function runMain(args: string[], env: Record<string, string> = {}) {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...await startTaskFlags(), `${ROOT}/main.ts`, ...args],
+    cwd: ROOT,
+    env: { NO_COLOR: "1", ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code, stdout: text(stdout), stderr: text(stderr) };
+}
+
+// Settings: --env-file
+
+const SETTINGS_MODULE = `import { Gauge } from "prom-client";
+// Read at import, as ported Python modules read os.environ at the top.
+const atImport = Number(Deno.env.get("DX_AT_IMPORT") ?? "-1");
+const g = new Gauge({ name: "settings_value", help: "from the env file", labelNames: ["when"] });
+export function process() {
+  g.set({ when: "import" }, atImport);
+  g.set({ when: "run" }, Number(Deno.env.get("DX_AT_RUN") ?? "-1"));
+  g.set({ when: "shell" }, Number(Deno.env.get("DX_SHELL") ?? "-1"));
+}
+`;
+
+Deno.test("--env-file sets the modules' settings before any module loads; the shell's value wins", async () => {
+  const envDir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${envDir}/.env`,
+      `# settings of the modules\nDX_AT_IMPORT=7\nexport DX_AT_RUN="8" # quoted\nDX_SHELL=1\n`,
+    );
+    await withExporter({ "settings.ts": SETTINGS_MODULE }, async (e) => {
+      const samples = await waitForSample(e.url, 'settings_value{when="import"}', 7);
+      assert.deepEqual(
+        [samples.get('settings_value{when="run"}'), samples.get('settings_value{when="shell"}')],
+        [8, 9],
+      );
+    }, { args: [`--env-file=${envDir}/.env`], env: { DX_SHELL: "9" } });
+  } finally {
+    await Deno.remove(envDir, { recursive: true });
+  }
+});
+
+Deno.test("--env-file naming a missing or malformed file exits 2 with one line naming the flag", async () => {
+  const dir = await tempMetricsDir({ "bad.env": "DX_OK=1\nDX_BROKEN\n" });
+  try {
+    const cases: [string, string][] = [
+      [
+        `${dir}/missing.env`,
+        `dynamic_exporter: --env-file: "${dir}/missing.env" does not exist\n`,
+      ],
+      [
+        `${dir}/bad.env`,
+        `dynamic_exporter: --env-file: "${dir}/bad.env" line 2 is not KEY=VALUE (a name of letters, digits and _, then =, then the value)\n`,
+      ],
+    ];
+    for (const [file, line] of cases) {
+      const { code, stderr } = await runMain([`--metrics.dir=${dir}`, `--env-file=${file}`]);
+      assert.deepEqual({ code, stderr }, { code: 2, stderr: line });
+      const check = await runMain(["check", `${dir}/x.ts`, `--env-file=${file}`]);
+      assert.deepEqual({ code: check.code, stderr: check.stderr }, { code: 2, stderr: line }, "check");
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// Small things met on the way
+
+Deno.test("-h prints the help, and an unknown flag suggests the nearest known one", async () => {
+  const help = await runMain(["-h"]);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /^usage: dynamic_exporter \[flags\]$/m);
+  assert.match(help.stdout, /^ {2}--env-file=<value>$/m);
+  const typo = await runMain(["--metrics-dir=/srv/metrics"]);
+  assert.deepEqual(
+    { code: typo.code, stderr: typo.stderr },
+    {
+      code: 2,
+      stderr: "dynamic_exporter: unknown flag --metrics-dir; did you mean --metrics.dir? see --help\n",
+    },
+  );
+});
+
+Deno.test("the starting line comes before the listening line", async () => {
+  await withExporter({}, (e) => {
+    const messages = e.logs.map((r) => r.msg);
+    const starting = messages.indexOf("starting");
+    assert.ok(starting >= 0 && starting < messages.indexOf("listening"), messages.join(", "));
+    return Promise.resolve();
+  });
+});
+
+Deno.test("cannot listen names the address that is taken, not the flag", async () => {
+  const dir = await tempMetricsDir();
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const { port } = taken.addr as Deno.NetAddr;
+    const { code, stderr } = await runMain([
+      `--metrics.dir=${dir}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      "--log.format=json",
+    ]);
+    const line = stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
+      .find((r) => r.msg === "cannot listen");
+    assert.equal(code, 1);
+    assert.equal(line?.address, `127.0.0.1:${port}`, stderr);
+  } finally {
+    taken.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a denied execSync and a denied https import get the permission hint", async () => {
+  const exec = `import { execSync } from "node:child_process";
+export function process() { execSync("true"); }
+`;
+  // A specifier built at run time, so that Deno meets it only then. Under the tasks'
+  // --cached-only it is refused as not installed; a compiled binary refuses it for want of
+  // --allow-import (lib/modules/describe_error_test.ts has that message).
+  const remote = `export async function process() {
+  const host = "example.invalid";
+  await import(\`https://\${host}/helper.ts\`);
+}
+`;
+  await withExporter({ "runs_exec.ts": exec, "remote_import.ts": remote }, async (e) => {
+    const run = await e.waitForLog((r) => r.msg === "module run failed" && r.module === "runs_exec");
+    assert.deepEqual([run.err, run.hint], [
+      "Command failed: true",
+      "grant it with --allow-run in the exporter's permission flags",
+    ]);
+    const remoteRun = await e.waitForLog((r) =>
+      r.msg === "module run failed" && r.module === "remote_import"
+    );
+    assert.deepEqual([remoteRun.err, remoteRun.hint], [
+      `cannot import "https://example.invalid/helper.ts": the exporter does not download packages at run time`,
+      `add it to deno.json's "imports", run \`deno install\` in the exporter's directory and restart ` +
+      "(a compiled binary needs a rebuild)",
+    ]);
+  });
+});
+
+Deno.test("a module's ctx.log fields cannot override module=", async () => {
+  const module = `export function process(ctx) {
+  ctx.log.warn("pretending", { module: "someone_else", detail: 1 });
+}
+`;
+  await withExporter({ "honest.ts": module }, async (e) => {
+    const line = await e.waitForLog((r) => r.msg === "pretending");
+    assert.deepEqual([line.module, line.detail], ["honest", 1]);
+  });
+});

@@ -79,6 +79,49 @@ Deno.test("--env-file naming a missing or malformed file exits 2 with one line n
   }
 });
 
+// Types for module authors
+
+Deno.test("modules anywhere on disk, the examples included, import the module types and load", async () => {
+  const files: Record<string, string> = {
+    "typed.ts": `import { Gauge } from "prom-client";
+import type { Module, ModuleLog, ProcessContext, Sandbox } from "dynamic_exporter";
+const g = new Gauge({ name: "typed_value", help: "typed" });
+export const interval: Module["interval"] = "1s";
+const log = (l: ModuleLog) => l.debug("typed ran");
+export function process(ctx: ProcessContext): void {
+  log(ctx.log);
+  g.set(ctx.module.length);
+}
+export const unused: Sandbox | undefined = undefined;
+`,
+  };
+  for (const example of ["example_metric.ts", "file_age.ts", "http_probe.ts"]) {
+    files[example] = await Deno.readTextFile(`${ROOT}metrics/${example}`);
+  }
+  // A temp dir outside the project, with no deno.json: the exporter's import map applies.
+  await withExporter(files, async (e, dir) => {
+    const samples = await waitForSample(e.url, "typed_value", 5);
+    for (const module of ["typed", "example_metric", "file_age", "http_probe"]) {
+      assert.equal(
+        samples.get(`dynamic_exporter_module_last_load_successful{module="${module}"}`),
+        1,
+        module,
+      );
+    }
+    const checked = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "check",
+        "--quiet",
+        `--config=${ROOT}deno.json`,
+        ...Object.keys(files).map((f) => `${dir}/${f}`),
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assert.ok(checked.success, new TextDecoder().decode(checked.stderr));
+  });
+});
+
 // Small things met on the way
 
 Deno.test("-h prints the help, and an unknown flag suggests the nearest known one", async () => {

@@ -87,7 +87,13 @@ export async function main(args: string[]): Promise<number> {
     log.debug("env file loaded", { file: config.envFile, set: env.set.join(","), kept: env.kept.join(",") });
   }
   if (command.kind === "check") {
-    return checkModule(command.file, { collectTimeoutMs: config.collectTimeoutMs, log });
+    return checkModule(command.file, {
+      collectTimeoutMs: config.collectTimeoutMs,
+      collectIntervalMs: config.collectIntervalMs,
+      log,
+      // Set by scripts/check_module.ts (the check-module task) once `deno check` passed.
+      typeChecked: Deno.env.get("DYNAMIC_EXPORTER_TYPE_CHECKED") === "1",
+    });
   }
 
   const dirProblem = await checkMetricsDir(config.metricsDir);

@@ -5,7 +5,16 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { startTaskFlags, tempMetricsDir, waitForSample, withExporter } from "./_server.ts";
+import {
+  gaugeModule,
+  type LogRecord,
+  observationWindow,
+  startTaskFlags,
+  tempMetricsDir,
+  waitFor,
+  waitForSample,
+  withExporter,
+} from "./_server.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -120,6 +129,98 @@ export const unused: Sandbox | undefined = undefined;
     }).output();
     assert.ok(checked.success, new TextDecoder().decode(checked.stderr));
   });
+});
+
+// A dev loop that fits
+
+/** A copy of the exporter's own files in a temp dir, so that a test may edit its lib/. */
+async function projectCopy(): Promise<string> {
+  const copy = await Deno.makeTempDir({ prefix: "dx_project_" });
+  const { success, stderr } = await new Deno.Command("cp", {
+    args: ["-R", "main.ts", "lib", "scripts", "deno.json", "deno.lock", copy],
+    cwd: ROOT,
+    stderr: "piped",
+  }).output();
+  assert.ok(success, new TextDecoder().decode(stderr));
+  return copy;
+}
+
+/** The pids of processes whose command line mentions `text` (from ps: Deno reads /proc only with -A). */
+async function processesMentioning(text: string): Promise<number[]> {
+  const { stdout } = await new Deno.Command("ps", { args: ["-eo", "pid=,args="], stdout: "piped" }).output();
+  return new TextDecoder().decode(stdout).split("\n")
+    .filter((line) => line.includes(text))
+    .map((line) => Number(line.trim().split(/\s+/)[0]));
+}
+
+Deno.test("deno task dev restarts on a change under lib/, not on a module edit elsewhere, and ends on SIGTERM", async () => {
+  const copy = await projectCopy();
+  const dir = await tempMetricsDir({ "a.ts": gaugeModule("a_value", 1) });
+  const task = new Deno.Command(Deno.execPath(), {
+    args: ["task", "dev", `--metrics.dir=${dir}`, "--web.listen-address=127.0.0.1:0", "--log.format=json"],
+    cwd: copy,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const logs: LogRecord[] = [];
+  const output: string[] = [];
+  const reading = (async () => {
+    let buffer = "";
+    for await (const chunk of task.stderr.pipeThrough(new TextDecoderStream())) {
+      buffer += chunk;
+      const lines = buffer.split("\n");
+      buffer = lines.pop()!;
+      for (const line of lines) {
+        try {
+          logs.push(JSON.parse(line));
+        } catch {
+          output.push(line);
+        }
+      }
+    }
+  })();
+  const count = (msg: string) => logs.filter((r) => r.msg === msg).length;
+  const dump = () => [...output, ...logs.map((r) => JSON.stringify(r))].join("\n");
+  let code: number | undefined;
+  try {
+    await waitFor(() => count("metrics dir loaded; ready") === 1, { timeoutMs: 30_000, message: dump });
+
+    // A module edit in the outside dir: the exporter hot-reloads it and does not restart.
+    await Deno.writeTextFile(`${dir}/a.ts`, gaugeModule("a_value", 2));
+    await waitFor(() => count("module reloaded") === 1, { timeoutMs: 10_000, message: dump });
+    await observationWindow(1500);
+    assert.equal(count("starting"), 1, dump());
+
+    // A change to the exporter's own code: it restarts.
+    await Deno.writeTextFile(`${copy}/lib/version.ts`, "\n// edited by the test\n", { append: true });
+    await waitFor(() => count("metrics dir loaded; ready") === 2, { timeoutMs: 30_000, message: dump });
+    assert.equal(count("starting"), 2);
+    assert.ok(output.some((l) => l === "dev: restarting: lib/version.ts changed"), dump());
+
+    task.kill("SIGTERM");
+    code = (await task.status).code;
+    await reading;
+    assert.equal(code, 0, dump());
+    assert.equal(count("stopped"), 2, "the restarted exporter stopped cleanly too");
+    await waitFor(async () => (await processesMentioning(copy)).length === 0, {
+      timeoutMs: 5_000,
+      message: () => "a process of the dev task is left behind",
+    });
+  } finally {
+    if (code === undefined) {
+      for (const pid of await processesMentioning(copy)) {
+        try {
+          Deno.kill(pid, "SIGKILL");
+        } catch { /* gone */ }
+      }
+      await task.status;
+      await reading;
+    }
+    await Deno.remove(copy, { recursive: true });
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 // Small things met on the way

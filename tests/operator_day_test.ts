@@ -223,6 +223,56 @@ Deno.test("deno task dev restarts on a change under lib/, not on a module edit e
   }
 });
 
+// Compile says what to do
+
+Deno.test("deno task compile without its runtime says in one line to set DENORT_BIN, and writes nothing", async () => {
+  const copy = await projectCopy();
+  const runtime =
+    `a denort of Deno ${Deno.version.deno} for ${Deno.build.target} (the runtime \`deno compile\` ` +
+    `embeds: https://dl.deno.land/release/v${Deno.version.deno}/denort-${Deno.build.target}.zip, unzipped)`;
+  const { DENORT_BIN: _, ...inherited } = Deno.env.toObject();
+  const compile = async (env: Record<string, string>) => {
+    const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "--quiet", "compile"],
+      cwd: copy,
+      clearEnv: true,
+      env: { ...inherited, NO_COLOR: "1", ...env },
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    return { code, stderr: new TextDecoder().decode(stderr) };
+  };
+  const entries = async () => (await Array.fromAsync(Deno.readDir(copy))).map((e) => e.name).sort();
+  try {
+    // A missing DENORT_BIN: refused before deno compile starts.
+    assert.deepEqual(await compile({ DENORT_BIN: `${copy}/no_such_denort` }), {
+      code: 1,
+      stderr: `compile: DENORT_BIN="${copy}/no_such_denort" is not a file; it must point to ${runtime}\n`,
+    });
+    assert.deepEqual(await entries(), ["deno.json", "deno.lock", "lib", "main.ts", "scripts"], "no dist/");
+
+    // No DENORT_BIN and no network: a proxy that refuses makes the download fail as it does offline.
+    const offline = await compile({ HTTPS_PROXY: "http://127.0.0.1:9", https_proxy: "http://127.0.0.1:9" });
+    if (offline.code === 0) {
+      // A denort downloaded earlier is in Deno's cache: then the build works, and is whole.
+      console.warn("deno compile found its runtime in the cache; the offline message was not exercised");
+      assert.deepEqual(await entries(), ["deno.json", "deno.lock", "dist", "lib", "main.ts", "scripts"]);
+      assert.deepEqual((await Array.fromAsync(Deno.readDir(`${copy}/dist`))).map((e) => e.name), [
+        "dynamic_exporter",
+      ]);
+      return;
+    }
+    assert.deepEqual(offline, {
+      code: 1,
+      stderr:
+        `compile: cannot download Deno's runtime (dl.deno.land is unreachable); set DENORT_BIN to ${runtime}\n`,
+    });
+    assert.deepEqual(await entries(), ["deno.json", "deno.lock", "lib", "main.ts", "scripts"], "no dist/");
+  } finally {
+    await Deno.remove(copy, { recursive: true });
+  }
+});
+
 // Small things met on the way
 
 Deno.test("-h prints the help, and an unknown flag suggests the nearest known one", async () => {

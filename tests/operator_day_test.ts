@@ -273,6 +273,31 @@ Deno.test("deno task compile without its runtime says in one line to set DENORT_
   }
 });
 
+Deno.test("deno task check-module takes --env-file like the exporter", async () => {
+  const dir = await tempMetricsDir({
+    "setting.ts": `import { Gauge } from "prom-client";
+const g = new Gauge({ name: "setting_value", help: "from the env file" });
+export function process() { g.set(Number(Deno.env.get("DX_CHECK_SETTING") ?? "-1")); }
+`,
+    "settings.env": "DX_CHECK_SETTING=42\n",
+  });
+  try {
+    const { code, stdout } = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "--quiet", "check-module", `${dir}/setting.ts`, `--env-file=${dir}/settings.env`],
+      cwd: ROOT,
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    assert.deepEqual({ code, stdout: new TextDecoder().decode(stdout) }, {
+      code: 0,
+      stdout: "# HELP setting_value from the env file\n# TYPE setting_value gauge\nsetting_value 42\n",
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 // Small things met on the way
 
 Deno.test("-h prints the help, and an unknown flag suggests the nearest known one", async () => {

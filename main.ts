@@ -6,7 +6,8 @@ import { checkModule } from "./lib/check.ts";
 import { installExitGuard } from "./lib/modules/exit_guard.ts";
 import { Exporter } from "./lib/exporter.ts";
 import { formatDuration } from "./lib/duration.ts";
-import { FlagError, parseCommand } from "./lib/flags.ts";
+import { EnvFileError, type EnvFileResult, loadEnvFile } from "./lib/env_file.ts";
+import { FlagError, formatHostPort, parseCommand } from "./lib/flags.ts";
 import { HttpServer } from "./lib/http/http_server.ts";
 import { Logger } from "./lib/log.ts";
 import { limitRequests } from "./lib/http/request_limit.ts";
@@ -72,12 +73,27 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   const { config } = command;
+  // Before any module loads, so that their top-level code sees the settings too.
+  let env: EnvFileResult | undefined;
+  try {
+    env = config.envFile === undefined ? undefined : await loadEnvFile(config.envFile);
+  } catch (err) {
+    if (err instanceof EnvFileError) return fail(`--env-file: ${err.message}`);
+    throw err;
+  }
   const log = new Logger({ level: config.logLevel, format: config.logFormat });
+  if (env) {
+    // Names only: the values are the modules' secrets.
+    log.debug("env file loaded", { file: config.envFile, set: env.set.join(","), kept: env.kept.join(",") });
+  }
   if (command.kind === "check") {
     return checkModule(command.file, {
       collectTimeoutMs: config.collectTimeoutMs,
       sandboxAll: config.sandboxAll,
+      collectIntervalMs: config.collectIntervalMs,
       log,
+      // Set by scripts/check_module.ts (the check-module task) once `deno check` passed.
+      typeChecked: Deno.env.get("DYNAMIC_EXPORTER_TYPE_CHECKED") === "1",
     });
   }
 
@@ -101,6 +117,7 @@ export async function main(args: string[]): Promise<number> {
   // Inside the guard: only authenticated requests take one of the --web.max-requests slots.
   const limited = limitRequests(exporter.handler(), { max: config.maxRequests, log });
   const handler = policy ? guardHandler(limited, policy) : limited;
+  log.info("starting", { version: VERSION, metrics_dir: config.metricsDir });
   try {
     server = HttpServer.listen(config.listenAddress, handler, {
       log,
@@ -108,11 +125,11 @@ export async function main(args: string[]): Promise<number> {
       idleTimeoutMs: config.idleTimeoutMs,
     });
   } catch (err) {
-    log.error("cannot listen", { address: args.find((a) => a.startsWith("--web.listen-address")), err });
+    const { hostname, port } = config.listenAddress;
+    log.error("cannot listen", { address: formatHostPort(hostname, port), err });
     web?.close();
     return 1;
   }
-  log.info("starting", { version: VERSION, metrics_dir: config.metricsDir });
 
   const stopped = Promise.withResolvers<string>();
   const onStop = (signal: string) => () => stopped.resolve(signal);

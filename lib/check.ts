@@ -1,6 +1,7 @@
 /** `dynamic_exporter check <file>`: load one module, run it once, print and validate its exposition. */
 
 import { basename, dirname, resolve } from "node:path";
+import { describeError } from "./modules/describe_error.ts";
 import { register } from "prom-client";
 import { formatDuration } from "./duration.ts";
 import { formatFamilies, validateFamily } from "./exposition/format.ts";
@@ -8,6 +9,7 @@ import { createModuleHost } from "./modules/routing_host.ts";
 import type { Logger } from "./log.ts";
 import { MetricOwnership, type PromRegistry } from "./modules/ownership.ts";
 import { runProcess } from "./schedule/runner.ts";
+import { PERMISSION_KINDS, readSandboxDeclaration, type SandboxSpec } from "./modules/sandbox.ts";
 import { moduleName } from "./modules/scan.ts";
 import { selfMetrics } from "./exposition/self_metrics.ts";
 
@@ -15,6 +17,14 @@ export interface CheckOptions {
   collectTimeoutMs: number;
   /** --modules.sandbox: check the module in a Worker even if it declares no sandbox. */
   sandboxAll?: boolean;
+  /** `--collect.interval`, shown when the module has no `interval` of its own. */
+  collectIntervalMs: number;
+  /**
+   * The module was type-checked before this run (`deno task check-module` runs `deno check`
+   * first). Without it the report says the type check was skipped: the compiled binary has no
+   * TypeScript checker, and the exporter may not start `deno` (no --allow-run). Default: false.
+   */
+  typeChecked?: boolean;
   log: Logger;
   /** Where the exposition goes. Default: stdout. */
   out?: (text: string) => void;
@@ -26,8 +36,8 @@ export interface CheckOptions {
 export async function checkModule(file: string, options: CheckOptions): Promise<number> {
   const out = options.out ?? ((text) => Deno.stdout.writeSync(new TextEncoder().encode(text)));
   const err = options.err ?? ((text) => Deno.stderr.writeSync(new TextEncoder().encode(text)));
-  const fail = (reason: string): number => {
-    err(`FAIL ${file}: ${reason}\n`);
+  const fail = (reason: string, hint?: string): number => {
+    err(`${hint ? `  hint: ${hint}\n` : ""}FAIL ${file}: ${reason}\n`);
     return 1;
   };
   const name = moduleName(basename(file));
@@ -45,20 +55,28 @@ export async function checkModule(file: string, options: CheckOptions): Promise<
     loadTimeoutMs: options.collectTimeoutMs,
     sandboxAll: options.sandboxAll ?? false,
   });
+  let sandbox: SandboxSpec | undefined;
+  try {
+    sandbox = readSandboxDeclaration(await Deno.readTextFile(file));
+  } catch (e) {
+    return fail((e as Error).message);
+  }
   let module;
   try {
     module = await host.load(name, file);
   } catch (e) {
-    return fail((e as Error).message);
+    return fail((e as Error).message, (e as { hint?: string }).hint);
   }
   const timeoutMs = module.timeoutMs ?? options.collectTimeoutMs;
+  err(report(module, sandbox, options));
   const run = await runProcess(module, { timeoutMs, log: options.log.child({ module: name }) }).result;
   if (run.outcome !== "success") {
-    const reason = run.outcome === "timeout"
+    const described = run.outcome === "timeout" ? undefined : describeError(run.error, module.url);
+    const reason = described === undefined
       ? `process() did not finish within ${formatDuration(timeoutMs)}`
       : `process() failed: ${run.error instanceof Error ? run.error.message : String(run.error)}`;
     await host.dispose(module, timeoutMs).catch(() => {});
-    return fail(reason);
+    return fail(reason, described?.hint);
   }
   let families;
   try {
@@ -77,4 +95,42 @@ export async function checkModule(file: string, options: CheckOptions): Promise<
     }ms${families.length === 0 ? " (warning: it registers no metrics)" : ""}\n`,
   );
   return 0;
+}
+
+/** What the exporter will do with the module: its interval, timeout, sandbox, and the type check. */
+function report(
+  module: { name: string; intervalMs?: number; timeoutMs?: number },
+  sandbox: SandboxSpec | undefined,
+  options: CheckOptions,
+): string {
+  const setting = (own: number | undefined, flag: number, name: string) =>
+    own === undefined
+      ? `${flag === 0 ? "at scrape time" : formatDuration(flag)} (${name})`
+      : `${own === 0 ? "at scrape time" : formatDuration(own)} (its own export)`;
+  const permissions = sandbox &&
+    PERMISSION_KINDS.filter((kind) => sandbox.permissions[kind].length > 0)
+      .map((kind) => `--allow-${kind}=${sandbox.permissions[kind].join(",")}`);
+  const lines = [
+    `module ${module.name}`,
+    `  interval: ${setting(module.intervalMs, options.collectIntervalMs, "--collect.interval")}`,
+    `  timeout: ${setting(module.timeoutMs, options.collectTimeoutMs, "--collect.timeout")}`,
+    `  sandbox: ${
+      sandbox === undefined
+        ? "none (runs in the exporter's process, with its permissions)"
+        : `its own Worker with ${permissions!.length > 0 ? permissions!.join(" ") : "no permissions"}, ` +
+          `memory ${size(sandbox.memoryBytes)}`
+    }`,
+    `  type check: ${
+      options.typeChecked
+        ? "passed (deno check)"
+        : "skipped (this command does not type-check; `deno task check-module` does, where Deno is installed)"
+    }`,
+  ];
+  return lines.join("\n") + "\n";
+}
+
+function size(bytes: number): string {
+  if (bytes % 1024 ** 2 === 0) return `${bytes / 1024 ** 2} MiB`;
+  if (bytes % 1e6 === 0) return `${bytes / 1e6} MB`;
+  return `${bytes} bytes`;
 }

@@ -28,6 +28,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
+  /** `--env-file`: KEY=VALUE lines loaded into the environment before any module. */
+  envFile?: string;
 }
 
 export type Command =
@@ -47,6 +49,8 @@ export class FlagError extends Error {
 interface FlagSpec {
   default?: string;
   boolean?: true;
+  /** A one-letter alias, as `-h` for `--help`. */
+  short?: string;
   help: string;
 }
 
@@ -102,7 +106,11 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
     help: "Only log messages at or above this level: debug, info, warn, error.",
   },
   "log.format": { default: "logfmt", help: "Log line format: logfmt or json." },
-  help: { boolean: true, help: "Show this help and exit." },
+  "env-file": {
+    help:
+      "A file of KEY=VALUE lines (# comments, optional quotes) loaded into the environment before any module loads, for the modules' settings; a variable already set in the environment wins.",
+  },
+  help: { boolean: true, short: "h", help: "Show this help and exit." },
   version: { boolean: true, help: "Show version information and exit." },
 };
 
@@ -117,7 +125,8 @@ export function helpText(): string {
   for (const [name, spec] of Object.entries(FLAGS)) {
     const value = spec.boolean ? "" : "=<value>";
     const def = spec.default === undefined ? "" : ` (default: ${JSON.stringify(spec.default)})`;
-    lines.push(`  --${name}${value}`, `      ${spec.help}${def}`);
+    const short = spec.short ? `-${spec.short}, ` : "";
+    lines.push(`  ${short}--${name}${value}`, `      ${spec.help}${def}`);
   }
   return lines.join("\n") + "\n";
 }
@@ -134,7 +143,10 @@ export function parseCommand(args: string[]): Command {
       options: Object.fromEntries(
         Object.entries(FLAGS).map(([name, spec]) => [
           name,
-          { type: spec.boolean ? "boolean" as const : "string" as const },
+          {
+            type: spec.boolean ? "boolean" as const : "string" as const,
+            ...(spec.short ? { short: spec.short } : {}),
+          },
         ]),
       ),
     });
@@ -167,6 +179,9 @@ export function parseCommand(args: string[]): Command {
     shutdownTimeoutMs: durationFlag("shutdown.timeout", flag("shutdown.timeout"), ONE_TIMER_MS),
     logLevel: oneOf("log.level", flag("log.level"), LOG_LEVELS),
     logFormat: oneOf("log.format", flag("log.format"), LOG_FORMATS),
+    envFile: values["env-file"] === undefined
+      ? undefined
+      : nonEmpty("env-file", values["env-file"] as string),
   };
   if (config.collectTimeoutMs === 0) {
     throw new FlagError(`--collect.timeout: must be greater than 0`);
@@ -190,12 +205,48 @@ export function parseCommand(args: string[]): Command {
 function describeParseError(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
   const unknown = /Unknown option '([^']+)'/.exec(message);
-  if (unknown) return `unknown flag ${unknown[1]}; see --help`;
+  if (unknown) {
+    const near = nearestFlag(unknown[1]);
+    return `unknown flag ${unknown[1]}; ${near ? `did you mean --${near}? ` : ""}see --help`;
+  }
   const missing = /Option '(?:-\w, )?(--[^ ']+)[^']*' argument (?:missing|is ambiguous)/.exec(message);
   if (missing) return `${missing[1]}: needs a value`;
   const noValue = /Option '(--[^ ']+)' does not take an argument/.exec(message);
   if (noValue) return `${noValue[1]}: takes no value`;
   return message.split("\n")[0];
+}
+
+/**
+ * The known flag closest to `given` (without its value), when it is close enough to be a typo:
+ * `--metrics-dir` is `--metrics.dir` with one character changed.
+ */
+function nearestFlag(given: string): string | undefined {
+  const name = given.replace(/^-+/, "").split("=")[0].toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const flag of Object.keys(FLAGS)) {
+    const distance = editDistance(name, flag);
+    if (distance < bestDistance) [best, bestDistance] = [flag, distance];
+  }
+  // A third of the name, at least 1 and at most 3 edits: closer than that is a typo, further a guess.
+  return bestDistance <= Math.min(3, Math.max(1, Math.floor(name.length / 3))) ? best : undefined;
+}
+
+/** Levenshtein distance: insertions, deletions and substitutions. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        previous[j] + 1,
+        current[j - 1] + 1,
+        previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length];
 }
 
 function nonEmpty(name: string, value: string): string {

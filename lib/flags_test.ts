@@ -16,6 +16,7 @@ const DEFAULTS: Config = {
   shutdownTimeoutMs: 15_000,
   logLevel: "info",
   logFormat: "logfmt",
+  envFile: undefined,
 };
 
 function run(config: Partial<Config>) {
@@ -64,6 +65,7 @@ Deno.test("parseCommand reads every flag at once", () => {
       "--log.level=debug",
       "--log.format",
       "json",
+      "--env-file=/etc/dynamic_exporter/env",
     ]),
     {
       kind: "run",
@@ -82,6 +84,7 @@ Deno.test("parseCommand reads every flag at once", () => {
         shutdownTimeoutMs: 10_000,
         logLevel: "debug",
         logFormat: "json",
+        envFile: "/etc/dynamic_exporter/env",
       },
     },
   );
@@ -395,7 +398,9 @@ Flags:
       Only log messages at or above this level: debug, info, warn, error. (default: "info")
   --log.format=<value>
       Log line format: logfmt or json. (default: "logfmt")
-  --help
+  --env-file=<value>
+      A file of KEY=VALUE lines (# comments, optional quotes) loaded into the environment before any module loads, for the modules' settings; a variable already set in the environment wins.
+  -h, --help
       Show this help and exit.
   --version
       Show version information and exit.
@@ -406,7 +411,7 @@ Flags:
 Deno.test("parseCommand --help lists every flag of the contract", () => {
   const command = parseCommand(["--help"]);
   if (command.kind !== "help") assert.fail(`expected help, got ${command.kind}`);
-  const listed = [...command.text.matchAll(/^ {2}--([\w.-]+)/gm)].map((m) => m[1]);
+  const listed = [...command.text.matchAll(/^ {2}(?:-\w, )?--([\w.-]+)/gm)].map((m) => m[1]);
   assert.deepEqual(listed, [
     "web.listen-address",
     "web.telemetry-path",
@@ -422,6 +427,7 @@ Deno.test("parseCommand --help lists every flag of the contract", () => {
     "shutdown.timeout",
     "log.level",
     "log.format",
+    "env-file",
     "help",
     "version",
   ]);
@@ -479,4 +485,27 @@ Deno.test("parseCommand rejects a bad --web.idle-timeout, naming that flag", () 
     name: "FlagError",
     message: /^--web\.idle-timeout: /,
   });
+});
+
+Deno.test("parseCommand takes -h as --help", () => {
+  assert.deepEqual(parseCommand(["-h"]), { kind: "help", text: helpText() });
+  assert.match(helpText(), /^ {2}-h, --help$/m);
+});
+
+Deno.test("parseCommand suggests the nearest known flag for a typo", () => {
+  rejects(["--metrics-dir=/srv"], "unknown flag --metrics-dir; did you mean --metrics.dir? see --help");
+  rejects(
+    ["--collect.intervall=1m"],
+    "unknown flag --collect.intervall; did you mean --collect.interval? see --help",
+  );
+  rejects(["--envfile", "x"], "unknown flag --envfile; did you mean --env-file? see --help");
+});
+
+Deno.test("parseCommand suggests nothing for a flag far from every known one", () => {
+  rejects(["--storage.tsdb.path=/x"], "unknown flag --storage.tsdb.path; see --help");
+});
+
+Deno.test("parseCommand reads --env-file and refuses it empty", () => {
+  assert.deepEqual(parseCommand(["--env-file=.env"]), run({ envFile: ".env" }));
+  rejects(["--env-file="], "--env-file: must not be empty");
 });

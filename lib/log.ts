@@ -69,8 +69,10 @@ export class Logger {
 
   #log(level: LogLevel, msg: string, fields?: LogFields): void {
     if (LOG_LEVELS.indexOf(level) < this.#level) return;
-    // The fixed keys come first and cannot be overwritten by a field of the same name.
-    const record: LogFields = { ...this.#fields, ...fields };
+    // The fixed keys come first, and a child's fields (`module=`) after them: neither can be
+    // overwritten by a call's field of the same name, so a module cannot log as another (issue 11).
+    const record: LogFields = { ...this.#fields };
+    for (const [key, value] of Object.entries(fields ?? {})) if (!(key in record)) record[key] = value;
     const line: LogFields = { ts: this.#now().toISOString(), level, msg };
     for (const [key, value] of Object.entries(record)) if (!(key in line)) line[key] = value;
     try {

@@ -344,6 +344,7 @@ export class ModuleSet {
       });
       this.#board.update(name, (s) => {
         s.errors[result.outcome as "error" | "timeout"]++;
+        s.lastCountedAt[result.outcome as "error" | "timeout"] = Date.now();
         s.lastError = { stage: "run", at: Date.now(), ...details };
       });
     } else {
@@ -371,6 +372,7 @@ export class ModuleSet {
     this.#board.update(name, (s) => {
       wasStuck = s.stuck;
       s.overruns++;
+      s.lastCountedAt.overrun = Date.now();
       s.stuck = reason === "stuck";
       if (s.stuck) s.up = false;
     });

@@ -25,6 +25,11 @@ export interface ModuleStatus {
   lastSuccessAt?: number;
   errors: { error: number; timeout: number };
   overruns: number;
+  /**
+   * When each count last went up, ms since the epoch: the status page colours a count only
+   * while it is recent, not for an error of last week on a module that is healthy now.
+   */
+  lastCountedAt: { error?: number; timeout?: number; overrun?: number };
   reloads: { success: number; failure: number };
   lastError?: ModuleError;
   intervalMs?: number;
@@ -61,6 +66,7 @@ export class StatusBoard {
         up: false,
         errors: { error: 0, timeout: 0 },
         overruns: 0,
+        lastCountedAt: {},
         reloads: { success: 0, failure: 0 },
         metricNames: [],
         stuck: false,

@@ -2,6 +2,7 @@
 // the exporter's default. Watches this file itself unless FILE_AGE_PATH names another, such as
 // a backup.
 import { Gauge } from "prom-client";
+import type { Module } from "dynamic_exporter";
 
 const path = Deno.env.get("FILE_AGE_PATH") ?? new URL(import.meta.url).pathname;
 
@@ -11,9 +12,9 @@ const age = new Gauge({
   labelNames: ["path"],
 });
 
-export const interval = "1m";
+export const interval: Module["interval"] = "1m";
 
-export async function process() {
+export async function process(): Promise<void> {
   try {
     const { mtime } = await Deno.stat(path);
     age.set({ path }, (Date.now() - (mtime?.getTime() ?? 0)) / 1000);

@@ -2,6 +2,7 @@
 // slow endpoint cannot pile up requests. Probes the exporter's own health endpoint by default;
 // point PROBE_URL at the API you care about.
 import { Gauge } from "prom-client";
+import type { Module, ProcessContext } from "dynamic_exporter";
 
 const url = Deno.env.get("PROBE_URL") ?? "http://127.0.0.1:8000/-/healthy";
 
@@ -16,11 +17,9 @@ const seconds = new Gauge({
   labelNames: ["url"],
 });
 
-export const timeout = "2s";
+export const timeout: Module["timeout"] = "2s";
 
-export async function process(
-  ctx: { signal: AbortSignal; log: { debug(msg: string, fields?: object): void } },
-) {
+export async function process(ctx: ProcessContext): Promise<void> {
   const start = performance.now();
   try {
     const response = await fetch(url, { signal: ctx.signal });

@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { gaugeModule, tempMetricsDir } from "./_server.ts";
+import { gaugeModule, startTaskFlags, tempMetricsDir } from "./_server.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -23,7 +23,15 @@ Deno.test("check-module prints a good module's exposition and exits 0", async ()
   try {
     const { code, stdout, stderr } = await checkModule(`${dir}/good.ts`);
     assert.equal(stdout, "# HELP good_value test gauge good_value\n# TYPE good_value gauge\ngood_value 5\n");
-    assert.match(stderr, new RegExp(`^OK ${dir}/good.ts: 1 metric family, process\\(\\) took [0-9.]+ms\\n$`));
+    assert.match(
+      stderr,
+      new RegExp(
+        `^module good\\n  interval: 10s \\(--collect.interval\\)\\n  timeout: 5s \\(--collect.timeout\\)\\n` +
+          `  sandbox: none \\(runs in the exporter's process, with its permissions\\)\\n` +
+          `  type check: passed \\(deno check\\)\\n` +
+          `OK ${dir}/good.ts: 1 metric family, process\\(\\) took [0-9.]+ms\\n$`,
+      ),
+    );
     assert.equal(code, 0);
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -55,6 +63,94 @@ Deno.test("check-module exits 1 with the reason for a module that fails", async 
         { code: 1, stderr: [`FAIL ${dir}/${file}: ${reason}`] },
       );
     }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+const TYPED = `import { Gauge } from "prom-client";
+import type { Module, ProcessContext, Sandbox } from "dynamic_exporter";
+const g = new Gauge({ name: "typed_value", help: "typed" });
+export const interval: Module["interval"] = "1d";
+export const timeout: Module["timeout"] = "3s";
+export const sandbox: Sandbox = { net: ["api.internal:443"], env: ["API_KEY"], memory: "128MB" };
+export function process(ctx: ProcessContext): void {
+  g.set(ctx.module.length);
+}
+`;
+
+Deno.test("check-module type-checks a module outside the project against the exporter's types", async () => {
+  // A temp dir has no deno.json: the types come through the exporter's import map.
+  const dir = await tempMetricsDir({
+    "typed.ts": TYPED,
+    "zero.ts": TYPED.replace("g.set(ctx.module.length)", 'g.set("zero")'),
+    "wrong_ctx.ts": TYPED.replace("ctx.module.length", "ctx.signal.reason.length + ctx.nothing"),
+  });
+  try {
+    const typed = await checkModule(`${dir}/typed.ts`);
+    assert.deepEqual(
+      { code: typed.code, stdout: typed.stdout, report: typed.stderr.split("\n").slice(0, 5) },
+      {
+        code: 0,
+        stdout: "# HELP typed_value typed\n# TYPE typed_value gauge\ntyped_value 5\n",
+        report: [
+          "module typed",
+          "  interval: 1d (its own export)",
+          "  timeout: 3s (its own export)",
+          "  sandbox: its own Worker with --allow-net=api.internal:443 --allow-env=API_KEY, memory 128 MB",
+          "  type check: passed (deno check)",
+        ],
+      },
+    );
+    for (const [file, error] of [["zero.ts", "TS2345"], ["wrong_ctx.ts", "TS2339"]]) {
+      const result = await checkModule(`${dir}/${file}`);
+      assert.equal(result.code, 1, file);
+      assert.match(result.stderr, new RegExp(error), file);
+      assert.equal(result.stdout, "", `${file} never ran`);
+      assert.match(
+        result.stderr,
+        new RegExp(`^FAIL ${dir}/${file}: it does not type-check \\(deno check, above\\)$`, "m"),
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("check-module prints the permission hint the log line has", async () => {
+  const dir = await tempMetricsDir({
+    "needs_run.ts": `export async function process() { await new Deno.Command("true").output(); }\n`,
+  });
+  try {
+    const { code, stderr } = await checkModule(`${dir}/needs_run.ts`);
+    assert.equal(code, 1);
+    assert.deepEqual(stderr.split("\n").slice(-3), [
+      "  hint: grant it with --allow-run in the exporter's permission flags",
+      `FAIL ${dir}/needs_run.ts: process() failed: Requires run access to "true", run again with the --allow-run flag`,
+      "",
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the check command without the task (as in the binary) says it skipped the type check", async () => {
+  const dir = await tempMetricsDir({ "typed.ts": TYPED });
+  try {
+    const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: ["run", ...await startTaskFlags(), `${ROOT}main.ts`, "check", `${dir}/typed.ts`],
+      env: { NO_COLOR: "1" },
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    const lines = new TextDecoder().decode(stderr).split("\n");
+    assert.ok(
+      lines.includes(
+        "  type check: skipped (this command does not type-check; `deno task check-module` does, where Deno is installed)",
+      ),
+      lines.join("\n"),
+    );
+    assert.equal(code, 0);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -98,3 +98,13 @@ Deno.test({
     }
   },
 });
+
+Deno.test("the alert rules name commands a binary install has, and test short and very long intervals", async () => {
+  const rules = await Deno.readTextFile(RULES);
+  assert.doesNotMatch(rules, /deno task/, "a binary install has `dynamic_exporter check`, not deno task");
+  assert.match(rules, /`dynamic_exporter check <file>` reproduces it/);
+  const tests = await Deno.readTextFile(RULES_TEST);
+  for (const interval of ['"2x150"', '"86400x30"', '"86400x10"']) {
+    assert.ok(tests.includes(`values: ${interval}`), `a case with module interval ${interval}`);
+  }
+});

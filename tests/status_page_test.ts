@@ -15,7 +15,8 @@ try {
 }
 
 Deno.test({
-  name: "the status page, in a real browser, shows which module fails, why and where",
+  name:
+    "the status page, in a real browser, shows which module fails, why and where, at a glance with 20 modules",
   ignore: !chromium,
   async fn() {
     // Its own `deno test` with -A: at import, playwright-core stats
@@ -32,6 +33,7 @@ Deno.test({
         "-A",
         BROWSER_TEST,
       ],
+      // Screenshots go to a temp dir removed afterwards, unless DX_SCREENSHOT_DIR keeps them.
       env: { NO_COLOR: "1" },
       stdout: "piped",
       stderr: "piped",
@@ -39,6 +41,6 @@ Deno.test({
     const output = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
     for (const line of output.split("\n")) if (line.startsWith("status page screenshot")) console.log(line);
     assert.equal(code, 0, output);
-    assert.match(output, /^ok \| 1 passed \| 0 failed/m, output);
+    assert.match(output, /^ok \| 2 passed \| 0 failed/m, output);
   },
 });

@@ -22,19 +22,23 @@ export interface LandingOptions {
   ignoredFiles?: IgnoredFile[];
 }
 
-type State = "failed" | "stale" | "stuck" | "down" | "pending" | "up";
+type State = "failed" | "stale" | "stuck" | "down" | "previous" | "pending" | "up";
 
 // Broken first: a person opens this page to find what is broken.
-const STATES: readonly State[] = ["failed", "stale", "stuck", "down", "pending", "up"];
+const STATES: readonly State[] = ["failed", "stale", "stuck", "down", "previous", "pending", "up"];
 
 const LABEL: Readonly<Record<State, string>> = {
   failed: "failed",
   stale: "reload failed",
   stuck: "stuck",
   down: "down",
+  previous: "serving previous",
   pending: "not run yet",
   up: "up",
 };
+
+/** A module's metric list longer than this is collapsed, so that a row stays one line high. */
+const MAX_LISTED_METRICS = 3;
 
 const NOTE: Readonly<Partial<Record<State, string>>> = {
   failed: "Nothing from this module is served until the file loads.",
@@ -51,6 +55,8 @@ function stateOf(m: ModuleStatus): State {
   if (!m.loaded) return "failed";
   if (!m.lastLoadSuccessful) return "stale";
   if (m.stuck) return "stuck";
+  // A changed file loaded but has not succeeded yet: what is served is the previous version's.
+  if (m.servingPrevious && !m.up) return "previous";
   if (m.lastRunAt === undefined) return "pending";
   return m.up ? "up" : "down";
 }
@@ -111,18 +117,36 @@ function interval(ms: number | undefined): string {
   return ms === 0 ? "at scrape time" : escapeHtml(formatDuration(ms));
 }
 
-function metrics(names: string[]): string {
-  if (names.length === 0) return `<span class="none">none</span>`;
-  return names.map((name) => `<code>${escapeHtml(name)}</code>`).join(" ");
+/**
+ * A name that may wrap only between words: after an underscore, or before the capital of a
+ * camelCase hump (`zstack_<wbr>available<wbr>HostCount`), never inside a word (issue 11).
+ */
+function breakable(name: string): string {
+  return escapeHtml(name).replaceAll("_", "_<wbr>").replace(/(?<=[a-z0-9])(?=[A-Z])/g, "<wbr>");
 }
 
-function counts(m: ModuleStatus): string {
-  const item = (label: string, n: number, bad = n > 0, more = "") =>
+function metrics(names: string[]): string {
+  if (names.length === 0) return `<span class="none">none</span>`;
+  const list = names.map((name) => `<code>${breakable(name)}</code>`).join(" ");
+  if (names.length <= MAX_LISTED_METRICS) return list;
+  // Collapsed: twelve names would make the row taller than the screen and push the error below it.
+  return `<details><summary>${names.length} metrics</summary>${list}</details>`;
+}
+
+function counts(m: ModuleStatus, now: number): string {
+  // Coloured only while recent: since the last success (the module fails now), or within its
+  // last interval. An error of last week on a module that is healthy now is history, not news.
+  const recent = (at: number | undefined) =>
+    at !== undefined && (at > (m.lastSuccessAt ?? 0) || now - at < (m.intervalMs ?? 0));
+  const item = (label: string, n: number, bad: boolean, more = "") =>
     `<div${bad ? ' class="bad"' : ""}><dt>${label}</dt><dd>${n}${more}</dd></div>`;
   const { success, failure } = m.reloads;
-  return `<dl>${item("errors", m.errors.error)}${item("timeouts", m.errors.timeout)}${
-    item("overruns", m.overruns)
-  }${item("loads", success + failure, failure > 0, failure > 0 ? `, ${failure} failed` : "")}</dl>`;
+  const at = m.lastCountedAt;
+  return `<dl>${item("errors", m.errors.error, recent(at.error))}${
+    item("timeouts", m.errors.timeout, recent(at.timeout))
+  }${item("overruns", m.overruns, recent(at.overrun))}${
+    item("loads", success + failure, !m.lastLoadSuccessful, failure > 0 ? `, ${failure} failed` : "")
+  }</dl>`;
 }
 
 /** What went wrong, for a module with an error or a state that needs explaining; "" otherwise. */
@@ -154,7 +178,7 @@ function row(m: ModuleStatus, state: State, now: number): string {
     interval(m.intervalMs),
     m.timeoutMs === undefined ? NONE : escapeHtml(formatDuration(m.timeoutMs)),
     metrics(m.metricNames),
-    counts(m),
+    counts(m, now),
   ];
   const more = details(m, state, now);
   return `<tr class="${state}">${cells.map((cell) => `<td>${cell}</td>`).join("")}</tr>${
@@ -174,17 +198,19 @@ function ignoredSection(files: IgnoredFile[]): string {
 function summary(total: number, byState: Record<State, number>): string {
   const part = (state: State) =>
     `<span class="s-${byState[state] > 0 ? state : "zero"}">${byState[state]} ${LABEL[state]}</span>`;
-  const parts = (["up", "down", "failed"] as const).map(part);
-  if (byState.stale > 0) parts.push(part("stale"));
-  if (byState.stuck > 0) parts.push(part("stuck"));
-  if (byState.pending > 0) parts.push(part("pending"));
-  return `${total} module${total === 1 ? "" : "s"}: ${parts.join(", ")}`;
+  // "0 up" only when nothing serves: a module serving its previous version still serves.
+  const shown = STATES.filter((state) =>
+    byState[state] > 0 || (state === "up" && total > 0 && byState.previous === 0)
+  );
+  const order: readonly State[] = ["up", "previous", "down", "failed", "stale", "stuck", "pending"];
+  const parts = order.filter((state) => shown.includes(state)).map(part);
+  return `${total} module${total === 1 ? "" : "s"}${parts.length > 0 ? `: ${parts.join(", ")}` : ""}`;
 }
 
 const CSS = `
 :root{color-scheme:light dark;--bg:#f5f6f8;--fg:#1b1f24;--muted:#57606a;--card:#fff;--line:#d0d7de;
 --link:#0550ae;--err-bg:#fff4f4;--err-line:#f3c1c1;--hint-bg:#fff8e1;--code-bg:#eef1f4;
---up:#1a7f37;--down:#cf222e;--failed:#a40e26;--stale:#8a4b00;--pending:#57606a;
+--up:#1a7f37;--down:#cf222e;--failed:#a40e26;--stale:#8a4b00;--previous:#8a4b00;--pending:#57606a;
 --up-text:#1a7f37;--down-text:#cf222e;--failed-text:#a40e26;--stale-text:#8a4b00}
 @media (prefers-color-scheme:dark){:root{--bg:#0d1117;--fg:#e6edf3;--muted:#9ba6b2;--card:#161b22;
 --line:#30363d;--link:#6cb6ff;--err-bg:#2a1416;--err-line:#6e2b31;--hint-bg:#2b2410;--code-bg:#222a33;
@@ -206,7 +232,7 @@ main{padding:1rem 1.5rem 2rem;max-width:100rem}
 .summary span{font-weight:600;white-space:nowrap}
 .summary.bad{border-left:4px solid var(--down);padding-left:.6rem}
 .s-up{color:var(--up-text)}.s-down{color:var(--down-text)}.s-failed{color:var(--failed-text)}
-.s-stale{color:var(--stale-text)}.s-stuck{color:var(--down-text)}.s-zero{color:var(--muted)}
+.s-stale,.s-previous{color:var(--stale-text)}.s-stuck{color:var(--down-text)}.s-zero{color:var(--muted)}
 table{width:100%;border-collapse:separate;border-spacing:0;background:var(--card);border:1px solid var(--line);
 border-radius:8px}
 caption{text-align:left;font-weight:600;padding:0 0 .4rem}
@@ -222,24 +248,25 @@ top:calc(.65rem - .2em);height:calc(1.45em + .4em);border-radius:999px;backgroun
 tbody tr.up>td:nth-child(2){--c:var(--up)}
 tbody tr.down>td:nth-child(2),tbody tr.stuck>td:nth-child(2){--c:var(--down)}
 tbody tr.failed>td:nth-child(2){--c:var(--failed)}
-tbody tr.stale>td:nth-child(2){--c:var(--stale)}
+tbody tr.stale>td:nth-child(2),tbody tr.previous>td:nth-child(2){--c:var(--stale)}
 tr.down>td:first-child,tr.stuck>td:first-child{box-shadow:inset 4px 0 var(--down)}
 tr.failed>td:first-child{box-shadow:inset 4px 0 var(--failed)}
-tr.stale>td:first-child{box-shadow:inset 4px 0 var(--stale)}
+tr.stale>td:first-child,tr.previous>td:first-child{box-shadow:inset 4px 0 var(--stale)}
 td small{display:block;color:var(--muted);font-size:.8rem}
 td time{white-space:nowrap}
 tbody tr:not(.detail)>td:nth-child(n+3):nth-child(-n+6){white-space:nowrap}
 .none{color:var(--muted)}
-td code{background:var(--code-bg);padding:.05rem .3rem;border-radius:4px;overflow-wrap:anywhere;display:inline-block;margin:.05rem 0}
+td code{background:var(--code-bg);padding:.05rem .3rem;border-radius:4px;overflow-wrap:break-word;display:inline-block;margin:.05rem 0;max-width:100%}
+td details summary{cursor:pointer;color:var(--link);white-space:nowrap}td details[open] summary{margin-bottom:.2rem}
 dl{margin:0;display:grid;grid-template-columns:repeat(2,max-content);gap:0 .9rem;font-size:.85rem}
 dl div{display:flex;gap:.3rem}dt{color:var(--muted)}dd{margin:0;font-variant-numeric:tabular-nums}
 dl .bad dt,dl .bad dd{color:var(--down-text);font-weight:600}
 tr.detail>td{padding:0 .7rem .7rem}
 tr.detail>td:first-child{box-shadow:none}
-tr.down.detail>td,tr.stuck.detail>td,tr.failed.detail>td,tr.stale.detail>td{padding-left:calc(.7rem + 4px)}
+tr.down.detail>td,tr.stuck.detail>td,tr.failed.detail>td,tr.stale.detail>td,tr.previous.detail>td{padding-left:calc(.7rem + 4px)}
 tr.down.detail>td,tr.stuck.detail>td{box-shadow:inset 4px 0 var(--down)}
 tr.failed.detail>td{box-shadow:inset 4px 0 var(--failed)}
-tr.stale.detail>td{box-shadow:inset 4px 0 var(--stale)}
+tr.stale.detail>td,tr.previous.detail>td{box-shadow:inset 4px 0 var(--stale)}
 .when{margin:0 0 .25rem;font-size:.8rem;color:var(--muted)}
 pre{margin:0;white-space:pre-wrap;overflow-wrap:anywhere;background:var(--err-bg);border:1px solid var(--err-line);
 border-radius:6px;padding:.5rem .7rem;font-size:.85rem}
@@ -268,8 +295,8 @@ td:nth-child(3)::before{content:"Last run"}td:nth-child(4)::before{content:"Dura
 td:nth-child(5)::before{content:"Interval"}td:nth-child(6)::before{content:"Timeout"}
 td:nth-child(7)::before{content:"Metrics"}td:nth-child(8)::before{content:"Counts"}
 tbody tr>td{box-shadow:none!important}
-tr.down,tr.stuck,tr.failed,tr.stale{border-left:4px solid var(--down)!important}
-tr.failed{border-left-color:var(--failed)!important}tr.stale{border-left-color:var(--stale)!important}
+tr.down,tr.stuck,tr.failed,tr.stale,tr.previous{border-left:4px solid var(--down)!important}
+tr.failed{border-left-color:var(--failed)!important}tr.stale,tr.previous{border-left-color:var(--stale)!important}
 tr.detail>td{padding:.25rem .8rem .8rem!important}
 }
 `;
@@ -278,13 +305,21 @@ tr.detail>td{padding:.25rem .8rem .8rem!important}
 export function landingPage(modules: ModuleStatus[], options: LandingOptions): string {
   const now = options.now ?? Date.now();
   const iso = new Date(now).toISOString();
-  const byState: Record<State, number> = { failed: 0, stale: 0, stuck: 0, down: 0, pending: 0, up: 0 };
+  const byState: Record<State, number> = {
+    failed: 0,
+    stale: 0,
+    stuck: 0,
+    down: 0,
+    previous: 0,
+    pending: 0,
+    up: 0,
+  };
   const ranked = modules.map((m) => {
     const state = stateOf(m);
     byState[state]++;
     return { m, state, rank: STATES.indexOf(state) };
   }).sort((a, b) => a.rank - b.rank || (a.m.name < b.m.name ? -1 : a.m.name > b.m.name ? 1 : 0));
-  const broken = byState.failed + byState.stale + byState.stuck + byState.down;
+  const broken = byState.failed + byState.stale + byState.stuck + byState.down + byState.previous;
   const path = escapeHtml(options.telemetryPath);
   const version = escapeHtml(options.version);
   const rows = ranked.map(({ m, state }) => row(m, state, now)).join("");

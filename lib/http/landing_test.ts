@@ -23,6 +23,7 @@ function status(name: string, change: Partial<ModuleStatus> = {}): ModuleStatus 
     lastSuccessAt: NOW - 2988,
     errors: { error: 0, timeout: 0 },
     overruns: 0,
+    lastCountedAt: {},
     reloads: { success: 1, failure: 0 },
     intervalMs: 10_000,
     timeoutMs: 5000,
@@ -50,7 +51,7 @@ Deno.test("landingPage shows a module that is up with every detail in one row", 
   assert.equal(
     rowOf(html, "disk"),
     `<tr class="up"><td>disk</td><td>up</td><td>${RAN_3S_AGO}</td><td>12 ms</td><td>10s</td><td>5s</td>` +
-      `<td><code>disk_value</code></td><td>${COUNTS_OK}</td></tr>`,
+      `<td><code>disk_<wbr>value</code></td><td>${COUNTS_OK}</td></tr>`,
   );
 });
 
@@ -84,6 +85,7 @@ Deno.test("landingPage shows a run error with stage, message, file:line, hint an
       lastSuccessAt: NOW - 3 * 3600_000,
       errors: { error: 4, timeout: 1 },
       overruns: 2,
+      lastCountedAt: { error: NOW - 65_000, timeout: NOW - 3600_000, overrun: NOW - 3600_000 },
       lastError: {
         stage: "run",
         message: 'Requires net access to "db:5432", run again with the --allow-net flag',
@@ -98,7 +100,7 @@ Deno.test("landingPage shows a run error with stage, message, file:line, hint an
     rowOf(html, "probe"),
     `<tr class="down"><td>probe</td><td>down</td><td>${RAN_3S_AGO}<small>last success ` +
       `<time datetime="2025-01-02T00:04:05.000Z" title="2025-01-02T00:04:05.000Z">3 h ago</time></small></td>` +
-      `<td>12 ms</td><td>10s</td><td>5s</td><td><code>probe_value</code></td>` +
+      `<td>12 ms</td><td>10s</td><td>5s</td><td><code>probe_<wbr>value</code></td>` +
       `<td><dl><div class="bad"><dt>errors</dt><dd>4</dd></div><div class="bad"><dt>timeouts</dt><dd>1</dd></div>` +
       `<div class="bad"><dt>overruns</dt><dd>2</dd></div><div><dt>loads</dt><dd>1</dd></div></dl></td></tr>` +
       `<tr class="down detail"><td colspan="8"><p class="when">Last error, ` +
@@ -179,8 +181,7 @@ Deno.test("landingPage with no modules says how to add one", () => {
   const html = landingPage([], OPTIONS);
   assert.ok(
     html.includes(
-      '<p class="summary">0 modules: <span class="s-zero">0 up</span>, <span class="s-zero">0 down</span>, ' +
-        '<span class="s-zero">0 failed</span></p>',
+      '<p class="summary">0 modules</p>',
     ),
     html,
   );
@@ -314,4 +315,65 @@ Deno.test("landingPage masks credentials in a module's error", () => {
     /<pre>run: connect postgres:\/\/app:\*\*\*@db\/x\?sslpassword=\*\*\* failed <code>/,
   );
   assert.doesNotMatch(html, /s3cret|k3y/);
+});
+
+Deno.test("landingPage colours a count only while it is recent: since the last success or within the interval", () => {
+  const healthy = status("healed", {
+    errors: { error: 5, timeout: 2 },
+    overruns: 1,
+    reloads: { success: 2, failure: 1 },
+    // The errors were an hour ago; it has succeeded since, every 10 s.
+    lastCountedAt: { error: NOW - 3600_000, timeout: NOW - 3600_000, overrun: NOW - 3600_000 },
+  });
+  assert.match(
+    rowOf(landingPage([healthy], OPTIONS), "healed"),
+    /<dl><div><dt>errors<\/dt><dd>5<\/dd><\/div><div><dt>timeouts<\/dt><dd>2<\/dd><\/div><div><dt>overruns<\/dt><dd>1<\/dd><\/div><div><dt>loads<\/dt><dd>3, 1 failed<\/dd><\/div><\/dl>/,
+  );
+  // An error 4 s ago on a module that succeeded 3 s ago: within its 10 s interval, so still news.
+  const flapping = status("flap", { errors: { error: 1, timeout: 0 }, lastCountedAt: { error: NOW - 4000 } });
+  assert.match(
+    rowOf(landingPage([flapping], OPTIONS), "flap"),
+    /<div class="bad"><dt>errors<\/dt><dd>1<\/dd>/,
+  );
+  const reloadFailing = status("edited", { lastLoadSuccessful: false, reloads: { success: 1, failure: 1 } });
+  assert.match(
+    rowOf(landingPage([reloadFailing], OPTIONS), "edited"),
+    /<div class="bad"><dt>loads<\/dt><dd>2, 1 failed<\/dd>/,
+  );
+});
+
+Deno.test("landingPage shows a module serving its previous version as such, and the summary never says 0 up then", () => {
+  const html = landingPage([status("api", { up: false, servingPrevious: true })], OPTIONS);
+  assert.match(rowOf(html, "api"), /^<tr class="previous"><td>api<\/td><td>serving previous<\/td>/);
+  assert.ok(
+    html.includes('<p class="summary bad">1 module: <span class="s-previous">1 serving previous</span></p>'),
+    html,
+  );
+  const nothing = landingPage([status("api", { up: false })], OPTIONS);
+  assert.ok(
+    nothing.includes(
+      '<p class="summary bad">1 module: <span class="s-zero">0 up</span>, <span class="s-down">1 down</span></p>',
+    ),
+    nothing,
+  );
+});
+
+Deno.test("landingPage collapses a long metric list and lets names wrap only between words", () => {
+  const names = Array.from({ length: 12 }, (_, i) => `zstack_availableHostCount${i}`);
+  const row = rowOf(landingPage([status("zstack", { metricNames: names })], OPTIONS), "zstack");
+  assert.ok(
+    row.includes(
+      `<td><details><summary>12 metrics</summary>${
+        names.map((n) =>
+          `<code>${
+            n.replace("_", "_<wbr>").replace("available", "available<wbr>")
+              .replace("Host", "Host<wbr>")
+          }</code>`
+        ).join(" ")
+      }</details></td>`,
+    ),
+    row,
+  );
+  const short = rowOf(landingPage([status("few", { metricNames: ["a_b", "c", "d"] })], OPTIONS), "few");
+  assert.ok(short.includes("<td><code>a_<wbr>b</code> <code>c</code> <code>d</code></td>"), short);
 });

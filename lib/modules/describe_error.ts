@@ -69,12 +69,30 @@ export function describeError(err: unknown, fileUrl?: string): ErrorDescription 
       description.column = Number(at[2]);
     }
   }
-  if (err instanceof Deno.errors.NotCapable || err instanceof Deno.errors.PermissionDenied) {
-    const flag = /--allow-[a-z-]+/.exec(raw);
-    if (flag) description.hint = `grant it with ${flag[0]} in the exporter's permission flags`;
-  }
+  const flag = missingPermission(err, raw);
+  if (flag) description.hint = `grant it with ${flag} in the exporter's permission flags`;
   // An error that knows better says so itself (a sandboxed module's denial names its sandbox).
   const own = (err as { hint?: unknown } | null)?.hint;
   if (typeof own === "string") description.hint = own;
   return description;
+}
+
+/**
+ * The flag a denied call lacks. Deno names it in a NotCapable error, and in the TypeError of a
+ * dynamic `import("https://...")` ("Requires import access ..."). node:child_process's
+ * `execSync` and `execFileSync` lose the denial entirely (Deno 2.9.6 throws only "Command
+ * failed: <cmd>", with no status, no cause), so such an error, while this process may not
+ * run programs, is taken for the denial it is (issue 11).
+ */
+function missingPermission(err: unknown, raw: string): string | undefined {
+  if (err instanceof Deno.errors.NotCapable || err instanceof Deno.errors.PermissionDenied) {
+    return /--allow-[a-z-]+/.exec(raw)?.[0];
+  }
+  if (err instanceof TypeError && /^Requires import access to /.test(raw)) {
+    return /--allow-import\b/.exec(raw)?.[0];
+  }
+  const execFailure = err instanceof Error && /^Command failed: /.test(raw) &&
+    (err as { status?: unknown }).status === undefined && /\bcheckExecSyncError\b/.test(err.stack ?? "");
+  if (execFailure && Deno.permissions.querySync({ name: "run" }).state !== "granted") return "--allow-run";
+  return undefined;
 }

@@ -44,3 +44,25 @@ Deno.test("describeError keeps only the first line of each message and finds the
     column: 9,
   });
 });
+
+Deno.test("describeError hints --allow-import for a denied dynamic https import", async () => {
+  const host = "example.invalid"; // built at run time, so that neither the type check nor lint resolves it
+  const err = await import(`https://${host}/module.ts`).then(() => undefined, (e) => e);
+  assert.equal(describeError(err).hint, "grant it with --allow-import in the exporter's permission flags");
+});
+
+Deno.test("describeError hints --allow-run for an execSync denied run permission, and not otherwise", async () => {
+  const { execSync } = await import("node:child_process");
+  let denied: unknown;
+  try {
+    execSync("true");
+  } catch (err) {
+    denied = err;
+  }
+  const granted = Deno.permissions.querySync({ name: "run" }).state === "granted";
+  assert.equal(
+    describeError(denied ?? new Error("Command failed: true")).hint,
+    granted ? undefined : "grant it with --allow-run in the exporter's permission flags",
+  );
+  assert.equal(describeError(new Error("Command failed: true")).hint, undefined, "not from execSync");
+});

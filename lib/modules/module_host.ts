@@ -1,23 +1,10 @@
 /** The seam between the exporter and the way module code is run (in-process now, Workers later). */
 
 import type { MetricFamily } from "../exposition/format.ts";
-import type { LogFields } from "../log.ts";
+import type { ProcessContext } from "../module_api.ts";
 
-/** What process(ctx) receives. */
-export interface ProcessContext {
-  /** Aborts when the call times out or the module is unloaded. */
-  signal: AbortSignal;
-  log: ModuleLog;
-  /** The module's name. */
-  module: string;
-}
-
-export interface ModuleLog {
-  debug(message: string, fields?: LogFields): void;
-  info(message: string, fields?: LogFields): void;
-  warn(message: string, fields?: LogFields): void;
-  error(message: string, fields?: LogFields): void;
-}
+// The types module authors import as "dynamic_exporter" (lib/module_api.ts) are the ones used here.
+export type { ModuleLog, ProcessContext } from "../module_api.ts";
 
 /** One successfully loaded version of a module file. */
 export interface LoadedModule {

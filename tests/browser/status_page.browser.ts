@@ -23,6 +23,25 @@ const SYNTAX = `export function process() {
 }
 `;
 
+/**
+ * Where screenshots go: DX_SCREENSHOT_DIR to keep them (and look at them), else a temp dir
+ * removed after the test, so that no run leaves PNGs in /tmp (issue 11).
+ */
+async function withScreenshotDir(
+  fn: (dir: string, saved: (path: string) => void) => Promise<void>,
+): Promise<void> {
+  const kept = Deno.env.get("DX_SCREENSHOT_DIR");
+  const dir = kept ?? await Deno.makeTempDir({ prefix: "dx_status_page_" });
+  const saved = (path: string) => {
+    if (kept) console.log(`status page screenshot: ${path}`);
+  };
+  try {
+    await fn(dir, saved);
+  } finally {
+    if (!kept) await Deno.remove(dir, { recursive: true });
+  }
+}
+
 /** The module's main row (not its detail row), found by the name in its first cell. */
 function moduleRow(page: Page, name: string) {
   return page.locator("tbody tr:not(.detail)").filter({
@@ -97,21 +116,172 @@ Deno.test({
             "each state has its own badge colour",
           );
 
-          const shot = Deno.env.get("DX_SCREENSHOT") ??
-            await Deno.makeTempFile({ prefix: "dx_status_page_", suffix: ".png" });
-          await page.screenshot({ path: shot, fullPage: true });
-          console.log(`status page screenshot: ${shot}`);
+          await withScreenshotDir(async (shots, saved) => {
+            const shot = `${shots}/three-modules.png`;
+            await page.screenshot({ path: shot, fullPage: true });
+            saved(shot);
 
-          // At phone width the rows become cards: nothing may need scrolling sideways.
-          await page.setViewportSize({ width: 390, height: 844 });
-          assert.equal(await page.evaluate<number>("document.documentElement.scrollWidth"), 390);
-          const narrow = shot.replace(/(\.png)?$/, "-narrow.png");
-          await page.screenshot({ path: narrow, fullPage: true });
-          console.log(`status page screenshot at 390px: ${narrow}`);
+            // At phone width the rows become cards: nothing may need scrolling sideways.
+            await page.setViewportSize({ width: 390, height: 844 });
+            assert.equal(await page.evaluate<number>("document.documentElement.scrollWidth"), 390);
+            const narrow = `${shots}/three-modules-narrow.png`;
+            await page.screenshot({ path: narrow, fullPage: true });
+            saved(narrow);
+          });
 
           await page.getByRole("link", { name: "/metrics", exact: true }).click();
           await page.waitForURL(`${e.url}/metrics`);
           assert.match(await page.locator("body").innerText(), /^good_value 7$/m);
         }),
     ),
+});
+
+// Issue 11: a module owning 12 metrics, 20 modules, 1280x900.
+const ZSTACK_METRICS = [
+  "zstack_availableHostCount",
+  "zstack_availableMemoryCapacityBytes",
+  "zstack_availableCpuCapacity",
+  "zstack_primaryStorageAvailableCapacityBytes",
+  "zstack_backupStorageAvailableCapacityBytes",
+  "zstack_runningVmCount",
+  "zstack_stoppedVmCount",
+  "zstack_l3NetworkIpAddressAvailableCount",
+  "zstack_virtualRouterCount",
+  "zstack_volumeSnapshotTotalSizeBytes",
+  "zstack_managementNodeUp",
+  "zstack_apiRequestDurationSeconds",
+];
+const ZSTACK = `import { Gauge } from "prom-client";
+${
+  ZSTACK_METRICS.map((name, i) => `const g${i} = new Gauge({ name: "${name}", help: "ZStack ${name}." });`)
+    .join("\n")
+}
+export function process() {
+  throw new Error("zstack API unreachable: connect ECONNREFUSED 10.0.0.5:8080");
+}
+`;
+// Fails its first run, succeeds from the retry on (about 1 s later).
+const HEALED = `import { Gauge } from "prom-client";
+const g = new Gauge({ name: "healed_value", help: "Fails once, then works." });
+let runs = 0;
+export const interval = "1s";
+export function process() {
+  if (runs++ === 0) throw new Error("first run fails");
+  g.set(1);
+}
+`;
+
+/**
+ * Where a metric name wraps inside a word, as laid out: a break is fine only after an underscore
+ * or before the capital of a camelCase hump.
+ */
+const MID_WORD_BREAKS = `(() => {
+  const bad = [];
+  for (const code of document.querySelectorAll("tbody tr:not(.detail) > td:nth-child(7) code")) {
+    const range = document.createRange();
+    const walker = document.createTreeWalker(code, NodeFilter.SHOW_TEXT);
+    let top = null, last = "";
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (let i = 0; i < node.length; i++) {
+        range.setStart(node, i);
+        range.setEnd(node, i + 1);
+        const rect = range.getClientRects()[0];
+        if (!rect) continue;
+        const between = last === "_" || (/[a-z0-9]/.test(last) && /[A-Z]/.test(node.data[i]));
+        if (top !== null && rect.top > top + 2 && !between) bad.push(code.textContent + " before " + node.data[i]);
+        top = rect.top;
+        last = node.data[i];
+      }
+    }
+  }
+  return bad;
+})()`;
+
+Deno.test({
+  name: "at 1280x900 with 20 modules, the failing one's error is in view, long lists fold, names stay whole",
+  fn: () => {
+    const files: Record<string, string> = { "zstack.ts": ZSTACK, "healed.ts": HEALED };
+    files["previous.ts"] = gaugeModule("previous_value", 1);
+    for (let i = 1; i <= 17; i++) {
+      files[`host_${String(i).padStart(2, "0")}.ts`] = gaugeModule(`host_${i}_up`, 1);
+    }
+    return withExporter(files, (e, dir) =>
+      withBrowser(async (browser) => {
+        // A changed file whose new version fails: the previous version's values keep serving.
+        await waitFor(async () =>
+          (await (await fetch(`${e.url}/metrics`)).text()).includes("previous_value 1")
+        );
+        await Deno.writeTextFile(
+          `${dir}/previous.ts`,
+          gaugeModule("previous_value", 2).replace("g.set(2);", 'throw new Error("new version fails");'),
+        );
+
+        const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, colorScheme: "light" });
+        let summary = "";
+        let healedErrors = "";
+        const WANT = "20 modules: 18 up, 1 serving previous, 1 down";
+        await waitFor(async () => {
+          await page.goto(`${e.url}/`);
+          summary = await page.locator(".summary").innerText();
+          healedErrors = await moduleRow(page, "healed").locator("dl div").first().getAttribute("class") ??
+            "";
+          // The healed module's error must be older than its 1 s interval: no longer news.
+          return summary === WANT && healedErrors === "";
+        }, {
+          timeoutMs: 15_000,
+          intervalMs: 200,
+          message: () => `the page says "${summary}", healed errors class "${healedErrors}"`,
+        });
+
+        await withScreenshotDir(async (shots, saved) => {
+          const shot = `${shots}/twenty-modules-1280x900.png`;
+          await page.screenshot({ path: shot }); // the viewport: what a person sees without scrolling
+          saved(shot);
+          assert.ok((await Deno.stat(shot)).size > 10_000, "a real screenshot");
+
+          // The failing module comes first and its error box is on screen, whole.
+          assert.deepEqual(
+            (await page.locator("tbody tr:not(.detail) > td:first-child").allInnerTexts()).slice(0, 2),
+            ["zstack", "previous"],
+          );
+          const errorBox = moduleRow(page, "zstack").locator("xpath=following-sibling::tr[1]").locator("pre");
+          assert.deepEqual(await errorLines(page, "zstack"), [
+            "run: zstack API unreachable: connect ECONNREFUSED 10.0.0.5:8080",
+            `${dir}/zstack.ts:15`,
+          ]);
+          const box = await errorBox.boundingBox();
+          assert.ok(box && box.y >= 0 && box.y + box.height <= 900, `error box at ${JSON.stringify(box)}`);
+
+          // Its 12 metrics are folded into one line that says how many.
+          const folded = moduleRow(page, "zstack").locator("td:nth-child(7) details");
+          assert.equal(await folded.locator("summary").innerText(), "12 metrics");
+          assert.equal(await folded.getAttribute("open"), null, "folded");
+
+          // A module serving its previous version says so; the summary never says "0 up".
+          const previous = await moduleRow(page, "previous").locator("td").allInnerTexts();
+          assert.equal(previous[1], "serving previous");
+          assert.doesNotMatch(summary, /\b0 up\b/);
+
+          // Counts are red only while recent: the failing module's are, the healed one's are not.
+          assert.equal(
+            await moduleRow(page, "zstack").locator("dl div").first().getAttribute("class"),
+            "bad",
+          );
+          assert.deepEqual(
+            await moduleRow(page, "healed").locator("dl div").first().innerText(),
+            "errors\n1",
+          );
+
+          // Unfolded, at desktop and at phone width, a name wraps only between its words.
+          await folded.locator("summary").click();
+          assert.deepEqual(await page.evaluate<string[]>(MID_WORD_BREAKS), []);
+          await page.setViewportSize({ width: 390, height: 844 });
+          assert.equal(await page.evaluate<number>("document.documentElement.scrollWidth"), 390);
+          assert.deepEqual(await page.evaluate<string[]>(MID_WORD_BREAKS), []);
+          const narrow = `${shots}/twenty-modules-390-unfolded.png`;
+          await page.screenshot({ path: narrow });
+          saved(narrow);
+        });
+      }));
+  },
 });

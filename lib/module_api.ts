@@ -1,0 +1,58 @@
+/**
+ * The types of a metric module, for its author (issue 11). Type-only: a module anywhere on disk
+ * imports them through the exporter's import map,
+ *
+ *     import type { Module, ProcessContext } from "dynamic_exporter";
+ *
+ * and `import type` is erased before the module runs, so it costs nothing at run time and
+ * works the same under `deno run` and in the compiled binary.
+ */
+
+/** Extra fields of a log line; each becomes `key=value`. */
+export type LogFields = Record<string, unknown>;
+
+/** `ctx.log`: lines through the exporter's logger, with `module=<name>`, which a field cannot change. */
+export interface ModuleLog {
+  debug(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+}
+
+/** What process(ctx) receives. */
+export interface ProcessContext {
+  /** Aborts when the call times out or the module is unloaded: pass it to fetch and friends. */
+  signal: AbortSignal;
+  log: ModuleLog;
+  /** The module's name: its file name without the extension. */
+  module: string;
+}
+
+/**
+ * `export const sandbox`: runs the module in its own Worker with exactly these Deno permissions
+ * (each a list, as `--allow-net=...` takes; omitted means none), within the exporter's own. It is
+ * read from the source before any of the module's code runs, so write it as a literal.
+ */
+export interface Sandbox {
+  net?: string[];
+  read?: string[];
+  env?: string[];
+  run?: string[];
+  write?: string[];
+  sys?: string[];
+  /** The Worker's memory budget: bytes, or a size like "256MB" or "1GiB" (at least 16MiB). */
+  memory?: string | number;
+}
+
+/** A module's exports. Only `process` is required. */
+export interface Module {
+  /** Runs every interval (or at each scrape); may be async. A throw marks the module down. */
+  process(ctx: ProcessContext): unknown;
+  /** Overrides --collect.interval: a duration like "30s" or "1d"; "0" runs it at scrape time. */
+  interval?: string;
+  /** Overrides --collect.timeout: a duration like "2s". */
+  timeout?: string;
+  /** Called once when this version is retired: file deleted or changed, or the exporter stops. */
+  dispose?(): unknown;
+  sandbox?: Sandbox;
+}

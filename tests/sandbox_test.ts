@@ -234,7 +234,13 @@ async function reloads(e: Exporter, name: string, count: number): Promise<number
   for (let i = 0; i < count; i++) {
     const before = loaded();
     e.process.kill("SIGHUP");
-    await waitFor(() => loaded() > before, { timeoutMs: 10_000 });
+    await waitFor(() => loaded() > before, {
+      timeoutMs: 10_000,
+      message: () =>
+        `reload ${i + 1} of ${count}; last logs:\n${
+          e.logs.slice(-5).map((r) => JSON.stringify(r)).join("\n")
+        }`,
+    });
   }
   await observationWindow(300);
   return (await scrape(e.url)).get(RSS)!;

@@ -19,7 +19,7 @@ import type { MetricFamily } from "../exposition/format.ts";
 import type { Logger } from "../log.ts";
 import { type LoadedModule, ModuleLoadError, type ProcessContext } from "./module_host.ts";
 import { MetricOwner, type MetricOwnership, type PromMetric } from "./ownership.ts";
-import { checkCeiling, type SandboxSpec, sandboxSpec, workerPermissions } from "./sandbox.ts";
+import { checkCeiling, emptySandbox, type SandboxSpec, sandboxSpec, workerPermissions } from "./sandbox.ts";
 import { validateExports } from "./module_exports.ts";
 import { localImports } from "./local_imports.ts";
 import { VM_TIMEOUT_CODE } from "./guarded_call.ts";
@@ -386,8 +386,11 @@ export class WorkerHost {
       let module: WorkerModule;
       try {
         settings = validateExports(loaded.exports);
+        // No export at all grants nothing (a literal the reader found but the module does
+        // not export must not widen it); an export must say what the literal said.
         const declared = loaded.exports.sandbox;
-        if (declared !== null && JSON.stringify(sandboxSpec(declared)) !== JSON.stringify(spec)) {
+        const actual = declared === null ? emptySandbox() : sandboxSpec(declared);
+        if (JSON.stringify(actual) !== JSON.stringify(spec)) {
           throw new Error(
             `its "sandbox" export differs from the literal in its source; export a plain literal`,
           );

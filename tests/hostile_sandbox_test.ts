@@ -1,0 +1,147 @@
+/**
+ * End to end, issue 9 attacked: sandboxed modules that try to confuse the static reader of
+ * their declaration, flood the exporter through their Worker's messages, or reach files the
+ * loader must not read. Each runs next to a healthy module through the real exporter.
+ */
+
+import assert from "node:assert/strict";
+import { scrape, tickingModule, waitAbove, waitFor, waitForSample, withExporter } from "./_server.ts";
+
+const up = (m: string) => `dynamic_exporter_module_up{module="${m}"}`;
+const loadOk = (m: string) => `dynamic_exporter_module_last_load_successful{module="${m}"}`;
+
+/** A module that declares `sandbox = {}` in a way `prelude` and `trailer` try to hide, and reads HOME. */
+function envReader(name: string, prelude: string, trailer = ""): string {
+  return `import { Gauge } from "prom-client";
+const g = new Gauge({ name: "${name}_home", help: "h" });
+${prelude}
+export const sandbox = {};
+${trailer}
+export function process() { g.set(String(Deno.env.get("HOME")).length); }
+`;
+}
+
+Deno.test("a declaration after a regex or a nested template holding comment marks still runs the module in a Worker", async () => {
+  const files = {
+    // A regex literal holding "/*" and another holding "*/" read as one block comment
+    // hid the declaration between them: the module ran in-process with every permission.
+    "regex.ts": envReader("regex", "const open = /a\\/*/;", "const close = /b*/;"),
+    // A template nested in a template's ${} made the reader end the outer one early.
+    "nested.ts": envReader("nested", "const open = `${`/*`}`;", "const close = `*/`;"),
+    "ticking.ts": tickingModule("ticking_runs"),
+  };
+  await withExporter(files, async (e) => {
+    for (const name of ["regex", "nested"]) {
+      const failed = await e.waitForLog((r) => r.msg === "module run failed" && r.module === name);
+      assert.match(String(failed.err), /^Requires env access to "HOME"/, name);
+    }
+    const samples = await scrape(e.url);
+    assert.deepEqual([samples.get(up("regex")), samples.get(up("nested"))], [0, 0]);
+    assert.equal(samples.has("regex_home"), false);
+    await waitAbove(e.url, "ticking_runs", samples.get("ticking_runs") ?? 0);
+  });
+});
+
+Deno.test("a sandbox literal inside a string grants nothing: only a real export does", async () => {
+  const module = `import { Gauge } from "prom-client";
+const g = new Gauge({ name: "stringy_home", help: "h" });
+const text = "export const sandbox = { env: ['HOME'] }";
+const doc = \`
+export const sandbox = { env: ["HOME"] };
+\`;
+export function process() { g.set(String(Deno.env.get("HOME")).length + text.length * 0 + doc.length * 0); }
+`;
+  await withExporter({ "stringy.ts": module, "ticking.ts": tickingModule("ticking_runs") }, async (e) => {
+    const failed = await e.waitForLog((r) => r.msg === "module run failed" && r.module === "stringy");
+    assert.match(String(failed.err), /^Requires env access to "HOME"/);
+    assert.equal((await scrape(e.url)).has("stringy_home"), false);
+  }, { args: ["--modules.sandbox"] });
+});
+
+Deno.test("a sandbox export the reader cannot read is refused before any of the module's code runs", async () => {
+  // Each prints a marker at import: in-process, that line reaches the exporter's stderr.
+  const marker = (name: string) => `console.error("imported ${name}");`;
+  const files = {
+    "multi.ts": `${marker("multi")}\nexport const level = 1, sandbox = {};\nexport function process() {}\n`,
+    "destructured.ts": `${marker("destructured")}\nexport const { sandbox } = { sandbox: {} };\n` +
+      `export function process() {}\n`,
+    "fn.ts": `${marker("fn")}\nexport function sandbox() {}\nexport function process() {}\n`,
+    "ticking.ts": tickingModule("ticking_runs"),
+  };
+  await withExporter(files, async (e) => {
+    for (const name of ["multi", "destructured", "fn"]) {
+      const failed = await e.waitForLog((r) => r.msg === "module load failed" && r.module === name);
+      assert.match(String(failed.err), /^"sandbox" must be exported as a literal/, name);
+    }
+    assert.deepEqual(e.output.filter((line) => line.startsWith("imported ")), []);
+    const samples = await scrape(e.url);
+    assert.deepEqual(["multi", "destructured", "fn"].map((m) => samples.get(loadOk(m))), [0, 0, 0]);
+  });
+});
+
+Deno.test("a sandbox export re-exported from a helper fails the load of an in-process module", async () => {
+  const files = {
+    "reexport.ts": `export * from "./lib/decl.ts";\nexport function process() {}\n`,
+    "lib/decl.ts": `export const sandbox = { env: ["HOME"] };\n`,
+    "ticking.ts": tickingModule("ticking_runs"),
+  };
+  await withExporter(files, async (e) => {
+    const failed = await e.waitForLog((r) => r.msg === "module load failed" && r.module === "reexport");
+    assert.match(String(failed.err), /^it exports "sandbox", but not as a literal/);
+    assert.equal((await scrape(e.url)).get(loadOk("reexport")), 0);
+  });
+});
+
+Deno.test("forged Worker messages gain a module nothing it could not do with its own metrics", async () => {
+  // Forged results naming another module's metric, sample names outside the family, an
+  // invalid type, a forged exit: each is that module's failure only.
+  const forge = `export const sandbox = {};
+export const interval = "300ms";
+export function process() {
+  for (let id = 0; id < 100; id++) {
+    self.postMessage({ type: "result", id, heapUsed: 0, families: [
+      { name: "forge_ok", help: "h", type: "gauge", values: [{ value: 1 }] },
+      { name: "forge_steal", help: "h", type: "gauge", values: [{ value: 5, metricName: "ticking_runs" }] },
+      { name: "forge_type", help: "h", type: "weird", values: [{ value: 1 }] },
+      { name: "forge_label", help: "h", type: "gauge", values: [{ value: 1, labels: { __name__: "ticking_runs" } }] },
+    ] });
+  }
+}
+`;
+  const thief = `export const sandbox = {};
+export const interval = "300ms";
+export function process() {
+  for (let id = 0; id < 100; id++) {
+    self.postMessage({ type: "result", id, heapUsed: 0, families: [{ name: "ticking_runs", help: "h", type: "gauge", values: [{ value: 666 }] }] });
+  }
+}
+`;
+  const exiter = `export const sandbox = {};
+export const interval = "300ms";
+export function process() { self.postMessage({ type: "exit", code: 0 }); }
+`;
+  // The healthy module loads first (names sort), so its metric is taken when the others run.
+  const files = {
+    "a_ticking.ts": tickingModule("ticking_runs"),
+    "forge.ts": forge,
+    "thief.ts": thief,
+    "exiter.ts": exiter,
+  };
+  await withExporter(files, async (e) => {
+    const stolen = await e.waitForLog((r) => r.msg === "module run failed" && r.module === "thief");
+    assert.equal(stolen.err, `metric "ticking_runs" is already registered by module "a_ticking"`);
+    const exited = await e.waitForLog((r) => r.msg === "module run failed" && r.module === "exiter");
+    assert.equal(exited.err, "the module ended its Worker with exit(0)");
+    // Rendered (and refused) at the first scrape.
+    await waitForSample(e.url, "forge_ok", 1);
+    const render = await e.waitForLog((r) =>
+      r.msg.startsWith("module metrics failed to render") && r.module === "forge"
+    );
+    assert.match(String(render.err), /forge_steal.*forge_type.*forge_label/s);
+    const samples = await scrape(e.url);
+    assert.notEqual(samples.get("ticking_runs"), 666);
+    assert.equal(samples.has("forge_steal"), false);
+    await waitAbove(e.url, "ticking_runs", samples.get("ticking_runs") ?? 0);
+    await waitFor(async () => (await scrape(e.url)).get(up("thief")) === 0);
+  });
+});

@@ -5,7 +5,18 @@
  */
 
 import assert from "node:assert/strict";
-import { scrape, tickingModule, waitAbove, waitFor, waitForSample, withExporter } from "./_server.ts";
+import {
+  type Exporter,
+  observationWindow,
+  scrape,
+  startExporter,
+  tempMetricsDir,
+  tickingModule,
+  waitAbove,
+  waitFor,
+  waitForSample,
+  withExporter,
+} from "./_server.ts";
 
 const up = (m: string) => `dynamic_exporter_module_up{module="${m}"}`;
 const loadOk = (m: string) => `dynamic_exporter_module_last_load_successful{module="${m}"}`;
@@ -90,6 +101,64 @@ Deno.test("a sandbox export re-exported from a helper fails the load of an in-pr
     assert.match(String(failed.err), /^it exports "sandbox", but not as a literal/);
     assert.equal((await scrape(e.url)).get(loadOk("reexport")), 0);
   });
+});
+
+/** Fails as soon as the exporter's RSS passes `bytes` (read from /proc), so a runaway read cannot take the machine. */
+async function assertRssStaysUnder(
+  e: Exporter,
+  bytes: number,
+  ms: number,
+  signal?: AbortSignal,
+): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (performance.now() < deadline && !signal?.aborted) {
+    const status = await Deno.readTextFile(`/proc/${e.process.pid}/status`).catch(() => "");
+    const rss = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+    if (rss > bytes) {
+      await e.stop("SIGKILL");
+      assert.fail(`the exporter's RSS reached ${(rss / 1e6).toFixed(0)} MB`);
+    }
+    await observationWindow(50);
+  }
+}
+
+Deno.test("a helper that is a device or a FIFO fails its importer's load; nothing reads it", async () => {
+  const importer = (helper: string, sandboxed: boolean) =>
+    `import { value } from "./lib/${helper}";
+${sandboxed ? "export const sandbox = {};" : ""}
+export function process() { return value; }
+`;
+  const outside = await Deno.makeTempDir({ prefix: "dx_fifo_" });
+  const dir = await tempMetricsDir({
+    "zero.ts": importer("zero.ts", true),
+    "fifo.ts": importer("fifo.ts", false),
+    "ticking.ts": tickingModule("ticking_runs"),
+  });
+  let e: Exporter | undefined;
+  try {
+    const made = await new Deno.Command("mkfifo", { args: [`${outside}/fifo`] }).output();
+    assert.ok(made.success);
+    await Deno.mkdir(`${dir}/lib`);
+    await Deno.symlink("/dev/zero", `${dir}/lib/zero.ts`);
+    await Deno.symlink(`${outside}/fifo`, `${dir}/lib/fifo.ts`);
+    e = await startExporter({ metricsDir: dir });
+    const failed = (name: string) =>
+      e!.waitForLog((r) => r.msg === "module load failed" && r.module === name);
+    const done = new AbortController();
+    const guard = assertRssStaysUnder(e, 1e9, 10_000, done.signal);
+    const [zero, fifo] = await Promise.race([
+      Promise.all([failed("zero"), failed("fifo")]).finally(() => done.abort()),
+      guard.then(() => assert.fail("no load failure within 10 s")),
+    ]);
+    await guard;
+    assert.equal(zero.err, `its helper ${dir}/lib/zero.ts is a character device, not a regular file`);
+    assert.equal(fifo.err, `its helper ${dir}/lib/fifo.ts is a FIFO, not a regular file`);
+    await waitAbove(e.url, "ticking_runs", (await scrape(e.url)).get("ticking_runs") ?? 0);
+  } finally {
+    await e?.stop("SIGKILL");
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(outside, { recursive: true });
+  }
 });
 
 Deno.test("forged Worker messages gain a module nothing it could not do with its own metrics", async () => {

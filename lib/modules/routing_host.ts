@@ -6,6 +6,7 @@
 
 import type { Logger } from "../log.ts";
 import { InProcessHost } from "./in_process_host.ts";
+import { checkLocalImports } from "./local_imports.ts";
 import { type LoadedModule, type ModuleHost, ModuleLoadError } from "./module_host.ts";
 import type { MetricOwner, MetricOwnership } from "./ownership.ts";
 import { readRegularFile } from "./read_regular_file.ts";
@@ -52,6 +53,7 @@ export class RoutingHost implements ModuleHost {
     try {
       source = new TextDecoder().decode(await readRegularFile(file));
       spec = readSandboxDeclaration(source) ?? (this.#options.sandboxAll ? emptySandbox() : undefined);
+      await checkLocalImports(await Deno.realPath(file), source);
     } catch (err) {
       throw new ModuleLoadError(name, file, (err as Error).message, undefined, undefined, undefined, {
         cause: err,

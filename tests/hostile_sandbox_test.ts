@@ -161,6 +161,60 @@ export function process() { return value; }
   }
 });
 
+/** Scrapes `url`, failing if one takes longer than `ms`. */
+async function timedScrape(url: string, ms: number): Promise<Map<string, number>> {
+  const start = performance.now();
+  const samples = await scrape(url);
+  const took = performance.now() - start;
+  assert.ok(took < ms, `a scrape took ${took.toFixed(0)} ms`);
+  return samples;
+}
+
+Deno.test("a sandboxed module flooding its log is cut short, then replaced; the exporter keeps answering", async () => {
+  const flood = `export const sandbox = {};
+export const interval = "1s";
+export function process(ctx) {
+  // Shapes the exporter's own code used to trip on.
+  const cyclic = { n: 1n };
+  cyclic.self = cyclic;
+  self.postMessage({ type: "log", level: "constructor", msg: { toString: null }, fields: { cyclic } });
+  self.postMessage({ type: "uncaught", error: null });
+  self.postMessage(null);
+  ctx.log.info("x".repeat(20_000_000));
+  for (let i = 0; i < 100_000; i++) ctx.log.info("flood line", { i });
+  // Straight to the exporter, past the Worker's own ctx.log.
+  for (let i = 0; i < 100_000; i++) self.postMessage({ type: "log", level: "error", msg: "forged", fields: { i } });
+}
+`;
+  await withExporter({ "flood.ts": flood, "ticking.ts": tickingModule("ticking_runs") }, async (e) => {
+    await e.waitForLog((r) => r.msg === "sandboxed module log lines dropped" && r.module === "flood", 15_000);
+    const failed = await e.waitForLog((r) => r.msg === "module run failed" && r.module === "flood");
+    assert.equal(
+      failed.err,
+      "the module's Worker posted more than 10000 messages in a second; it was replaced",
+    );
+    for (let i = 0; i < 10; i++) {
+      await timedScrape(e.url, 1500);
+      await observationWindow(300);
+    }
+    const lines = e.logs.filter((r) =>
+      r.module === "flood" && (r.msg === "flood line" || r.msg === "forged")
+    );
+    assert.ok(lines.length < 2000, `${lines.length} lines of the flood were logged`);
+    const long = e.logs.find((r) => r.module === "flood" && r.msg.startsWith("xxx"));
+    assert.ok(
+      long === undefined || long.msg.length <= 4200,
+      `a ${long?.msg.length}-character line was logged`,
+    );
+    assert.deepEqual(e.logs.filter((r) => r.msg === "uncaught exception, ignored"), []);
+    const odd = e.logs.find((r) => r.module === "flood" && r.msg === `{"toString":null}`);
+    assert.equal(odd?.level, "info");
+    assert.equal(odd?.cyclic, "[object Object]");
+    const samples = await scrape(e.url);
+    await waitAbove(e.url, "ticking_runs", samples.get("ticking_runs") ?? 0);
+  });
+});
+
 Deno.test("forged Worker messages gain a module nothing it could not do with its own metrics", async () => {
   // Forged results naming another module's metric, sample names outside the family, an
   // invalid type, a forged exit: each is that module's failure only.

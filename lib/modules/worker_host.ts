@@ -16,7 +16,7 @@ import { pathToFileURL } from "node:url";
 import { describeError } from "./describe_error.ts";
 import { formatDuration } from "../duration.ts";
 import type { MetricFamily } from "../exposition/format.ts";
-import type { Logger } from "../log.ts";
+import { LOG_LEVELS, type Logger, type LogLevel } from "../log.ts";
 import { type LoadedModule, ModuleLoadError, type ProcessContext } from "./module_host.ts";
 import { MetricOwner, type MetricOwnership, type PromMetric } from "./ownership.ts";
 import { checkCeiling, emptySandbox, type SandboxSpec, sandboxSpec, workerPermissions } from "./sandbox.ts";
@@ -27,6 +27,32 @@ import type { FromWorker, SerializedError, ToWorker } from "./worker_protocol.ts
 
 /** How long a Worker has to answer after its run was aborted before it counts as runaway. */
 export const ABORT_GRACE_MS = 1000;
+/** Lines a sandboxed module may log per second; the rest are dropped and counted. */
+export const LOG_LINES_PER_SECOND = 100;
+/**
+ * Messages a sandboxed module's Worker may post per second: each costs the exporter's event
+ * loop its dispatch, so a Worker posting in a loop would stall every scrape. Past this it is
+ * replaced, as a run past its timeout is.
+ */
+export const MESSAGES_PER_SECOND = 10_000;
+/** The longest message or field value a sandboxed module's log line keeps. */
+export const MAX_LOG_TEXT = 4096;
+
+/** `value` as text (what a Worker posts may be cyclic, a BigInt, or refuse String()), cut to MAX_LOG_TEXT characters. */
+function cut(value: unknown): string {
+  let text: string;
+  try {
+    text = typeof value === "string"
+      ? value
+      : typeof value === "object" && value !== null
+      ? JSON.stringify(value) ?? ""
+      : String(value);
+  } catch {
+    text = Object.prototype.toString.call(value);
+  }
+  return text.length <= MAX_LOG_TEXT ? text : `${text.slice(0, MAX_LOG_TEXT)}... (${text.length} characters)`;
+}
+
 /** How often idle Workers' memory is checked against their budget. */
 const MEMORY_CHECK_MS = 5000;
 
@@ -112,17 +138,69 @@ class Session {
     this.onGone(why);
   }
 
-  #receive(message: FromWorker): void {
-    switch (message.type) {
-      case "log": {
-        const fields = { ...message.fields, module: this.name };
-        this.log[message.level](message.msg, fields);
-        return;
+  /** The module's messages and log lines in the current one-second window, and the lines dropped in it. */
+  #window = { start: 0, messages: 0, lines: 0, dropped: 0 };
+
+  /** Counts a message; false (the Worker is then replaced) once the window holds too many. */
+  #count(): boolean {
+    const now = performance.now();
+    if (now - this.#window.start >= 1000) {
+      this.#reportDropped();
+      this.#window = { start: now, messages: 0, lines: 0, dropped: 0 };
+    }
+    if (++this.#window.messages <= MESSAGES_PER_SECOND) return true;
+    this.#reportDropped();
+    this.kill(
+      new Error(
+        `the module's Worker posted more than ${MESSAGES_PER_SECOND} messages in a second; it was replaced`,
+      ),
+    );
+    return false;
+  }
+
+  #reportDropped(): void {
+    if (this.#window.dropped === 0) return;
+    this.log.warn("sandboxed module log lines dropped", {
+      module: this.name,
+      dropped: this.#window.dropped,
+      limit_per_second: LOG_LINES_PER_SECOND,
+    });
+    this.#window.dropped = 0;
+  }
+
+  /**
+   * A line the module logs. The module owns its Worker and may post anything, so the line is
+   * checked, cut to size and rate-limited here: 1e5 lines a run, or one line of 20 MB, used to
+   * hold the exporter's event loop for seconds.
+   */
+  #logLine(level: unknown, msg: unknown, fields: unknown): void {
+    if (++this.#window.lines > LOG_LINES_PER_SECOND) {
+      this.#window.dropped++;
+      return;
+    }
+    const bounded: Record<string, unknown> = {};
+    if (typeof fields === "object" && fields !== null) {
+      for (const [key, value] of Object.entries(fields).slice(0, 32)) {
+        bounded[cut(key)] = typeof value === "string" || (typeof value === "object" && value !== null) ||
+            typeof value === "bigint"
+          ? cut(value)
+          : value;
       }
+    }
+    const write = LOG_LEVELS.includes(level as LogLevel) ? level as LogLevel : "info";
+    this.log[write](cut(msg), { ...bounded, module: this.name });
+  }
+
+  #receive(message: FromWorker): void {
+    if (!this.alive || !this.#count() || typeof message !== "object" || message === null) return;
+    switch (message.type) {
+      case "log":
+        this.#logLine(message.level, message.msg, message.fields);
+        return;
       case "uncaught":
         this.log.warn("sandboxed module: uncaught error, ignored", {
           module: this.name,
-          err: message.error.message,
+          err: cut((message.error as { message?: unknown } | null)?.message ?? message.error),
         });
         return;
       case "exit":

@@ -20,6 +20,7 @@ import {
 
 const up = (m: string) => `dynamic_exporter_module_up{module="${m}"}`;
 const loadOk = (m: string) => `dynamic_exporter_module_last_load_successful{module="${m}"}`;
+const RSS = "process_resident_memory_bytes";
 
 /** A module that declares `sandbox = {}` in a way `prelude` and `trailer` try to hide, and reads HOME. */
 function envReader(name: string, prelude: string, trailer = ""): string {
@@ -211,6 +212,29 @@ export function process(ctx) {
     assert.equal(odd?.level, "info");
     assert.equal(odd?.cyclic, "[object Object]");
     const samples = await scrape(e.url);
+    await waitAbove(e.url, "ticking_runs", samples.get("ticking_runs") ?? 0);
+  });
+});
+
+Deno.test("a sandboxed run handing back more samples than the bound fails; the exporter's memory stays put", async () => {
+  const many = `export const sandbox = {};
+export const interval = "2s";
+export function process() {
+  const values = [];
+  for (let i = 0; i < 1_000_000; i++) values.push({ value: i, labels: { i: String(i) } });
+  self.postMessage({ type: "result", id: 1, heapUsed: 0, families: [{ name: "many_series", help: "h", type: "gauge", values }] });
+}
+`;
+  await withExporter({ "many.ts": many, "ticking.ts": tickingModule("ticking_runs") }, async (e) => {
+    const failed = await e.waitForLog((r) => r.msg === "module run failed" && r.module === "many", 20_000);
+    assert.equal(
+      failed.err,
+      "its run handed back 1000000 samples, over the bound of 200000 for a sandboxed module",
+    );
+    const samples = await timedScrape(e.url, 1500);
+    assert.equal(samples.has("many_series"), false);
+    assert.equal(samples.get(up("many")), 0);
+    assert.ok(samples.get(RSS)! < 600e6, `RSS is ${(samples.get(RSS)! / 1e6).toFixed(0)} MB`);
     await waitAbove(e.url, "ticking_runs", samples.get("ticking_runs") ?? 0);
   });
 });

@@ -53,6 +53,30 @@ function cut(value: unknown): string {
   return text.length <= MAX_LOG_TEXT ? text : `${text.slice(0, MAX_LOG_TEXT)}... (${text.length} characters)`;
 }
 
+/**
+ * Samples a sandboxed module's run may hand back. The Worker's heap has a budget, but the
+ * families it posts are copied into the exporter's own heap: a million series took the
+ * exporter past 1.5 GB of RSS and its scrapes to seconds.
+ */
+export const MAX_SANDBOX_SAMPLES = 200_000;
+
+/** The families a Worker posted, if they are a list within MAX_SANDBOX_SAMPLES; throws otherwise. */
+function boundedFamilies(families: unknown): MetricFamily[] {
+  if (families === undefined) return [];
+  if (!Array.isArray(families)) throw new Error("its Worker handed back families that are not a list");
+  let samples = 0;
+  for (const family of families) {
+    const values = (family as { values?: unknown } | null)?.values;
+    samples += Array.isArray(values) ? values.length : 0;
+  }
+  if (samples > MAX_SANDBOX_SAMPLES) {
+    throw new Error(
+      `its run handed back ${samples} samples, over the bound of ${MAX_SANDBOX_SAMPLES} for a sandboxed module`,
+    );
+  }
+  return families as MetricFamily[];
+}
+
 /** How often idle Workers' memory is checked against their budget. */
 const MEMORY_CHECK_MS = 5000;
 
@@ -291,7 +315,7 @@ export class WorkerModule implements LoadedModule {
       session.kill(new Error("over its memory budget"));
       throw this.#overBudget(reply.heapUsed);
     }
-    const families = reply.families ?? [];
+    const families = boundedFamilies(reply.families);
     this.syncPlaceholders(families);
     this.#families = families;
     this.#dynamic = reply.dynamic ?? false;
@@ -310,7 +334,7 @@ export class WorkerModule implements LoadedModule {
     if (!this.#dynamic || !session?.alive) return this.#families;
     const reply = await session.request({ type: "collect", id: session.nextId() }, "families");
     if (reply.error) throw deserializeError(reply.error);
-    const families = reply.families ?? [];
+    const families = boundedFamilies(reply.families);
     const foreign = families.find((f) => !this.owner.metrics.has(f.name));
     if (foreign) {
       throw new Error(`collect() rendered a family "${foreign.name}" that was not there after the last run`);

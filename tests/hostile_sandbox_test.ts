@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import {
   type Exporter,
+  type LogRecord,
   observationWindow,
   scrape,
   startExporter,
@@ -291,4 +292,33 @@ export function process() { self.postMessage({ type: "exit", code: 0 }); }
     await waitAbove(e.url, "ticking_runs", samples.get("ticking_runs") ?? 0);
     await waitFor(async () => (await scrape(e.url)).get(up("thief")) === 0);
   });
+});
+
+/** Sends SIGHUP and waits until module `name` has loaded again (or failed to); returns that log line. */
+async function reloadOnce(e: Exporter, name: string) {
+  const seen = e.logs.length;
+  e.process.kill("SIGHUP");
+  let found: LogRecord | undefined;
+  await waitFor(() =>
+    (found = e.logs.slice(seen).find((r) =>
+      r.module === name && (r.msg === "module reloaded" || r.msg === "module load failed")
+    )) !== undefined
+  );
+  return found!;
+}
+
+Deno.test("reloading a sandboxed module while its runs come back never fails the new version's load", async () => {
+  // The old version's run answered between the reload freeing its names and the new version
+  // taking them: its placeholders took the names back and the new version failed to load.
+  await withExporter(
+    { "busy.ts": `export const sandbox = {};\n${tickingModule("busy_runs", "20ms")}` },
+    async (e) => {
+      await waitAbove(e.url, "busy_runs", 2);
+      for (let i = 0; i < 15; i++) {
+        const line = await reloadOnce(e, "busy");
+        assert.equal(line.msg, "module reloaded", String(line.err));
+      }
+      await waitAbove(e.url, "busy_runs", 2);
+    },
+  );
 });

@@ -65,10 +65,12 @@ export class RoutingHost implements ModuleHost {
     const owner = (previous as { owner?: MetricOwner } | undefined)?.owner;
     const kept = owner ? [...owner.metrics] : [];
     if (owner) this.#options.ownership.release(owner);
+    if (previous instanceof WorkerModule) previous.replacing = true;
     try {
       return spec ? await workers.load(name, file, spec, source) : await inProcess.load(name, file);
     } catch (err) {
       if (owner) this.#options.ownership.restore(owner, kept);
+      if (previous instanceof WorkerModule) previous.replacing = false;
       throw err;
     }
   }

@@ -261,6 +261,11 @@ export class WorkerModule implements LoadedModule {
   #families: MetricFamily[] = [];
   #dynamic = false;
   #retired = false;
+  /**
+   * A new version is loading and has taken this one's names: a run that answers meanwhile
+   * must not take them back (the new version would fail to load), so its result is dropped.
+   */
+  replacing = false;
 
   constructor(
     readonly host: WorkerHost,
@@ -316,6 +321,7 @@ export class WorkerModule implements LoadedModule {
       throw this.#overBudget(reply.heapUsed);
     }
     const families = boundedFamilies(reply.families);
+    if (this.replacing) return;
     this.syncPlaceholders(families);
     this.#families = families;
     this.#dynamic = reply.dynamic ?? false;

@@ -322,3 +322,24 @@ Deno.test("reloading a sandboxed module while its runs come back never fails the
     },
   );
 });
+
+Deno.test("a quarantined module stays quarantined across SIGHUP: one runaway thread, not one per reload", async () => {
+  const spin = `export const sandbox = {};
+export const timeout = "1s";
+export async function process() { await Promise.resolve(); for (;;); }
+`;
+  await withExporter({ "spin.ts": spin, "ticking.ts": tickingModule("ticking_runs") }, async (e, dir) => {
+    const quarantined = (r: LogRecord) =>
+      r.msg.startsWith("sandboxed module quarantined") && r.module === "spin";
+    await e.waitForLog(quarantined);
+    const reload = await reloadOnce(e, "spin");
+    assert.equal(reload.msg, "module load failed");
+    assert.match(String(reload.err), /quarantined until its file changes/);
+    await observationWindow(4000);
+    assert.equal(e.logs.filter(quarantined).length, 1);
+    await waitAbove(e.url, "ticking_runs", (await scrape(e.url)).get("ticking_runs") ?? 0);
+    // A changed file is loaded afresh.
+    await Deno.writeTextFile(`${dir}/spin.ts`, `export const sandbox = {};\n${tickingModule("spin_runs")}`);
+    await waitAbove(e.url, "spin_runs", 1);
+  }, { args: ["--collect.timeout=1s"] });
+});

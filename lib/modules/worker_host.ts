@@ -415,6 +415,7 @@ export class WorkerModule implements LoadedModule {
         this.#quarantined =
           `process() kept its Worker's thread busy ${formatDuration(ABORT_GRACE_MS)} past ` +
           `its timeout (a loop after an await?); the module is quarantined until its file changes`;
+        this.host.quarantine(this);
         this.host.log.error("sandboxed module quarantined: its Worker does not answer", {
           module: this.name,
           file: this.file,
@@ -458,6 +459,12 @@ export class WorkerHost {
   readonly #live = new Set<WorkerModule>();
   /** Files whose import kept a Worker's thread busy, by path and content: not loaded again until they change. */
   readonly #runawayImports = new Map<string, string>();
+  /**
+   * Files whose process() was quarantined, by path and content: a reload of the same content
+   * (SIGHUP, a helper change) would start one more runaway thread each time.
+   */
+  readonly #quarantined = new Map<string, string>();
+  readonly #sources = new WeakMap<WorkerModule, string>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #version = 0;
 
@@ -474,6 +481,11 @@ export class WorkerHost {
     try {
       const real = await Deno.realPath(file);
       url = pathToFileURL(real).href;
+      if (this.#quarantined.get(file) === source) {
+        throw new Error(
+          "its process() kept its Worker's thread busy past its timeout; it is quarantined until its file changes",
+        );
+      }
       if (this.#runawayImports.get(file) === source) {
         throw new Error(
           "its import kept a Worker's thread busy (a loop at the top level?); change the file to try again",
@@ -522,6 +534,7 @@ export class WorkerHost {
         throw err;
       }
       this.#live.add(module);
+      this.#sources.set(module, source);
       this.#timer ??= setInterval(() => this.#checkMemory(), MEMORY_CHECK_MS);
       return module;
     } catch (err) {
@@ -571,6 +584,12 @@ export class WorkerHost {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** `module`'s file, as it is now, is not loaded again: its Worker's thread runs away. */
+  quarantine(module: WorkerModule): void {
+    const source = this.#sources.get(module);
+    if (source !== undefined) this.#quarantined.set(module.file, source);
   }
 
   /** dispose() in the Worker, then the Worker ends and the version is retired (its placeholders go). */

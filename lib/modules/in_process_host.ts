@@ -76,6 +76,14 @@ export class InProcessHost implements ModuleHost {
         // The old version's metrics must go first, or re-registering their names throws.
         if (old) this.#ownership.release(old.owner);
         const exports = await this.#importWithin(`${url}?v=${version}`);
+        // The router found no literal declaration, yet the module exports one (re-exported
+        // from a helper, say): it asked for a sandbox and must not run in-process.
+        if ("sandbox" in exports) {
+          throw new Error(
+            `it exports "sandbox", but not as a literal the exporter can read before running it ` +
+              `(export const sandbox = { ... } in the module file itself)`,
+          );
+        }
         const { intervalMs, timeoutMs } = validateExports(exportShape(exports));
         return new InProcessModule(
           name,

@@ -7,7 +7,7 @@
 
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { readRegularFile } from "./read_regular_file.ts";
+import { checkRegularFile, NotAModuleFileError, readRegularFile } from "./read_regular_file.ts";
 
 /** At most this many helper files are followed per module. */
 export const MAX_LOCAL_IMPORTS = 200;
@@ -52,4 +52,26 @@ export async function localImports(file: string, source: string): Promise<string
     queue.push(...localSpecifiers(text, next));
   }
   return found.sort();
+}
+
+/**
+ * Throws, naming the helper, when a local file `file` imports is not a regular file within
+ * the size bound: Deno's import would read a symlink to /dev/zero until memory runs out, and
+ * block on a FIFO for good, in-process or in a Worker alike (issue 8 item 1, for helpers).
+ * A missing helper is left to the import, which reports it.
+ */
+export async function checkLocalImports(file: string, source: string): Promise<void> {
+  for (const helper of await localImports(file, source)) {
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(helper);
+    } catch {
+      continue;
+    }
+    try {
+      checkRegularFile(info);
+    } catch (err) {
+      if (err instanceof NotAModuleFileError) throw new Error(`its helper ${helper} ${err.message}`);
+    }
+  }
 }

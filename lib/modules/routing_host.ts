@@ -6,6 +6,7 @@
 
 import type { Logger } from "../log.ts";
 import { InProcessHost } from "./in_process_host.ts";
+import { checkLocalImports } from "./local_imports.ts";
 import { type LoadedModule, type ModuleHost, ModuleLoadError } from "./module_host.ts";
 import type { MetricOwner, MetricOwnership } from "./ownership.ts";
 import { readRegularFile } from "./read_regular_file.ts";
@@ -52,6 +53,7 @@ export class RoutingHost implements ModuleHost {
     try {
       source = new TextDecoder().decode(await readRegularFile(file));
       spec = readSandboxDeclaration(source) ?? (this.#options.sandboxAll ? emptySandbox() : undefined);
+      await checkLocalImports(await Deno.realPath(file), source);
     } catch (err) {
       throw new ModuleLoadError(name, file, (err as Error).message, undefined, undefined, undefined, {
         cause: err,
@@ -63,10 +65,12 @@ export class RoutingHost implements ModuleHost {
     const owner = (previous as { owner?: MetricOwner } | undefined)?.owner;
     const kept = owner ? [...owner.metrics] : [];
     if (owner) this.#options.ownership.release(owner);
+    if (previous instanceof WorkerModule) previous.replacing = true;
     try {
       return spec ? await workers.load(name, file, spec, source) : await inProcess.load(name, file);
     } catch (err) {
       if (owner) this.#options.ownership.restore(owner, kept);
+      if (previous instanceof WorkerModule) previous.replacing = false;
       throw err;
     }
   }

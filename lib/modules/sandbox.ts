@@ -37,15 +37,11 @@ export function emptySandbox(): SandboxSpec {
  * SandboxError when it is there but not a literal of the right shape.
  */
 export function readSandboxDeclaration(source: string): SandboxSpec | undefined {
-  const code = stripComments(source);
+  const { code, text } = maskSource(source);
+  refuseOtherForms(code, text);
   const at = /\bexport\s+(?:const|let|var)\s+sandbox\s*(?::[^=]*)?=\s*/.exec(code);
-  if (!at) {
-    if (/\bexport\s*\{[^}]*\bsandbox\b[^}]*\}/.test(code)) {
-      throw new SandboxError(`"sandbox" must be exported as a literal: export const sandbox = { ... }`);
-    }
-    return undefined;
-  }
-  const parser = new LiteralParser(code, at.index + at[0].length);
+  if (!at) return undefined;
+  const parser = new LiteralParser(text, at.index + at[0].length);
   let value: unknown;
   try {
     value = parser.value();
@@ -55,6 +51,176 @@ export function readSandboxDeclaration(source: string): SandboxSpec | undefined 
     );
   }
   return sandboxSpec(value);
+}
+
+/**
+ * Throws when the module exports `sandbox` in a form other than `export const sandbox = ...`
+ * (a list of names, several declarators, a destructuring, a function): its permissions could
+ * not be read before its code runs, and it must not run in-process either.
+ */
+function refuseOtherForms(code: string, text: string): void {
+  const refuse = () => {
+    throw new SandboxError(`"sandbox" must be exported as a literal: export const sandbox = { ... }`);
+  };
+  // `export { x as sandbox }`, `export { "sandbox" } from`, `export const { sandbox } = ...`:
+  // the names are read from `text`, where a quoted name is still there.
+  for (const m of code.matchAll(/\bexport\s*(?:(?:const|let|var)\s*)?([{[])/g)) {
+    const open = m.index + m[0].length - 1;
+    if (/\bsandbox\b/.test(text.slice(open, closing(code, open)))) refuse();
+  }
+  if (
+    /\bexport\s+(?:default\s+)?(?:async\s+)?(?:function\b\s*\*?|class\b|enum\b|const\s+enum\b|namespace\b|module\b|abstract\s+class\b)\s*sandbox\b/
+      .test(code)
+  ) refuse();
+  for (const m of code.matchAll(/\bexport\s*\*\s*as\s*/g)) {
+    if (/^(?:sandbox\b|["']sandbox["'])/.test(text.slice(m.index + m[0].length))) refuse();
+  }
+  // `export const level = 1, sandbox = {}`: a later declarator, at the top level.
+  let depth = 0;
+  for (let i = 0; i < code.length; i++) {
+    const c = code[i];
+    if (c === "(" || c === "[" || c === "{") depth++;
+    else if (c === ")" || c === "]" || c === "}") depth = Math.max(0, depth - 1);
+    else if (c === "," && depth === 0 && /^,\s*sandbox\b/.test(code.slice(i, i + 64))) refuse();
+  }
+}
+
+/** The offset just past the bracket that closes the one at `open` in `code` (or the end). */
+function closing(code: string, open: number): number {
+  let depth = 0;
+  for (let i = open; i < code.length; i++) {
+    const c = code[i];
+    if (c === "(" || c === "[" || c === "{") depth++;
+    else if ((c === ")" || c === "]" || c === "}") && --depth === 0) return i + 1;
+  }
+  return code.length;
+}
+
+/** Words after which a `/` starts a regular expression rather than a division. */
+const REGEX_AFTER_WORD = new Set([
+  "return",
+  "typeof",
+  "instanceof",
+  "in",
+  "of",
+  "new",
+  "delete",
+  "void",
+  "throw",
+  "case",
+  "do",
+  "else",
+  "yield",
+  "await",
+]);
+
+/**
+ * The source as the reader may look at it, offsets and line breaks kept: `code` with
+ * comments, and the insides of strings, templates and regular expressions, blanked (only
+ * the program's own tokens are left); `text` with only comments blanked (string literals
+ * kept, for the declaration's values). A regular expression holding a comment mark, or a
+ * template nested in a template's `${}`, must not make the reader lose its place: a
+ * declaration it missed would run the module in-process with every permission.
+ */
+export function maskSource(source: string): { code: string; text: string } {
+  const code = source.split("");
+  const text = source.split("");
+  const blank = (from: number, to: number, both: boolean) => {
+    for (let k = from; k < to && k < source.length; k++) {
+      if (source[k] === "\n") continue;
+      code[k] = " ";
+      if (both) text[k] = " ";
+    }
+  };
+  // Brace depth of each `${` we are inside, innermost last.
+  const substitutions: number[] = [];
+  let depth = 0;
+  let i = 0;
+  /** Scans a template's text from `i` (just past a backtick or a `}` closing `${`). */
+  const template = () => {
+    const start = i;
+    while (i < source.length) {
+      const c = source[i];
+      if (c === "\\") i += 2;
+      else if (c === "`") {
+        blank(start, i, false);
+        i++;
+        return;
+      } else if (c === "$" && source[i + 1] === "{") {
+        blank(start, i + 1, false);
+        substitutions.push(depth);
+        depth++;
+        i += 2;
+        return;
+      } else i++;
+    }
+    blank(start, i, false);
+  };
+  const previous = (): string => {
+    let k = i - 1;
+    while (k >= 0 && /\s/.test(code[k])) k--;
+    if (k < 0) return "";
+    if (/[\w$]/.test(code[k])) {
+      let w = k;
+      while (w > 0 && /[\w$]/.test(code[w - 1])) w--;
+      return code.slice(w, k + 1).join("");
+    }
+    return code[k];
+  };
+  while (i < source.length) {
+    const c = source[i];
+    const next = source[i + 1];
+    if (c === "/" && next === "/") {
+      const end = source.indexOf("\n", i);
+      blank(i, end === -1 ? source.length : end, true);
+      i = end === -1 ? source.length : end;
+    } else if (c === "/" && next === "*") {
+      const end = source.indexOf("*/", i + 2);
+      const stop = end === -1 ? source.length : end + 2;
+      blank(i, stop, true);
+      i = stop;
+    } else if (c === '"' || c === "'") {
+      let k = i + 1;
+      while (k < source.length && source[k] !== c && source[k] !== "\n") k += source[k] === "\\" ? 2 : 1;
+      blank(i + 1, k, false);
+      i = k + 1;
+    } else if (c === "`") {
+      i++;
+      template();
+    } else if (
+      c === "}" && substitutions.length > 0 && depth - 1 === substitutions[substitutions.length - 1]
+    ) {
+      substitutions.pop();
+      depth--;
+      i++;
+      template();
+    } else if (c === "/") {
+      const before = previous();
+      const regex = before === "" || /^[(,=:[!&|?{};+\-*%<>~^]$/.test(before) || before === "}" ||
+        REGEX_AFTER_WORD.has(before);
+      let k = i + 1;
+      let inClass = false;
+      if (regex) {
+        while (k < source.length && source[k] !== "\n") {
+          const r = source[k];
+          if (r === "\\") k++;
+          else if (r === "[") inClass = true;
+          else if (r === "]") inClass = false;
+          else if (r === "/" && !inClass) break;
+          k++;
+        }
+      }
+      if (regex && source[k] === "/") {
+        blank(i + 1, k, false);
+        i = k + 1;
+      } else i++;
+    } else {
+      if (c === "{" || c === "(" || c === "[") depth++;
+      else if (c === "}" || c === ")" || c === "]") depth--;
+      i++;
+    }
+  }
+  return { code: code.join(""), text: text.join("") };
 }
 
 /** Checks `value` (the parsed literal, or the module's actual export) and makes it a spec. */
@@ -103,14 +269,6 @@ function parseSize(value: unknown): number {
     throw new SandboxError(`"sandbox.memory" must be a size of at least 16MiB, like "256MB"`);
   }
   return Math.floor(bytes);
-}
-
-/** The same source with comments blanked out (strings kept), so offsets stay valid. */
-function stripComments(source: string): string {
-  return source.replace(
-    /("(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|`(?:[^`\\]|\\.)*`)|\/\/[^\n]*|\/\*[\s\S]*?\*\//g,
-    (whole, literal) => literal ?? whole.replace(/[^\n]/g, " "),
-  );
 }
 
 /** Reads a JSON-like literal: objects, arrays, strings, numbers, booleans, trailing commas, bare keys. */

@@ -86,6 +86,53 @@ Deno.test("readSandboxDeclaration refuses what it cannot read statically, saying
   );
 });
 
+Deno.test("readSandboxDeclaration keeps its place past regexes and templates holding comment marks or quotes", () => {
+  const empty = emptySandbox();
+  const declared = (before: string, after = "") =>
+    readSandboxDeclaration(`${before}\nexport const sandbox = {};\n${after}\nexport function process() {}`);
+  assert.deepEqual(declared("const open = /a\\/*/;", "const close = /b*/;"), empty);
+  assert.deepEqual(declared("const open = `${`/*`}`;", "const close = `*/`;"), empty);
+  assert.deepEqual(declared("const q = /[\"'`]/g;", 'const r = "\'";'), empty);
+  assert.deepEqual(declared("const half = total / 2 / count; // ok"), empty);
+  // A declaration in a string or a template is text, not an export.
+  assert.equal(readSandboxDeclaration(`const s = "export const sandbox = { read: ['/'] }";`), undefined);
+  assert.equal(readSandboxDeclaration("const s = `\nexport const sandbox = { read: ['/'] }\n`;"), undefined);
+});
+
+Deno.test("readSandboxDeclaration refuses every other way of exporting sandbox", () => {
+  for (
+    const source of [
+      `export const level = 1, sandbox = {};`,
+      `export let a, sandbox;`,
+      `export const { sandbox } = { sandbox: {} };`,
+      `export const [sandbox] = [{}];`,
+      `export function sandbox() {}`,
+      `export class sandbox {}`,
+      `export * as sandbox from "./x.ts";`,
+      `export * as "sandbox" from "./x.ts";`,
+      `const x = {};\nexport { x as "sandbox" };`,
+    ]
+  ) {
+    assert.throws(
+      () => readSandboxDeclaration(source),
+      new SandboxError(`"sandbox" must be exported as a literal: export const sandbox = { ... }`),
+      source,
+    );
+  }
+  // Not exports of sandbox: a local, an import, a property.
+  for (
+    const source of [
+      `const sandbox = 1;`,
+      `import { sandbox } from "./x.ts";`,
+      `export default { sandbox: {} };`,
+      `export const options = { sandbox: {} }, other = 1;`,
+      `export declare const sandbox: {};`,
+    ]
+  ) {
+    assert.equal(readSandboxDeclaration(source), undefined, source);
+  }
+});
+
 Deno.test("workerPermissions grants exactly the declaration, plus reading the metrics dir", () => {
   const spec = readSandboxDeclaration(`export const sandbox = { net: ["a:1"], read: ["/etc/hostname"] };`)!;
   assert.deepEqual(workerPermissions(spec, "/srv/metrics"), {

@@ -16,10 +16,10 @@ import { pathToFileURL } from "node:url";
 import { describeError } from "./describe_error.ts";
 import { formatDuration } from "../duration.ts";
 import type { MetricFamily } from "../exposition/format.ts";
-import type { Logger } from "../log.ts";
+import { LOG_LEVELS, type Logger, type LogLevel } from "../log.ts";
 import { type LoadedModule, ModuleLoadError, type ProcessContext } from "./module_host.ts";
 import { MetricOwner, type MetricOwnership, type PromMetric } from "./ownership.ts";
-import { checkCeiling, type SandboxSpec, sandboxSpec, workerPermissions } from "./sandbox.ts";
+import { checkCeiling, emptySandbox, type SandboxSpec, sandboxSpec, workerPermissions } from "./sandbox.ts";
 import { validateExports } from "./module_exports.ts";
 import { localImports } from "./local_imports.ts";
 import { VM_TIMEOUT_CODE } from "./guarded_call.ts";
@@ -27,6 +27,56 @@ import type { FromWorker, SerializedError, ToWorker } from "./worker_protocol.ts
 
 /** How long a Worker has to answer after its run was aborted before it counts as runaway. */
 export const ABORT_GRACE_MS = 1000;
+/** Lines a sandboxed module may log per second; the rest are dropped and counted. */
+export const LOG_LINES_PER_SECOND = 100;
+/**
+ * Messages a sandboxed module's Worker may post per second: each costs the exporter's event
+ * loop its dispatch, so a Worker posting in a loop would stall every scrape. Past this it is
+ * replaced, as a run past its timeout is.
+ */
+export const MESSAGES_PER_SECOND = 10_000;
+/** The longest message or field value a sandboxed module's log line keeps. */
+export const MAX_LOG_TEXT = 4096;
+
+/** `value` as text (what a Worker posts may be cyclic, a BigInt, or refuse String()), cut to MAX_LOG_TEXT characters. */
+function cut(value: unknown): string {
+  let text: string;
+  try {
+    text = typeof value === "string"
+      ? value
+      : typeof value === "object" && value !== null
+      ? JSON.stringify(value) ?? ""
+      : String(value);
+  } catch {
+    text = Object.prototype.toString.call(value);
+  }
+  return text.length <= MAX_LOG_TEXT ? text : `${text.slice(0, MAX_LOG_TEXT)}... (${text.length} characters)`;
+}
+
+/**
+ * Samples a sandboxed module's run may hand back. The Worker's heap has a budget, but the
+ * families it posts are copied into the exporter's own heap: a million series took the
+ * exporter past 1.5 GB of RSS and its scrapes to seconds.
+ */
+export const MAX_SANDBOX_SAMPLES = 200_000;
+
+/** The families a Worker posted, if they are a list within MAX_SANDBOX_SAMPLES; throws otherwise. */
+function boundedFamilies(families: unknown): MetricFamily[] {
+  if (families === undefined) return [];
+  if (!Array.isArray(families)) throw new Error("its Worker handed back families that are not a list");
+  let samples = 0;
+  for (const family of families) {
+    const values = (family as { values?: unknown } | null)?.values;
+    samples += Array.isArray(values) ? values.length : 0;
+  }
+  if (samples > MAX_SANDBOX_SAMPLES) {
+    throw new Error(
+      `its run handed back ${samples} samples, over the bound of ${MAX_SANDBOX_SAMPLES} for a sandboxed module`,
+    );
+  }
+  return families as MetricFamily[];
+}
+
 /** How often idle Workers' memory is checked against their budget. */
 const MEMORY_CHECK_MS = 5000;
 
@@ -112,17 +162,69 @@ class Session {
     this.onGone(why);
   }
 
-  #receive(message: FromWorker): void {
-    switch (message.type) {
-      case "log": {
-        const fields = { ...message.fields, module: this.name };
-        this.log[message.level](message.msg, fields);
-        return;
+  /** The module's messages and log lines in the current one-second window, and the lines dropped in it. */
+  #window = { start: 0, messages: 0, lines: 0, dropped: 0 };
+
+  /** Counts a message; false (the Worker is then replaced) once the window holds too many. */
+  #count(): boolean {
+    const now = performance.now();
+    if (now - this.#window.start >= 1000) {
+      this.#reportDropped();
+      this.#window = { start: now, messages: 0, lines: 0, dropped: 0 };
+    }
+    if (++this.#window.messages <= MESSAGES_PER_SECOND) return true;
+    this.#reportDropped();
+    this.kill(
+      new Error(
+        `the module's Worker posted more than ${MESSAGES_PER_SECOND} messages in a second; it was replaced`,
+      ),
+    );
+    return false;
+  }
+
+  #reportDropped(): void {
+    if (this.#window.dropped === 0) return;
+    this.log.warn("sandboxed module log lines dropped", {
+      module: this.name,
+      dropped: this.#window.dropped,
+      limit_per_second: LOG_LINES_PER_SECOND,
+    });
+    this.#window.dropped = 0;
+  }
+
+  /**
+   * A line the module logs. The module owns its Worker and may post anything, so the line is
+   * checked, cut to size and rate-limited here: 1e5 lines a run, or one line of 20 MB, used to
+   * hold the exporter's event loop for seconds.
+   */
+  #logLine(level: unknown, msg: unknown, fields: unknown): void {
+    if (++this.#window.lines > LOG_LINES_PER_SECOND) {
+      this.#window.dropped++;
+      return;
+    }
+    const bounded: Record<string, unknown> = {};
+    if (typeof fields === "object" && fields !== null) {
+      for (const [key, value] of Object.entries(fields).slice(0, 32)) {
+        bounded[cut(key)] = typeof value === "string" || (typeof value === "object" && value !== null) ||
+            typeof value === "bigint"
+          ? cut(value)
+          : value;
       }
+    }
+    const write = LOG_LEVELS.includes(level as LogLevel) ? level as LogLevel : "info";
+    this.log[write](cut(msg), { ...bounded, module: this.name });
+  }
+
+  #receive(message: FromWorker): void {
+    if (!this.alive || !this.#count() || typeof message !== "object" || message === null) return;
+    switch (message.type) {
+      case "log":
+        this.#logLine(message.level, message.msg, message.fields);
+        return;
       case "uncaught":
         this.log.warn("sandboxed module: uncaught error, ignored", {
           module: this.name,
-          err: message.error.message,
+          err: cut((message.error as { message?: unknown } | null)?.message ?? message.error),
         });
         return;
       case "exit":
@@ -159,6 +261,11 @@ export class WorkerModule implements LoadedModule {
   #families: MetricFamily[] = [];
   #dynamic = false;
   #retired = false;
+  /**
+   * A new version is loading and has taken this one's names: a run that answers meanwhile
+   * must not take them back (the new version would fail to load), so its result is dropped.
+   */
+  replacing = false;
 
   constructor(
     readonly host: WorkerHost,
@@ -213,7 +320,8 @@ export class WorkerModule implements LoadedModule {
       session.kill(new Error("over its memory budget"));
       throw this.#overBudget(reply.heapUsed);
     }
-    const families = reply.families ?? [];
+    const families = boundedFamilies(reply.families);
+    if (this.replacing) return;
     this.syncPlaceholders(families);
     this.#families = families;
     this.#dynamic = reply.dynamic ?? false;
@@ -232,7 +340,7 @@ export class WorkerModule implements LoadedModule {
     if (!this.#dynamic || !session?.alive) return this.#families;
     const reply = await session.request({ type: "collect", id: session.nextId() }, "families");
     if (reply.error) throw deserializeError(reply.error);
-    const families = reply.families ?? [];
+    const families = boundedFamilies(reply.families);
     const foreign = families.find((f) => !this.owner.metrics.has(f.name));
     if (foreign) {
       throw new Error(`collect() rendered a family "${foreign.name}" that was not there after the last run`);
@@ -307,6 +415,7 @@ export class WorkerModule implements LoadedModule {
         this.#quarantined =
           `process() kept its Worker's thread busy ${formatDuration(ABORT_GRACE_MS)} past ` +
           `its timeout (a loop after an await?); the module is quarantined until its file changes`;
+        this.host.quarantine(this);
         this.host.log.error("sandboxed module quarantined: its Worker does not answer", {
           module: this.name,
           file: this.file,
@@ -350,6 +459,12 @@ export class WorkerHost {
   readonly #live = new Set<WorkerModule>();
   /** Files whose import kept a Worker's thread busy, by path and content: not loaded again until they change. */
   readonly #runawayImports = new Map<string, string>();
+  /**
+   * Files whose process() was quarantined, by path and content: a reload of the same content
+   * (SIGHUP, a helper change) would start one more runaway thread each time.
+   */
+  readonly #quarantined = new Map<string, string>();
+  readonly #sources = new WeakMap<WorkerModule, string>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #version = 0;
 
@@ -366,6 +481,11 @@ export class WorkerHost {
     try {
       const real = await Deno.realPath(file);
       url = pathToFileURL(real).href;
+      if (this.#quarantined.get(file) === source) {
+        throw new Error(
+          "its process() kept its Worker's thread busy past its timeout; it is quarantined until its file changes",
+        );
+      }
       if (this.#runawayImports.get(file) === source) {
         throw new Error(
           "its import kept a Worker's thread busy (a loop at the top level?); change the file to try again",
@@ -386,8 +506,11 @@ export class WorkerHost {
       let module: WorkerModule;
       try {
         settings = validateExports(loaded.exports);
+        // No export at all grants nothing (a literal the reader found but the module does
+        // not export must not widen it); an export must say what the literal said.
         const declared = loaded.exports.sandbox;
-        if (declared !== null && JSON.stringify(sandboxSpec(declared)) !== JSON.stringify(spec)) {
+        const actual = declared === null ? emptySandbox() : sandboxSpec(declared);
+        if (JSON.stringify(actual) !== JSON.stringify(spec)) {
           throw new Error(
             `its "sandbox" export differs from the literal in its source; export a plain literal`,
           );
@@ -411,6 +534,7 @@ export class WorkerHost {
         throw err;
       }
       this.#live.add(module);
+      this.#sources.set(module, source);
       this.#timer ??= setInterval(() => this.#checkMemory(), MEMORY_CHECK_MS);
       return module;
     } catch (err) {
@@ -460,6 +584,12 @@ export class WorkerHost {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** `module`'s file, as it is now, is not loaded again: its Worker's thread runs away. */
+  quarantine(module: WorkerModule): void {
+    const source = this.#sources.get(module);
+    if (source !== undefined) this.#quarantined.set(module.file, source);
   }
 
   /** dispose() in the Worker, then the Worker ends and the version is retired (its placeholders go). */

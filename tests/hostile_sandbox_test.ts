@@ -1,0 +1,345 @@
+/**
+ * End to end, issue 9 attacked: sandboxed modules that try to confuse the static reader of
+ * their declaration, flood the exporter through their Worker's messages, or reach files the
+ * loader must not read. Each runs next to a healthy module through the real exporter.
+ */
+
+import assert from "node:assert/strict";
+import {
+  type Exporter,
+  type LogRecord,
+  observationWindow,
+  scrape,
+  startExporter,
+  tempMetricsDir,
+  tickingModule,
+  waitAbove,
+  waitFor,
+  waitForSample,
+  withExporter,
+} from "./_server.ts";
+
+const up = (m: string) => `dynamic_exporter_module_up{module="${m}"}`;
+const loadOk = (m: string) => `dynamic_exporter_module_last_load_successful{module="${m}"}`;
+const RSS = "process_resident_memory_bytes";
+
+/** A module that declares `sandbox = {}` in a way `prelude` and `trailer` try to hide, and reads HOME. */
+function envReader(name: string, prelude: string, trailer = ""): string {
+  return `import { Gauge } from "prom-client";
+const g = new Gauge({ name: "${name}_home", help: "h" });
+${prelude}
+export const sandbox = {};
+${trailer}
+export function process() { g.set(String(Deno.env.get("HOME")).length); }
+`;
+}
+
+Deno.test("a declaration after a regex or a nested template holding comment marks still runs the module in a Worker", async () => {
+  const files = {
+    // A regex literal holding "/*" and another holding "*/" read as one block comment
+    // hid the declaration between them: the module ran in-process with every permission.
+    "regex.ts": envReader("regex", "const open = /a\\/*/;", "const close = /b*/;"),
+    // A template nested in a template's ${} made the reader end the outer one early.
+    "nested.ts": envReader("nested", "const open = `${`/*`}`;", "const close = `*/`;"),
+    "ticking.ts": tickingModule("ticking_runs"),
+  };
+  await withExporter(files, async (e) => {
+    for (const name of ["regex", "nested"]) {
+      const failed = await e.waitForLog((r) => r.msg === "module run failed" && r.module === name);
+      assert.match(String(failed.err), /^Requires env access to "HOME"/, name);
+    }
+    const samples = await scrape(e.url);
+    assert.deepEqual([samples.get(up("regex")), samples.get(up("nested"))], [0, 0]);
+    assert.equal(samples.has("regex_home"), false);
+    await waitAbove(e.url, "ticking_runs", samples.get("ticking_runs") ?? 0);
+  });
+});
+
+Deno.test("a sandbox literal inside a string grants nothing: only a real export does", async () => {
+  const module = `import { Gauge } from "prom-client";
+const g = new Gauge({ name: "stringy_home", help: "h" });
+const text = "export const sandbox = { env: ['HOME'] }";
+const doc = \`
+export const sandbox = { env: ["HOME"] };
+\`;
+export function process() { g.set(String(Deno.env.get("HOME")).length + text.length * 0 + doc.length * 0); }
+`;
+  await withExporter({ "stringy.ts": module, "ticking.ts": tickingModule("ticking_runs") }, async (e) => {
+    const failed = await e.waitForLog((r) => r.msg === "module run failed" && r.module === "stringy");
+    assert.match(String(failed.err), /^Requires env access to "HOME"/);
+    assert.equal((await scrape(e.url)).has("stringy_home"), false);
+  }, { args: ["--modules.sandbox"] });
+});
+
+Deno.test("a sandbox export the reader cannot read is refused before any of the module's code runs", async () => {
+  // Each prints a marker at import: in-process, that line reaches the exporter's stderr.
+  const marker = (name: string) => `console.error("imported ${name}");`;
+  const files = {
+    "multi.ts": `${marker("multi")}\nexport const level = 1, sandbox = {};\nexport function process() {}\n`,
+    "destructured.ts": `${marker("destructured")}\nexport const { sandbox } = { sandbox: {} };\n` +
+      `export function process() {}\n`,
+    "fn.ts": `${marker("fn")}\nexport function sandbox() {}\nexport function process() {}\n`,
+    "ticking.ts": tickingModule("ticking_runs"),
+  };
+  await withExporter(files, async (e) => {
+    for (const name of ["multi", "destructured", "fn"]) {
+      const failed = await e.waitForLog((r) => r.msg === "module load failed" && r.module === name);
+      assert.match(String(failed.err), /^"sandbox" must be exported as a literal/, name);
+    }
+    assert.deepEqual(e.output.filter((line) => line.startsWith("imported ")), []);
+    const samples = await scrape(e.url);
+    assert.deepEqual(["multi", "destructured", "fn"].map((m) => samples.get(loadOk(m))), [0, 0, 0]);
+  });
+});
+
+Deno.test("a sandbox export re-exported from a helper fails the load of an in-process module", async () => {
+  const files = {
+    "reexport.ts": `export * from "./lib/decl.ts";\nexport function process() {}\n`,
+    "lib/decl.ts": `export const sandbox = { env: ["HOME"] };\n`,
+    "ticking.ts": tickingModule("ticking_runs"),
+  };
+  await withExporter(files, async (e) => {
+    const failed = await e.waitForLog((r) => r.msg === "module load failed" && r.module === "reexport");
+    assert.match(String(failed.err), /^it exports "sandbox", but not as a literal/);
+    assert.equal((await scrape(e.url)).get(loadOk("reexport")), 0);
+  });
+});
+
+/** Fails as soon as the exporter's RSS passes `bytes` (read from /proc), so a runaway read cannot take the machine. */
+async function assertRssStaysUnder(
+  e: Exporter,
+  bytes: number,
+  ms: number,
+  signal?: AbortSignal,
+): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (performance.now() < deadline && !signal?.aborted) {
+    const status = await Deno.readTextFile(`/proc/${e.process.pid}/status`).catch(() => "");
+    const rss = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+    if (rss > bytes) {
+      await e.stop("SIGKILL");
+      assert.fail(`the exporter's RSS reached ${(rss / 1e6).toFixed(0)} MB`);
+    }
+    await observationWindow(50);
+  }
+}
+
+Deno.test("a helper that is a device or a FIFO fails its importer's load; nothing reads it", async () => {
+  const importer = (helper: string, sandboxed: boolean) =>
+    `import { value } from "./lib/${helper}";
+${sandboxed ? "export const sandbox = {};" : ""}
+export function process() { return value; }
+`;
+  const outside = await Deno.makeTempDir({ prefix: "dx_fifo_" });
+  const dir = await tempMetricsDir({
+    "zero.ts": importer("zero.ts", true),
+    "fifo.ts": importer("fifo.ts", false),
+    "ticking.ts": tickingModule("ticking_runs"),
+  });
+  let e: Exporter | undefined;
+  try {
+    const made = await new Deno.Command("mkfifo", { args: [`${outside}/fifo`] }).output();
+    assert.ok(made.success);
+    await Deno.mkdir(`${dir}/lib`);
+    await Deno.symlink("/dev/zero", `${dir}/lib/zero.ts`);
+    await Deno.symlink(`${outside}/fifo`, `${dir}/lib/fifo.ts`);
+    e = await startExporter({ metricsDir: dir });
+    const failed = (name: string) =>
+      e!.waitForLog((r) => r.msg === "module load failed" && r.module === name);
+    const done = new AbortController();
+    const guard = assertRssStaysUnder(e, 1e9, 10_000, done.signal);
+    const [zero, fifo] = await Promise.race([
+      Promise.all([failed("zero"), failed("fifo")]).finally(() => done.abort()),
+      guard.then(() => assert.fail("no load failure within 10 s")),
+    ]);
+    await guard;
+    assert.equal(zero.err, `its helper ${dir}/lib/zero.ts is a character device, not a regular file`);
+    assert.equal(fifo.err, `its helper ${dir}/lib/fifo.ts is a FIFO, not a regular file`);
+    await waitAbove(e.url, "ticking_runs", (await scrape(e.url)).get("ticking_runs") ?? 0);
+  } finally {
+    await e?.stop("SIGKILL");
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(outside, { recursive: true });
+  }
+});
+
+/** Scrapes `url`, failing if one takes longer than `ms`. */
+async function timedScrape(url: string, ms: number): Promise<Map<string, number>> {
+  const start = performance.now();
+  const samples = await scrape(url);
+  const took = performance.now() - start;
+  assert.ok(took < ms, `a scrape took ${took.toFixed(0)} ms`);
+  return samples;
+}
+
+Deno.test("a sandboxed module flooding its log is cut short, then replaced; the exporter keeps answering", async () => {
+  const flood = `export const sandbox = {};
+export const interval = "1s";
+export function process(ctx) {
+  // Shapes the exporter's own code used to trip on.
+  const cyclic = { n: 1n };
+  cyclic.self = cyclic;
+  self.postMessage({ type: "log", level: "constructor", msg: { toString: null }, fields: { cyclic } });
+  self.postMessage({ type: "uncaught", error: null });
+  self.postMessage(null);
+  ctx.log.info("x".repeat(20_000_000));
+  for (let i = 0; i < 100_000; i++) ctx.log.info("flood line", { i });
+  // Straight to the exporter, past the Worker's own ctx.log.
+  for (let i = 0; i < 100_000; i++) self.postMessage({ type: "log", level: "error", msg: "forged", fields: { i } });
+}
+`;
+  await withExporter({ "flood.ts": flood, "ticking.ts": tickingModule("ticking_runs") }, async (e) => {
+    await e.waitForLog((r) => r.msg === "sandboxed module log lines dropped" && r.module === "flood", 15_000);
+    const failed = await e.waitForLog((r) => r.msg === "module run failed" && r.module === "flood");
+    assert.equal(
+      failed.err,
+      "the module's Worker posted more than 10000 messages in a second; it was replaced",
+    );
+    for (let i = 0; i < 10; i++) {
+      await timedScrape(e.url, 1500);
+      await observationWindow(300);
+    }
+    const lines = e.logs.filter((r) =>
+      r.module === "flood" && (r.msg === "flood line" || r.msg === "forged")
+    );
+    assert.ok(lines.length < 2000, `${lines.length} lines of the flood were logged`);
+    const long = e.logs.find((r) => r.module === "flood" && r.msg.startsWith("xxx"));
+    assert.ok(
+      long === undefined || long.msg.length <= 4200,
+      `a ${long?.msg.length}-character line was logged`,
+    );
+    assert.deepEqual(e.logs.filter((r) => r.msg === "uncaught exception, ignored"), []);
+    const odd = e.logs.find((r) => r.module === "flood" && r.msg === `{"toString":null}`);
+    assert.equal(odd?.level, "info");
+    assert.equal(odd?.cyclic, "[object Object]");
+    const samples = await scrape(e.url);
+    await waitAbove(e.url, "ticking_runs", samples.get("ticking_runs") ?? 0);
+  });
+});
+
+Deno.test("a sandboxed run handing back more samples than the bound fails; the exporter's memory stays put", async () => {
+  const many = `export const sandbox = {};
+export const interval = "2s";
+export function process() {
+  const values = [];
+  for (let i = 0; i < 1_000_000; i++) values.push({ value: i, labels: { i: String(i) } });
+  self.postMessage({ type: "result", id: 1, heapUsed: 0, families: [{ name: "many_series", help: "h", type: "gauge", values }] });
+}
+`;
+  await withExporter({ "many.ts": many, "ticking.ts": tickingModule("ticking_runs") }, async (e) => {
+    const failed = await e.waitForLog((r) => r.msg === "module run failed" && r.module === "many", 20_000);
+    assert.equal(
+      failed.err,
+      "its run handed back 1000000 samples, over the bound of 200000 for a sandboxed module",
+    );
+    const samples = await timedScrape(e.url, 1500);
+    assert.equal(samples.has("many_series"), false);
+    assert.equal(samples.get(up("many")), 0);
+    assert.ok(samples.get(RSS)! < 600e6, `RSS is ${(samples.get(RSS)! / 1e6).toFixed(0)} MB`);
+    await waitAbove(e.url, "ticking_runs", samples.get("ticking_runs") ?? 0);
+  });
+});
+
+Deno.test("forged Worker messages gain a module nothing it could not do with its own metrics", async () => {
+  // Forged results naming another module's metric, sample names outside the family, an
+  // invalid type, a forged exit: each is that module's failure only.
+  const forge = `export const sandbox = {};
+export const interval = "300ms";
+export function process() {
+  for (let id = 0; id < 100; id++) {
+    self.postMessage({ type: "result", id, heapUsed: 0, families: [
+      { name: "forge_ok", help: "h", type: "gauge", values: [{ value: 1 }] },
+      { name: "forge_steal", help: "h", type: "gauge", values: [{ value: 5, metricName: "ticking_runs" }] },
+      { name: "forge_type", help: "h", type: "weird", values: [{ value: 1 }] },
+      { name: "forge_label", help: "h", type: "gauge", values: [{ value: 1, labels: { __name__: "ticking_runs" } }] },
+    ] });
+  }
+}
+`;
+  const thief = `export const sandbox = {};
+export const interval = "300ms";
+export function process() {
+  for (let id = 0; id < 100; id++) {
+    self.postMessage({ type: "result", id, heapUsed: 0, families: [{ name: "ticking_runs", help: "h", type: "gauge", values: [{ value: 666 }] }] });
+  }
+}
+`;
+  const exiter = `export const sandbox = {};
+export const interval = "300ms";
+export function process() { self.postMessage({ type: "exit", code: 0 }); }
+`;
+  // The healthy module loads first (names sort), so its metric is taken when the others run.
+  const files = {
+    "a_ticking.ts": tickingModule("ticking_runs"),
+    "forge.ts": forge,
+    "thief.ts": thief,
+    "exiter.ts": exiter,
+  };
+  await withExporter(files, async (e) => {
+    const stolen = await e.waitForLog((r) => r.msg === "module run failed" && r.module === "thief");
+    assert.equal(stolen.err, `metric "ticking_runs" is already registered by module "a_ticking"`);
+    const exited = await e.waitForLog((r) => r.msg === "module run failed" && r.module === "exiter");
+    assert.equal(exited.err, "the module ended its Worker with exit(0)");
+    // Rendered (and refused) at the first scrape.
+    await waitForSample(e.url, "forge_ok", 1);
+    const render = await e.waitForLog((r) =>
+      r.msg.startsWith("module metrics failed to render") && r.module === "forge"
+    );
+    assert.match(String(render.err), /forge_steal.*forge_type.*forge_label/s);
+    const samples = await scrape(e.url);
+    assert.notEqual(samples.get("ticking_runs"), 666);
+    assert.equal(samples.has("forge_steal"), false);
+    await waitAbove(e.url, "ticking_runs", samples.get("ticking_runs") ?? 0);
+    await waitFor(async () => (await scrape(e.url)).get(up("thief")) === 0);
+  });
+});
+
+/** Sends SIGHUP and waits until module `name` has loaded again (or failed to); returns that log line. */
+async function reloadOnce(e: Exporter, name: string) {
+  const seen = e.logs.length;
+  e.process.kill("SIGHUP");
+  let found: LogRecord | undefined;
+  await waitFor(() =>
+    (found = e.logs.slice(seen).find((r) =>
+      r.module === name && (r.msg === "module reloaded" || r.msg === "module load failed")
+    )) !== undefined
+  );
+  return found!;
+}
+
+Deno.test("reloading a sandboxed module while its runs come back never fails the new version's load", async () => {
+  // The old version's run answered between the reload freeing its names and the new version
+  // taking them: its placeholders took the names back and the new version failed to load.
+  await withExporter(
+    { "busy.ts": `export const sandbox = {};\n${tickingModule("busy_runs", "20ms")}` },
+    async (e) => {
+      await waitAbove(e.url, "busy_runs", 2);
+      for (let i = 0; i < 15; i++) {
+        const line = await reloadOnce(e, "busy");
+        assert.equal(line.msg, "module reloaded", String(line.err));
+      }
+      await waitAbove(e.url, "busy_runs", 2);
+    },
+  );
+});
+
+Deno.test("a quarantined module stays quarantined across SIGHUP: one runaway thread, not one per reload", async () => {
+  const spin = `export const sandbox = {};
+export const timeout = "1s";
+export async function process() { await Promise.resolve(); for (;;); }
+`;
+  await withExporter({ "spin.ts": spin, "ticking.ts": tickingModule("ticking_runs") }, async (e, dir) => {
+    const quarantined = (r: LogRecord) =>
+      r.msg.startsWith("sandboxed module quarantined") && r.module === "spin";
+    await e.waitForLog(quarantined);
+    const reload = await reloadOnce(e, "spin");
+    assert.equal(reload.msg, "module load failed");
+    assert.match(String(reload.err), /quarantined until its file changes/);
+    await observationWindow(4000);
+    assert.equal(e.logs.filter(quarantined).length, 1);
+    await waitAbove(e.url, "ticking_runs", (await scrape(e.url)).get("ticking_runs") ?? 0);
+    // A changed file is loaded afresh.
+    await Deno.writeTextFile(`${dir}/spin.ts`, `export const sandbox = {};\n${tickingModule("spin_runs")}`);
+    await waitAbove(e.url, "spin_runs", 1);
+  }, { args: ["--collect.timeout=1s"] });
+});

@@ -144,7 +144,12 @@ export function process() { for (;;) keep.push({ n: keep.length, s: "x".repeat(1
   const e = await startExporter({ metricsDir: dir, env: { DENO_V8_FLAGS: "--max-old-space-size=96" } });
   try {
     const { code } = await exitWithin(e, 60_000, undefined);
-    assert.ok(code !== undefined && code !== 0, `exit code ${code}`);
+    assert.ok(
+      code !== undefined && code !== 0,
+      `exit code ${code}; last lines:\n${
+        [...e.logs.slice(-5).map((r) => JSON.stringify(r)), ...e.output.slice(-5)].join("\n")
+      }`,
+    );
     assert.ok(e.output.some((line) => line.includes("Fatal JavaScript out of memory")), e.output.join("\n"));
   } finally {
     await e.stop("SIGKILL");

@@ -34,13 +34,14 @@ async function assertDirStillFollowed(e: Exporter, dir: string, deleted: string,
 }
 
 /**
- * Sends `signal` (none: only waits) and waits up to `ms` for the exit; past that, SIGKILLs and
+ * Sends `signal` (null: only waits) and waits up to `ms` for the exit; past that, SIGKILLs and
  * returns no code.
  */
 async function exitWithin(
   e: Exporter,
   ms: number,
-  signal: Deno.Signal | undefined = "SIGTERM",
+  // null, not undefined: an undefined argument takes the default and sends SIGTERM.
+  signal: Deno.Signal | null = "SIGTERM",
 ): Promise<{ code?: number; seconds: number }> {
   const start = performance.now();
   if (signal) e.process.kill(signal);
@@ -143,7 +144,7 @@ export function process() { for (;;) keep.push({ n: keep.length, s: "x".repeat(1
   const dir = await tempMetricsDir({ "hog.ts": hog });
   const e = await startExporter({ metricsDir: dir, env: { DENO_V8_FLAGS: "--max-old-space-size=96" } });
   try {
-    const { code } = await exitWithin(e, 60_000, undefined);
+    const { code } = await exitWithin(e, 60_000, null);
     assert.ok(
       code !== undefined && code !== 0,
       `exit code ${code}; last lines:\n${

@@ -268,6 +268,7 @@ export class ModuleSet {
       s.metricNames = module.metricNames();
       s.up = false;
       s.stuck = false;
+      s.quarantined = undefined;
       s.servingPrevious = this.#exposition.has(name);
       if (s.lastError?.stage === "load") s.lastError = undefined;
     });
@@ -356,6 +357,7 @@ export class ModuleSet {
       s.lastDurationSeconds = result.durationSeconds;
       s.up = entry.runOk && !entry.renderFailed;
       s.stuck = false;
+      s.quarantined = module.quarantined;
       s.servingPrevious = entry.serving !== module && this.#exposition.has(name);
       s.metricNames = module.metricNames();
       if (!failed) {

@@ -37,6 +37,8 @@ export interface ModuleStatus {
   metricNames: string[];
   /** Too many abandoned process() calls are still pending: runs are skipped until one settles. */
   stuck: boolean;
+  /** A sandboxed module whose Worker did not answer past its timeout: why no Worker is started until the file changes. */
+  quarantined?: string;
   /** When the next run is due, ms since the epoch (interval modules). */
   nextRunAt?: number;
   /** That next run is a retry after a failure. */

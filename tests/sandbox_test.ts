@@ -92,6 +92,7 @@ export async function process() { await Promise.resolve(); for (;;); }
     assert.ok(cpu < 6 * 1.25, `the exporter used ${cpu.toFixed(2)} s of CPU in 6 s`);
     const page = await fetch(`${e.url}/`).then((r) => r.text());
     assert.match(page, /quarantined until its file changes/);
+    assert.match(page, /<td>spin<\/td><td>quarantined<\/td>/);
 
     await Deno.writeTextFile(
       `${dir}/spin.ts`,

@@ -22,14 +22,24 @@ export interface LandingOptions {
   ignoredFiles?: IgnoredFile[];
 }
 
-type State = "failed" | "stale" | "stuck" | "down" | "previous" | "pending" | "up";
+type State = "failed" | "stale" | "quarantined" | "stuck" | "down" | "previous" | "pending" | "up";
 
 // Broken first: a person opens this page to find what is broken.
-const STATES: readonly State[] = ["failed", "stale", "stuck", "down", "previous", "pending", "up"];
+const STATES: readonly State[] = [
+  "failed",
+  "stale",
+  "quarantined",
+  "stuck",
+  "down",
+  "previous",
+  "pending",
+  "up",
+];
 
 const LABEL: Readonly<Record<State, string>> = {
   failed: "failed",
   stale: "reload failed",
+  quarantined: "quarantined",
   stuck: "stuck",
   down: "down",
   previous: "serving previous",
@@ -43,6 +53,9 @@ const MAX_LISTED_METRICS = 3;
 const NOTE: Readonly<Partial<Record<State, string>>> = {
   failed: "Nothing from this module is served until the file loads.",
   stale: "The previous version of this module keeps serving.",
+  quarantined:
+    "Its sandboxed process() kept its Worker's thread busy past its timeout (a loop after an await?): " +
+    "no new Worker is started until the file changes. Fix the loop, or honour ctx.signal.",
   stuck:
     `Runs are skipped while ${MAX_ABANDONED} calls abandoned at their timeout are still running: ${STUCK_HINT}.`,
 };
@@ -54,6 +67,7 @@ const COLUMNS = ["Module", "State", "Last run", "Duration", "Interval", "Timeout
 function stateOf(m: ModuleStatus): State {
   if (!m.loaded) return "failed";
   if (!m.lastLoadSuccessful) return "stale";
+  if (m.quarantined) return "quarantined";
   if (m.stuck) return "stuck";
   // A changed file loaded but has not succeeded yet: what is served is the previous version's.
   if (m.servingPrevious && !m.up) return "previous";
@@ -202,7 +216,16 @@ function summary(total: number, byState: Record<State, number>): string {
   const shown = STATES.filter((state) =>
     byState[state] > 0 || (state === "up" && total > 0 && byState.previous === 0)
   );
-  const order: readonly State[] = ["up", "previous", "down", "failed", "stale", "stuck", "pending"];
+  const order: readonly State[] = [
+    "up",
+    "previous",
+    "down",
+    "failed",
+    "stale",
+    "stuck",
+    "quarantined",
+    "pending",
+  ];
   const parts = order.filter((state) => shown.includes(state)).map(part);
   return `${total} module${total === 1 ? "" : "s"}${parts.length > 0 ? `: ${parts.join(", ")}` : ""}`;
 }
@@ -232,7 +255,7 @@ main{padding:1rem 1.5rem 2rem;max-width:100rem}
 .summary span{font-weight:600;white-space:nowrap}
 .summary.bad{border-left:4px solid var(--down);padding-left:.6rem}
 .s-up{color:var(--up-text)}.s-down{color:var(--down-text)}.s-failed{color:var(--failed-text)}
-.s-stale,.s-previous{color:var(--stale-text)}.s-stuck{color:var(--down-text)}.s-zero{color:var(--muted)}
+.s-stale,.s-previous{color:var(--stale-text)}.s-stuck,.s-quarantined{color:var(--down-text)}.s-zero{color:var(--muted)}
 table{width:100%;border-collapse:separate;border-spacing:0;background:var(--card);border:1px solid var(--line);
 border-radius:8px}
 caption{text-align:left;font-weight:600;padding:0 0 .4rem}
@@ -246,10 +269,10 @@ white-space:nowrap;font-weight:600;font-size:.85rem;padding:.65rem 1rem}
 tbody tr:not(.detail)>td:nth-child(2)::before{content:"";position:absolute;z-index:-1;left:.4rem;right:.4rem;
 top:calc(.65rem - .2em);height:calc(1.45em + .4em);border-radius:999px;background:var(--c)}
 tbody tr.up>td:nth-child(2){--c:var(--up)}
-tbody tr.down>td:nth-child(2),tbody tr.stuck>td:nth-child(2){--c:var(--down)}
+tbody tr.down>td:nth-child(2),tbody tr.stuck>td:nth-child(2),tr.quarantined>td:nth-child(2){--c:var(--down)}
 tbody tr.failed>td:nth-child(2){--c:var(--failed)}
 tbody tr.stale>td:nth-child(2),tbody tr.previous>td:nth-child(2){--c:var(--stale)}
-tr.down>td:first-child,tr.stuck>td:first-child{box-shadow:inset 4px 0 var(--down)}
+tr.down>td:first-child,tr.stuck>td:first-child,tr.quarantined>td:first-child{box-shadow:inset 4px 0 var(--down)}
 tr.failed>td:first-child{box-shadow:inset 4px 0 var(--failed)}
 tr.stale>td:first-child,tr.previous>td:first-child{box-shadow:inset 4px 0 var(--stale)}
 td small{display:block;color:var(--muted);font-size:.8rem}
@@ -263,8 +286,8 @@ dl div{display:flex;gap:.3rem}dt{color:var(--muted)}dd{margin:0;font-variant-num
 dl .bad dt,dl .bad dd{color:var(--down-text);font-weight:600}
 tr.detail>td{padding:0 .7rem .7rem}
 tr.detail>td:first-child{box-shadow:none}
-tr.down.detail>td,tr.stuck.detail>td,tr.failed.detail>td,tr.stale.detail>td,tr.previous.detail>td{padding-left:calc(.7rem + 4px)}
-tr.down.detail>td,tr.stuck.detail>td{box-shadow:inset 4px 0 var(--down)}
+tr.down.detail>td,tr.stuck.detail>td,tr.quarantined.detail>td,tr.failed.detail>td,tr.stale.detail>td,tr.previous.detail>td{padding-left:calc(.7rem + 4px)}
+tr.down.detail>td,tr.stuck.detail>td,tr.quarantined.detail>td{box-shadow:inset 4px 0 var(--down)}
 tr.failed.detail>td{box-shadow:inset 4px 0 var(--failed)}
 tr.stale.detail>td,tr.previous.detail>td{box-shadow:inset 4px 0 var(--stale)}
 .when{margin:0 0 .25rem;font-size:.8rem;color:var(--muted)}
@@ -295,7 +318,7 @@ td:nth-child(3)::before{content:"Last run"}td:nth-child(4)::before{content:"Dura
 td:nth-child(5)::before{content:"Interval"}td:nth-child(6)::before{content:"Timeout"}
 td:nth-child(7)::before{content:"Metrics"}td:nth-child(8)::before{content:"Counts"}
 tbody tr>td{box-shadow:none!important}
-tr.down,tr.stuck,tr.failed,tr.stale,tr.previous{border-left:4px solid var(--down)!important}
+tr.down,tr.stuck,tr.quarantined,tr.failed,tr.stale,tr.previous{border-left:4px solid var(--down)!important}
 tr.failed{border-left-color:var(--failed)!important}tr.stale,tr.previous{border-left-color:var(--stale)!important}
 tr.detail>td{padding:.25rem .8rem .8rem!important}
 }
@@ -308,6 +331,7 @@ export function landingPage(modules: ModuleStatus[], options: LandingOptions): s
   const byState: Record<State, number> = {
     failed: 0,
     stale: 0,
+    quarantined: 0,
     stuck: 0,
     down: 0,
     previous: 0,
@@ -319,7 +343,8 @@ export function landingPage(modules: ModuleStatus[], options: LandingOptions): s
     byState[state]++;
     return { m, state, rank: STATES.indexOf(state) };
   }).sort((a, b) => a.rank - b.rank || (a.m.name < b.m.name ? -1 : a.m.name > b.m.name ? 1 : 0));
-  const broken = byState.failed + byState.stale + byState.stuck + byState.down + byState.previous;
+  const broken = byState.failed + byState.stale + byState.quarantined + byState.stuck + byState.down +
+    byState.previous;
   const path = escapeHtml(options.telemetryPath);
   const version = escapeHtml(options.version);
   const rows = ranked.map(({ m, state }) => row(m, state, now)).join("");

@@ -377,3 +377,13 @@ Deno.test("landingPage collapses a long metric list and lets names wrap only bet
   const short = rowOf(landingPage([status("few", { metricNames: ["a_b", "c", "d"] })], OPTIONS), "few");
   assert.ok(short.includes("<td><code>a_<wbr>b</code> <code>c</code> <code>d</code></td>"), short);
 });
+
+Deno.test("landingPage shows a quarantined sandboxed module as such, with what to do", () => {
+  const html = landingPage([
+    status("spin", { up: false, quarantined: "process() kept its Worker's thread busy" }),
+  ], OPTIONS);
+  const row = rowOf(html, "spin");
+  assert.match(row, /<td>spin<\/td><td>quarantined<\/td>/);
+  assert.match(row, /no new Worker is started until the file changes/);
+  assert.match(html, /<span class="s-quarantined">1 quarantined<\/span>/);
+});

@@ -24,6 +24,8 @@ export interface LoadedModule {
    * module: its Worker imports them afresh; in-process, an import is cached for good).
    */
   readonly helpers?: readonly string[];
+  /** Why no run of this version can start any more (a sandboxed module whose Worker ran away), if so. */
+  readonly quarantined?: string;
   /**
    * Starts process(ctx). A synchronous part that runs longer than `timeoutMs` throws a
    * timeout error; an async part returns a promise.

@@ -191,6 +191,22 @@ export async function scrape(
   return parseSamples(await response.text());
 }
 
+/**
+ * Scrapes and keeps the slowest time, so that a test polling with waitFor (which retries on a
+ * throw) can still assert on every scrape afterwards.
+ */
+export class ScrapeTimer {
+  slowestMs = 0;
+  constructor(readonly url: string) {}
+
+  async scrape(): Promise<Map<string, number>> {
+    const start = performance.now();
+    const samples = await scrape(this.url);
+    this.slowestMs = Math.max(this.slowestMs, performance.now() - start);
+    return samples;
+  }
+}
+
 /** Polls /metrics until `sample` has `value` (or, with undefined, is absent). */
 export async function waitForSample(
   url: string,

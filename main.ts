@@ -10,6 +10,7 @@ import { FlagError, parseCommand } from "./lib/flags.ts";
 import { HttpServer } from "./lib/http/http_server.ts";
 import { Logger } from "./lib/log.ts";
 import { limitRequests } from "./lib/http/request_limit.ts";
+import { StallProbe } from "./lib/stall_probe.ts";
 import { VERSION } from "./lib/version.ts";
 import { WebConfigError } from "./lib/web_config/web_config.ts";
 import { WebConfigWatcher } from "./lib/web_config/web_config_watcher.ts";
@@ -109,6 +110,7 @@ export async function main(args: string[]): Promise<number> {
     return 1;
   }
   log.info("starting", { version: VERSION, metrics_dir: config.metricsDir });
+  const probe = StallProbe.enabled() ? new StallProbe(log) : undefined;
 
   const stopped = Promise.withResolvers<string>();
   const onStop = (signal: string) => () => stopped.resolve(signal);
@@ -140,6 +142,7 @@ export async function main(args: string[]): Promise<number> {
   );
   const finished = await Promise.race([stopping, late]);
   clearTimeout(timer);
+  probe?.stop();
   if (!finished) {
     log.error("shutdown timed out; abandoning what is pending", { pending: exporter.pending().join(", ") });
     return SHUTDOWN_TIMED_OUT;

@@ -295,7 +295,7 @@ export async function sideBySide(options: SideBySideOptions): Promise<void> {
   for (const count of sizes) {
     progress(`side by side, ${label(count)} series`);
     // 1M-series bodies are ~50 MB: a run needs a few seconds to complete a few of them.
-    const seconds = count >= 1_000_000 ? Math.max(durationS, 5) : durationS;
+    const seconds = count >= 1_000_000 ? Math.max(durationS, 4) : durationS;
     await withSeriesExporter(track, count, "10s", async (e) => {
       // At rest, once both encodings were built: what the exporter holds for the series.
       for (const encoding of ["identity", "gzip"]) {
@@ -379,7 +379,7 @@ export async function sideBySide(options: SideBySideOptions): Promise<void> {
     ],
     rows,
     [
-      `${durationS} s per wrk run (1M: at least 5 s), exporter then static; the module runs every 10 s, so a`,
+      `${durationS} s per wrk run (1M: at least 4 s), exporter then static; the module runs every 10 s, so a`,
       "rebuild may fall in a run.",
       "stall: the longest event-loop stall a 10 ms probe timer saw in that process during the run; on a busy",
       "machine it also counts time the process waited for a core, so read it against the static server's.",

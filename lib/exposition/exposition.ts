@@ -82,10 +82,14 @@ interface Fragment {
 
 interface Body {
   key: string;
-  bytes: Bytes;
   /** The non-empty fragments, in order. */
   fragments: FragmentPart[];
   self: SelfPart;
+  /** A cached body: its fragments' bytes may point into its own. */
+  shared: boolean;
+  /** The plain bytes, copied together only when a scrape asks for them (gzip needs no copy). */
+  bytes?: Bytes;
+  copying?: Promise<Bytes>;
   gzip?: Bytes;
   gzipping?: Promise<Bytes>;
 }
@@ -96,7 +100,8 @@ export class Exposition {
   readonly #options: ExpositionOptions;
   readonly #fragments = new Map<string, Fragment>();
   readonly #bodies = new Map<Format, Body>();
-  readonly #assembling = new Map<Format, { key: string; promise: Promise<Body> }>();
+  /** A body being built to replace one whose self-metrics only aged, per format. */
+  readonly #refreshing = new Map<Format, Promise<void>>();
   readonly #selfParts = new Map<Format, SelfPart>();
   #selfStamp = 0;
   #generation = 0;
@@ -164,8 +169,7 @@ export class Exposition {
    */
   async encode(format: Format, gzip: boolean, deadline?: number): Promise<Bytes> {
     const body = await this.#body(format, deadline);
-    if (!gzip) return body.bytes;
-    return body.gzip ?? await (body.gzipping ??= this.#gzipBody(body));
+    return gzip ? await this.#gzipOf(body) : await this.#bytesOf(body);
   }
 
   /** The whole body in `format`, as text. */
@@ -174,55 +178,90 @@ export class Exposition {
   }
 
   async #body(format: Format, deadline?: number): Promise<Body> {
+    const cached = this.#bodies.get(format);
+    const self = this.#selfParts.get(format);
+    const dynamic = [...this.#fragments.values()].some((f) => f.source.isDynamic());
+    if (!dynamic && cached && self && cached.key === `${this.#generation}:${self.stamp}`) {
+      if (this.#fresh(self)) return cached;
+      // Only the process_* values aged: serve this body while the next one is built, so that
+      // the scrapes of that moment do not wait for it (issue 10: they made the p99).
+      if (self.version === this.#options.selfVersion()) {
+        this.#refresh(format, cached);
+        return cached;
+      }
+    }
+    return await this.#build(format, deadline, true);
+  }
+
+  /** Builds the body from the fragments' parts (rendered if need be) and fresh self-metrics. */
+  async #build(format: Format, deadline: number | undefined, store: boolean): Promise<Body> {
     const generation = this.#generation;
     const fragments = [...this.#fragments.values()];
     const dynamic = fragments.some((f) => f.source.isDynamic());
-    const cached = this.#bodies.get(format);
-    const self = this.#selfParts.get(format);
-    if (!dynamic && cached && self && this.#fresh(self) && cached.key === `${generation}:${self.stamp}`) {
-      return cached;
-    }
     // Concurrently, so that one late fragment does not spend the others' share of the deadline.
     const parts = await Promise.all(fragments.map((fragment) => this.#part(fragment, format, deadline)));
     // After the modules' parts: their render errors are in the self-metrics.
-    const selfPart = this.#self(format);
-    const key = `${generation}:${selfPart.stamp}`;
-    const cacheable = !dynamic && generation === this.#generation && parts.every((p) => p !== undefined);
-    if (!cacheable) return await this.#assemble(key, parts.filter((p) => p !== undefined), selfPart, false);
-    // Scrapes that waited for the same renders: the first builds the body, the others share it.
+    const self = this.#self(format);
+    const key = `${generation}:${self.stamp}`;
+    const shared = !dynamic && generation === this.#generation && parts.every((p) => p !== undefined);
+    // Scrapes that waited for the same renders share the first one's body.
     const built = this.#bodies.get(format);
-    if (built?.key === key) return built;
-    const assembling = this.#assembling.get(format);
-    if (assembling?.key === key) return await assembling.promise;
-    const promise = this.#assemble(key, parts as FragmentPart[], selfPart, true);
-    this.#assembling.set(format, { key, promise });
-    try {
-      const body = await promise;
-      if (this.#generation === generation) this.#bodies.set(format, body);
-      return body;
-    } finally {
-      if (this.#assembling.get(format)?.promise === promise) this.#assembling.delete(format);
-    }
+    if (shared && built?.key === key) return built;
+    const body: Body = {
+      key,
+      fragments: parts.filter((p) => p !== undefined && p.bytes.length > 0) as FragmentPart[],
+      self,
+      shared,
+    };
+    if (shared && store) this.#bodies.set(format, body);
+    return body;
   }
 
-  /** One copy of the parts; a cached body's parts then point into it, so they are not held twice. */
-  async #assemble(key: string, parts: FragmentPart[], self: SelfPart, cached: boolean): Promise<Body> {
-    const fragments = parts.filter((p) => p.bytes.length > 0);
-    const bytes = await new Slicer(this.#sliceOptions).concat([...fragments.map((p) => p.bytes), self.bytes]);
-    if (cached) {
-      let offset = 0;
-      for (const part of fragments) part.bytes = bytes.subarray(offset, offset += part.bytes.length);
-    }
-    return { key, bytes, fragments, self };
+  /** Builds the next body in the background, in the encodings the current one was asked in, then swaps. */
+  #refresh(format: Format, stale: Body): void {
+    if (this.#refreshing.has(format)) return;
+    const refresh = (async () => {
+      const body = await this.#build(format, undefined, false);
+      if (!body.shared) return;
+      if (stale.bytes || stale.copying) await this.#bytesOf(body);
+      if (stale.gzip || stale.gzipping) await this.#gzipOf(body);
+      if (this.#bodies.get(format) === stale && body.key.startsWith(`${this.#generation}:`)) {
+        this.#bodies.set(format, body);
+      }
+    })().catch(() => {}).finally(() => this.#refreshing.delete(format));
+    this.#refreshing.set(format, refresh);
+  }
+
+  /** The plain bytes: one copy of the parts; a shared body's parts then point into it, so they are not held twice. */
+  #bytesOf(body: Body): Promise<Bytes> {
+    if (body.bytes) return Promise.resolve(body.bytes);
+    return body.copying ??= (async () => {
+      const parts = [...body.fragments.map((p) => p.bytes), body.self.bytes];
+      const bytes = await new Slicer(this.#sliceOptions).concat(parts);
+      if (body.shared) {
+        let offset = 0;
+        for (const part of body.fragments) part.bytes = bytes.subarray(offset, offset += part.bytes.length);
+      }
+      body.bytes = bytes;
+      body.copying = undefined;
+      return bytes;
+    })();
+  }
+
+  #gzipOf(body: Body): Promise<Bytes> {
+    if (body.gzip) return Promise.resolve(body.gzip);
+    return body.gzipping ??= this.#gzipBody(body);
   }
 
   /** The body's parts deflated (each once), in one gzip stream. */
   async #gzipBody(body: Body): Promise<Bytes> {
     const deflated = await Promise.all(body.fragments.map((part) => this.#deflate(part)));
     const gzip = await joinGzip(deflated, body.self.deflated, new Slicer(this.#sliceOptions));
-    // The fragments' deflate data now lives in the body's gzip: point there, not at a copy.
-    let offset = GZIP_HEADER.length;
-    for (const part of deflated) part.data = gzip.subarray(offset, offset += part.data.length);
+    if (body.shared) {
+      // The fragments' deflate data now lives in the body's gzip: point there, not at a copy.
+      let offset = GZIP_HEADER.length;
+      for (const part of deflated) part.data = gzip.subarray(offset, offset += part.data.length);
+    }
     body.gzip = gzip;
     body.gzipping = undefined;
     return gzip;

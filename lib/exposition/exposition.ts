@@ -35,7 +35,10 @@ export interface ExpositionOptions {
   selfVersion(): number;
   /** A module's families failed to render (err) or rendered again (undefined). */
   onRender(name: string, err?: unknown): void;
-  /** How long the self-metrics may be served from cache; it bounds the age of process_* values. Default 1000. */
+  /**
+   * How long the self-metrics are served before they render again; process_* values are at most
+   * this old, plus the time to build the next body (the previous one serves meanwhile). Default 1000.
+   */
   maxAgeMs?: number;
   /** How long one fragment may take to render (a collect() callback is module code). Default 5000. */
   renderTimeoutMs?: number;

@@ -95,6 +95,8 @@ interface Body {
   copying?: Promise<Bytes>;
   gzip?: Bytes;
   gzipping?: Promise<Bytes>;
+  /** The encodings scrapes asked this body for: the next body is warmed in those. */
+  asked: { plain: boolean; gzip: boolean };
 }
 
 const encoder = new TextEncoder();
@@ -172,6 +174,7 @@ export class Exposition {
    */
   async encode(format: Format, gzip: boolean, deadline?: number): Promise<Bytes> {
     const body = await this.#body(format, deadline);
+    body.asked[gzip ? "gzip" : "plain"] = true;
     return gzip ? await this.#gzipOf(body) : await this.#bytesOf(body);
   }
 
@@ -215,6 +218,7 @@ export class Exposition {
       fragments: parts.filter((p) => p !== undefined && p.bytes.length > 0) as FragmentPart[],
       self,
       shared,
+      asked: { plain: false, gzip: false },
     };
     if (shared && store) this.#bodies.set(format, body);
     return body;
@@ -226,8 +230,8 @@ export class Exposition {
     const refresh = (async () => {
       const body = await this.#build(format, undefined, false);
       if (!body.shared) return;
-      if (stale.bytes || stale.copying) await this.#bytesOf(body);
-      if (stale.gzip || stale.gzipping) await this.#gzipOf(body);
+      if (stale.asked.plain) await this.#bytesOf(body);
+      if (stale.asked.gzip) await this.#gzipOf(body);
       if (this.#bodies.get(format) === stale && body.key.startsWith(`${this.#generation}:`)) {
         this.#bodies.set(format, body);
       }

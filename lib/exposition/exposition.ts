@@ -44,6 +44,8 @@ export interface ExpositionOptions {
   renderTimeoutMs?: number;
   /** How long one slice of rendering, copying or compressing may hold the event loop. Default 5. */
   sliceMs?: number;
+  /** Build the next body as soon as a module's values change (invalidate), not at the next scrape. Default false. */
+  prebuild?: boolean;
 }
 
 type Bytes = Uint8Array<ArrayBuffer>;
@@ -166,6 +168,28 @@ export class Exposition {
     fragment.parts = {};
     fragment.version++;
     this.#generation++;
+    this.#prebuild();
+  }
+
+  /**
+   * After a run, builds the next body at once in the formats and encodings scrapes asked for,
+   * so that Prometheus' next scrape finds it ready instead of waiting for the render.
+   */
+  #prebuild(): void {
+    if (!this.#options.prebuild) return;
+    if ([...this.#fragments.values()].some((f) => f.source.isDynamic())) return;
+    for (const [format, previous] of this.#bodies) {
+      const { plain, gzip } = previous.asked;
+      if (!plain && !gzip) continue;
+      (async () => {
+        // A macrotask first: the run's own bookkeeping (status, log) goes before the render.
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        const body = await this.#build(format, undefined, true);
+        if (!body.shared) return;
+        if (plain) await this.#bytesOf(body);
+        if (gzip) await this.#gzipOf(body);
+      })().catch(() => {});
+    }
   }
 
   /**

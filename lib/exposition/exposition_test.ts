@@ -364,3 +364,27 @@ Deno.test("Exposition never serves an aged body once a fragment changed: the nex
   assert.equal(plain, text("a_value", 2) + text("self_up", 1));
   assert.equal(gzipped, plain);
 });
+
+Deno.test("Exposition with prebuild renders the next body after invalidate(), before any scrape asks", async () => {
+  const exposition = new Exposition({
+    selfFamilies: () => [gauge("self_up", 1)],
+    selfVersion: () => 0,
+    onRender: () => {},
+    maxAgeMs: 60_000,
+    prebuild: true,
+  });
+  const a = fakeSource("a", [gauge("a_value", 1)]);
+  exposition.set(a);
+  await exposition.encode("text", true);
+  a.next = [gauge("a_value", 2)];
+  exposition.invalidate("a");
+  const deadline = performance.now() + 5000;
+  while (a.calls < 2 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+  // Let the prebuild finish its gzip, then scrape: nothing is rendered again.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const beforeScrape = a.calls;
+  const gzipped = decoder.decode(gunzipSync(await exposition.encode("text", true)));
+  assert.equal(beforeScrape, 2);
+  assert.equal(a.calls, 2);
+  assert.equal(gzipped, text("a_value", 2) + text("self_up", 1));
+});

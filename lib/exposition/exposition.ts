@@ -11,7 +11,9 @@
  * - fragments render, copy and compress in slices (Slicer), never for more than a few ms;
  * - the body is [fragments..., self-metrics], and its gzip one stream of the same parts each
  *   deflated on its own (gzip_parts.ts): a self-metrics refresh re-compresses only them;
- * - a fragment, its gzip member and a body are each built once however many scrapes wait;
+ * - a fragment, its deflated part and a body are each built once however many scrapes wait,
+ *   right after a run (prebuild), and a body whose self-metrics only aged serves until the next
+ *   one is ready;
  * - a cached fragment's bytes are views into the current body, so they are held once.
  */
 

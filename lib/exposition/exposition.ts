@@ -1,6 +1,6 @@
 /**
  * The body of a scrape. Each module's fragment is rendered inside its own try/catch and
- * cached as bytes (and as a gzip member) until that module changes, so a scrape is mostly a
+ * cached as bytes (and deflated) until that module changes, so a scrape is mostly a
  * memory copy and one bad module drops only its own families. Modules with collect()
  * callbacks render at every scrape.
  *

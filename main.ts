@@ -11,6 +11,7 @@ import { FlagError, formatHostPort, parseCommand } from "./lib/flags.ts";
 import { HttpServer } from "./lib/http/http_server.ts";
 import { Logger } from "./lib/log.ts";
 import { limitRequests } from "./lib/http/request_limit.ts";
+import { StallProbe } from "./lib/stall_probe.ts";
 import { VERSION } from "./lib/version.ts";
 import { WebConfigError } from "./lib/web_config/web_config.ts";
 import { WebConfigWatcher } from "./lib/web_config/web_config_watcher.ts";
@@ -130,6 +131,7 @@ export async function main(args: string[]): Promise<number> {
     web?.close();
     return 1;
   }
+  const probe = StallProbe.enabled() ? new StallProbe(log) : undefined;
 
   const stopped = Promise.withResolvers<string>();
   const onStop = (signal: string) => () => stopped.resolve(signal);
@@ -161,6 +163,7 @@ export async function main(args: string[]): Promise<number> {
   );
   const finished = await Promise.race([stopping, late]);
   clearTimeout(timer);
+  probe?.stop();
   if (!finished) {
     log.error("shutdown timed out; abandoning what is pending", { pending: exporter.pending().join(", ") });
     return SHUTDOWN_TIMED_OUT;

@@ -3,13 +3,17 @@
  * baselines. The machine is shared and noisy, so absolute times do not compare across runs:
  * each speed figure comes with a ratio against a baseline measured in the same run.
  *
- * Run: `deno task bench` (about a minute here; the 100k-series run is skipped if time runs short).
+ * Run: `deno task bench` (about four minutes here; the 100k-series run of section 2 is skipped if
+ * time runs short). `deno task bench --quick` runs wrk for 1 s instead of 3 s per row;
+ * `--only=side` runs only the side-by-side table (sections 6 and 7, issue 10).
  */
 
 import { fileURLToPath } from "node:url";
 import bcrypt from "bcryptjs";
 import { Gauge, Registry } from "prom-client";
+import { parseArgs } from "node:util";
 import { GuardedCaller } from "../lib/modules/guarded_call.ts";
+import { hasWrk, sideBySide } from "./side_by_side.ts";
 import {
   type Exporter,
   gaugeModule,
@@ -576,6 +580,12 @@ async function basicAuthCost(leftovers: Leftovers, summary: string[]): Promise<v
 // ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
+  const { values: args } = parseArgs({
+    args: Deno.args,
+    options: { quick: { type: "boolean", default: false }, only: { type: "string" } },
+  });
+  const only = args.only;
+  if (only !== undefined && only !== "side") throw new Error(`--only: "${only}" is not "side"`);
   const began = performance.now();
   const leftovers = new Leftovers();
   const onInterrupt = async () => {
@@ -589,16 +599,28 @@ async function main(): Promise<void> {
       "times are noisy, compare the ratios",
   );
   try {
-    await saveToVisible(leftovers, summary);
-    await scrapeCost(leftovers, summary, 10_000);
-    if (performance.now() - began < SKIP_LARGE_AFTER_MS) {
-      await scrapeCost(leftovers, summary, 100_000);
-    } else {
-      summary.push("scrape 100k series   skipped: the run was already too long");
+    if (only === undefined) {
+      await saveToVisible(leftovers, summary);
+      await scrapeCost(leftovers, summary, 10_000);
+      if (performance.now() - began < SKIP_LARGE_AFTER_MS) {
+        await scrapeCost(leftovers, summary, 100_000);
+      } else {
+        summary.push("scrape 100k series   skipped: the run was already too long");
+      }
+      await memory(leftovers, summary);
+      guardedCallCost(summary);
+      await basicAuthCost(leftovers, summary);
     }
-    await memory(leftovers, summary);
-    guardedCallCost(summary);
-    await basicAuthCost(leftovers, summary);
+    if (await hasWrk()) {
+      await sideBySide({
+        durationS: args.quick ? 1 : 3,
+        sizes: [1_000, 10_000, 100_000, 1_000_000],
+        track: leftovers,
+        summary,
+      });
+    } else {
+      summary.push("side by side        skipped: wrk is not installed (sudo apt-get install wrk)");
+    }
   } finally {
     await leftovers.clear();
     Deno.removeSignalListener("SIGINT", onInterrupt);

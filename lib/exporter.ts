@@ -104,6 +104,7 @@ export class Exporter {
       selfVersion: () => this.#board.generation + (this.#webConfig?.generation ?? 0),
       onRender: (name, err) => this.#modules.onRender(name, err),
       renderTimeoutMs: config.collectTimeoutMs,
+      prebuild: true,
     });
     this.#exposition.set({
       name: "",

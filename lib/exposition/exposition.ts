@@ -1,12 +1,27 @@
 /**
  * The body of a scrape. Each module's fragment is rendered inside its own try/catch and
- * cached until that module changes, so a scrape is mostly a memory copy and one bad module
- * drops only its own families. Modules with collect() callbacks render at every scrape.
+ * cached as bytes (and deflated) until that module changes, so a scrape is mostly a
+ * memory copy and one bad module drops only its own families. Modules with collect()
+ * callbacks render at every scrape.
+ *
+ * Issue 10, measured at 100k series (one Gauge, two labels; ms on this machine): prom-client's
+ * get() 48-62, validating 11-18, formatting 103-135, encoding 3, gzipSync 32-37, all on the
+ * event loop after each module run, and the whole body (self-metrics included) rendered and
+ * gzipped again every second because the self-metrics change. So:
+ * - fragments render, copy and compress in slices (Slicer), never for more than a few ms;
+ * - the body is [fragments..., self-metrics], and its gzip one stream of the same parts each
+ *   deflated on its own (gzip_parts.ts): a self-metrics refresh re-compresses only them;
+ * - a fragment, its deflated part and a body are each built once however many scrapes wait,
+ *   right after a run (prebuild), and a body whose self-metrics only aged serves until the next
+ *   one is ready;
+ * - a cached fragment's bytes are views into the current body, so they are held once.
  */
 
-import { gzipSync } from "node:zlib";
 import { within } from "../long_timer.ts";
-import { type Format, formatFamilies, type MetricFamily, OPENMETRICS_EOF, validateFamily } from "./format.ts";
+import { type Format, formatFamilies, type MetricFamily, OPENMETRICS_EOF } from "./format.ts";
+import { type DeflatedPart, deflateLastPart, deflatePart, GZIP_HEADER, joinGzip } from "./gzip_parts.ts";
+import { renderFragment } from "./render_fragment.ts";
+import { Slicer } from "./slicer.ts";
 
 /** Where a fragment's families come from: a loaded module, or the unowned metrics. */
 export interface FragmentSource {
@@ -22,37 +37,82 @@ export interface ExpositionOptions {
   selfVersion(): number;
   /** A module's families failed to render (err) or rendered again (undefined). */
   onRender(name: string, err?: unknown): void;
-  /** How long a whole body may be served from cache; it bounds the age of process_* values. Default 1000. */
+  /**
+   * How long the self-metrics are served before they render again; process_* values are at most
+   * this old, plus the time to build the next body (the previous one serves meanwhile). Default 1000.
+   */
   maxAgeMs?: number;
   /** How long one fragment may take to render (a collect() callback is module code). Default 5000. */
   renderTimeoutMs?: number;
+  /** How long one slice of rendering, copying or compressing may hold the event loop. Default 5. */
+  sliceMs?: number;
+  /** Build the next body as soon as a module's values change (invalidate), not at the next scrape. Default false. */
+  prebuild?: boolean;
+}
+
+type Bytes = Uint8Array<ArrayBuffer>;
+
+/** A fragment in one format at one version, with why some families were left out. */
+interface FragmentPart {
+  bytes: Bytes;
+  problem?: string;
+  /** Its deflate data (a middle part of a gzip stream), once compressed. */
+  deflated?: DeflatedPart;
+  deflating?: Promise<DeflatedPart>;
+}
+
+/** The self-metrics in one format (with # EOF in OpenMetrics): the end of every body. */
+interface SelfPart {
+  bytes: Bytes;
+  deflated: DeflatedPart;
+  version: number;
+  at: number;
+  /** Tells this rendering of the self-metrics from the previous ones. */
+  stamp: number;
+}
+
+interface Flight {
+  version: number;
+  promise: Promise<FragmentPart | undefined>;
 }
 
 interface Fragment {
   source: FragmentSource;
+  /** Kept so that the other format renders without module code; values are read at render. */
   families?: MetricFamily[];
-  /** Why some of the source's families were left out of `families`. */
-  problem?: string;
-  text: Partial<Record<Format, string>>;
+  parts: Partial<Record<Format, FragmentPart>>;
+  /** The render in progress per format, shared by every scrape that waits for it. */
+  rendering: Partial<Record<Format, Flight>>;
   /** Bumps on invalidate, so a render that was in flight meanwhile is not cached. */
   version: number;
 }
 
 interface Body {
   key: string;
-  at: number;
-  bytes: Bytes;
+  /** The non-empty fragments, in order. */
+  fragments: FragmentPart[];
+  self: SelfPart;
+  /** A cached body: its fragments' bytes may point into its own. */
+  shared: boolean;
+  /** The plain bytes, copied together only when a scrape asks for them (gzip needs no copy). */
+  bytes?: Bytes;
+  copying?: Promise<Bytes>;
   gzip?: Bytes;
+  gzipping?: Promise<Bytes>;
+  /** The encodings scrapes asked this body for: the next body is warmed in those. */
+  asked: { plain: boolean; gzip: boolean };
 }
 
 const encoder = new TextEncoder();
-
-type Bytes = Uint8Array<ArrayBuffer>;
 
 export class Exposition {
   readonly #options: ExpositionOptions;
   readonly #fragments = new Map<string, Fragment>();
   readonly #bodies = new Map<Format, Body>();
+  /** A body being built to replace one whose self-metrics only aged, per format. */
+  readonly #refreshing = new Map<Format, Promise<void>>();
+  readonly #selfParts = new Map<Format, SelfPart>();
+  #selfStamp = 0;
   #generation = 0;
 
   constructor(options: ExpositionOptions) {
@@ -61,7 +121,7 @@ export class Exposition {
 
   /** Serves `source`'s families under its name, replacing what was there. */
   set(source: FragmentSource): void {
-    this.#fragments.set(source.name, { source, text: {}, version: 0 });
+    this.#fragments.set(source.name, { source, parts: {}, rendering: {}, version: 0 });
     this.#generation++;
   }
 
@@ -78,6 +138,7 @@ export class Exposition {
   async freeze(name: string): Promise<void> {
     const fragment = this.#fragments.get(name);
     if (!fragment) return;
+    const version = fragment.version;
     let families = fragment.families;
     if (!families || fragment.source.isDynamic()) {
       try {
@@ -89,7 +150,12 @@ export class Exposition {
     }
     if (this.#fragments.get(name) !== fragment) return;
     const frozen = families;
+    const fresh = fragment.version === version && !fragment.source.isDynamic();
     this.set({ name, isDynamic: () => false, families: () => Promise.resolve(frozen) });
+    // What was rendered from these same values need not be rendered again.
+    const next = this.#fragments.get(name)!;
+    next.families = frozen;
+    if (fresh) next.parts = { ...fragment.parts };
   }
 
   delete(name: string): void {
@@ -101,9 +167,31 @@ export class Exposition {
     const fragment = this.#fragments.get(name);
     if (!fragment) return;
     fragment.families = undefined;
-    fragment.text = {};
+    fragment.parts = {};
     fragment.version++;
     this.#generation++;
+    this.#prebuild();
+  }
+
+  /**
+   * After a run, builds the next body at once in the formats and encodings scrapes asked for,
+   * so that Prometheus' next scrape finds it ready instead of waiting for the render.
+   */
+  #prebuild(): void {
+    if (!this.#options.prebuild) return;
+    if ([...this.#fragments.values()].some((f) => f.source.isDynamic())) return;
+    for (const [format, previous] of this.#bodies) {
+      const { plain, gzip } = previous.asked;
+      if (!plain && !gzip) continue;
+      (async () => {
+        // A macrotask first: the run's own bookkeeping (status, log) goes before the render.
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        const body = await this.#build(format, undefined, true);
+        if (!body.shared) return;
+        if (plain) await this.#bytesOf(body);
+        if (gzip) await this.#gzipOf(body);
+      })().catch(() => {});
+    }
   }
 
   /**
@@ -111,73 +199,207 @@ export class Exposition {
    * (a performance.now() time: Prometheus' scrape timeout) is left out, as at renderTimeoutMs.
    */
   async encode(format: Format, gzip: boolean, deadline?: number): Promise<Bytes> {
-    const dynamic = [...this.#fragments.values()].some((f) => f.source.isDynamic());
-    const key = `${this.#generation}:${this.#options.selfVersion()}`;
-    const now = performance.now();
-    let body = this.#bodies.get(format);
-    if (dynamic || !body || body.key !== key || now - body.at > (this.#options.maxAgeMs ?? 1000)) {
-      body = { key, at: now, bytes: encoder.encode(await this.render(format, deadline)) };
-      this.#bodies.set(format, body);
-    }
-    if (!gzip) return body.bytes;
-    return body.gzip ??= new Uint8Array(gzipSync(body.bytes));
+    const body = await this.#body(format, deadline);
+    body.asked[gzip ? "gzip" : "plain"] = true;
+    return gzip ? await this.#gzipOf(body) : await this.#bytesOf(body);
   }
 
-  /** Renders the whole body in `format`, using cached fragments where valid. */
+  /** The whole body in `format`, as text. */
   async render(format: Format, deadline?: number): Promise<string> {
+    return new TextDecoder().decode(await this.encode(format, false, deadline));
+  }
+
+  async #body(format: Format, deadline?: number): Promise<Body> {
+    const cached = this.#bodies.get(format);
+    const self = this.#selfParts.get(format);
+    const dynamic = [...this.#fragments.values()].some((f) => f.source.isDynamic());
+    if (!dynamic && cached && self && cached.key === `${this.#generation}:${self.stamp}`) {
+      if (this.#fresh(self)) return cached;
+      // Only the process_* values aged: serve this body while the next one is built, so that
+      // the scrapes of that moment do not wait for it (issue 10: they made the p99).
+      if (self.version === this.#options.selfVersion()) {
+        this.#refresh(format, cached);
+        return cached;
+      }
+    }
+    return await this.#build(format, deadline, true);
+  }
+
+  /** Builds the body from the fragments' parts (rendered if need be) and fresh self-metrics. */
+  async #build(format: Format, deadline: number | undefined, store: boolean): Promise<Body> {
+    const generation = this.#generation;
+    const fragments = [...this.#fragments.values()];
+    const dynamic = fragments.some((f) => f.source.isDynamic());
     // Concurrently, so that one late fragment does not spend the others' share of the deadline.
-    const parts = await Promise.all(
-      [...this.#fragments.values()].map((fragment) => this.#renderFragment(fragment, format, deadline)),
-    );
-    parts.push(formatFamilies(this.#options.selfFamilies(), format));
-    if (format === "openmetrics") parts.push(OPENMETRICS_EOF);
-    return parts.join("");
+    const parts = await Promise.all(fragments.map((fragment) => this.#part(fragment, format, deadline)));
+    // After the modules' parts: their render errors are in the self-metrics.
+    const self = this.#self(format);
+    const key = `${generation}:${self.stamp}`;
+    const shared = !dynamic && generation === this.#generation && parts.every((p) => p !== undefined);
+    // Scrapes that waited for the same renders share the first one's body.
+    const built = this.#bodies.get(format);
+    if (shared && built?.key === key) return built;
+    const body: Body = {
+      key,
+      fragments: parts.filter((p) => p !== undefined && p.bytes.length > 0) as FragmentPart[],
+      self,
+      shared,
+      asked: { plain: false, gzip: false },
+    };
+    if (shared && store) this.#bodies.set(format, body);
+    return body;
+  }
+
+  /** Builds the next body in the background, in the encodings the current one was asked in, then swaps. */
+  #refresh(format: Format, stale: Body): void {
+    if (this.#refreshing.has(format)) return;
+    const refresh = (async () => {
+      const body = await this.#build(format, undefined, false);
+      if (!body.shared) return;
+      if (stale.asked.plain) await this.#bytesOf(body);
+      if (stale.asked.gzip) await this.#gzipOf(body);
+      if (this.#bodies.get(format) === stale && body.key.startsWith(`${this.#generation}:`)) {
+        this.#bodies.set(format, body);
+      }
+    })().catch(() => {}).finally(() => this.#refreshing.delete(format));
+    this.#refreshing.set(format, refresh);
+  }
+
+  /** The plain bytes: one copy of the parts; a shared body's parts then point into it, so they are not held twice. */
+  #bytesOf(body: Body): Promise<Bytes> {
+    if (body.bytes) return Promise.resolve(body.bytes);
+    return body.copying ??= (async () => {
+      const parts = [...body.fragments.map((p) => p.bytes), body.self.bytes];
+      const bytes = await new Slicer(this.#sliceOptions).concat(parts);
+      if (body.shared) {
+        let offset = 0;
+        for (const part of body.fragments) part.bytes = bytes.subarray(offset, offset += part.bytes.length);
+      }
+      body.bytes = bytes;
+      body.copying = undefined;
+      return bytes;
+    })();
+  }
+
+  #gzipOf(body: Body): Promise<Bytes> {
+    if (body.gzip) return Promise.resolve(body.gzip);
+    return body.gzipping ??= this.#gzipBody(body);
+  }
+
+  /** The body's parts deflated (each once), in one gzip stream. */
+  async #gzipBody(body: Body): Promise<Bytes> {
+    const deflated = await Promise.all(body.fragments.map((part) => this.#deflate(part)));
+    const gzip = await joinGzip(deflated, body.self.deflated, new Slicer(this.#sliceOptions));
+    if (body.shared) {
+      // The fragments' deflate data now lives in the body's gzip: point there, not at a copy.
+      let offset = GZIP_HEADER.length;
+      for (const part of deflated) part.data = gzip.subarray(offset, offset += part.data.length);
+    }
+    body.gzip = gzip;
+    body.gzipping = undefined;
+    return gzip;
+  }
+
+  #deflate(part: FragmentPart): Promise<DeflatedPart> {
+    if (part.deflated) return Promise.resolve(part.deflated);
+    return part.deflating ??= deflatePart(part.bytes, new Slicer(this.#sliceOptions)).then((deflated) => {
+      part.deflated = deflated;
+      part.deflating = undefined;
+      return deflated;
+    });
+  }
+
+  get #sliceOptions() {
+    return { sliceMs: this.#options.sliceMs };
+  }
+
+  #fresh(self: SelfPart): boolean {
+    return self.version === this.#options.selfVersion() &&
+      performance.now() - self.at <= (this.#options.maxAgeMs ?? 1000);
+  }
+
+  /** The self-metrics (and OpenMetrics' # EOF), rendered again when they changed or aged. */
+  #self(format: Format): SelfPart {
+    const cached = this.#selfParts.get(format);
+    if (cached && this.#fresh(cached)) return cached;
+    const version = this.#options.selfVersion();
+    let text = formatFamilies(this.#options.selfFamilies(), format);
+    if (format === "openmetrics") text += OPENMETRICS_EOF;
+    const bytes = encoder.encode(text);
+    // A few KB: compressed at once, so no scrape waits for a slice of it.
+    const part: SelfPart = {
+      version,
+      at: performance.now(),
+      stamp: ++this.#selfStamp,
+      bytes,
+      deflated: deflateLastPart(bytes),
+    };
+    this.#selfParts.set(format, part);
+    return part;
   }
 
   async #withinTimeout<T>(promise: Promise<T>, deadline?: number): Promise<T> {
     const ms = this.#options.renderTimeoutMs ?? 5000;
     const left = deadline === undefined ? Infinity : Math.max(0, Math.floor(deadline - performance.now()));
-    const message = left < ms
-      ? "metrics did not render within the scrape timeout (X-Prometheus-Scrape-Timeout-Seconds)"
-      : `metrics did not render within ${ms}ms`;
-    return await within(promise, Math.min(ms, left), () => new Error(message));
+    return await within(promise, Math.min(ms, left), () => new Error(this.#timeoutMessage(left < ms)));
   }
 
-  async #renderFragment(fragment: Fragment, format: Format, deadline?: number): Promise<string> {
-    const cached = fragment.text[format];
-    if (cached !== undefined && !fragment.source.isDynamic()) return cached;
+  #timeoutMessage(scrapeTimeout: boolean): string {
+    return scrapeTimeout
+      ? "metrics did not render within the scrape timeout (X-Prometheus-Scrape-Timeout-Seconds)"
+      : `metrics did not render within ${this.#options.renderTimeoutMs ?? 5000}ms`;
+  }
+
+  /** The fragment's part in `format`, or undefined when it is left out of this scrape. */
+  async #part(fragment: Fragment, format: Format, deadline?: number): Promise<FragmentPart | undefined> {
+    // Module code (collect()) runs at every render of a dynamic source: never shared.
+    if (fragment.source.isDynamic()) return await this.#render(fragment, format, deadline);
+    const cached = fragment.parts[format];
+    if (cached) return cached;
+    let flight = fragment.rendering[format];
+    if (flight?.version !== fragment.version) {
+      const promise = this.#render(fragment, format);
+      const started: Flight = flight = { version: fragment.version, promise };
+      fragment.rendering[format] = started;
+      const done = () => {
+        if (fragment.rendering[format] === started) delete fragment.rendering[format];
+      };
+      promise.then(done, done);
+    }
+    const left = deadline === undefined ? undefined : Math.max(0, Math.floor(deadline - performance.now()));
+    if (left === undefined || left >= (this.#options.renderTimeoutMs ?? 5000)) return await flight.promise;
+    // This scrape's deadline comes first: leave the fragment out of it, and let the render
+    // go on for the scrapes after it.
+    try {
+      return await within(flight.promise, left, () => new Error(this.#timeoutMessage(true)));
+    } catch (err) {
+      this.#options.onRender(fragment.source.name, err);
+      return undefined;
+    }
+  }
+
+  async #render(fragment: Fragment, format: Format, deadline?: number): Promise<FragmentPart | undefined> {
     const { name } = fragment.source;
     const version = fragment.version;
+    const current = () => fragment.version === version && this.#fragments.get(name) === fragment;
     try {
       let families = fragment.families;
-      let problem = fragment.problem;
       if (!families || fragment.source.isDynamic()) {
-        // A family that would make the whole body invalid (a `__name__` label, a bad name) is
-        // left out, and reported as this module's render error (issue 8 item 8).
-        const problems: string[] = [];
-        families = (await this.#withinTimeout(fragment.source.families(), deadline)).filter((family) => {
-          const p = validateFamily(family);
-          if (p !== undefined) problems.push(p);
-          return p === undefined;
-        });
-        problem = problems.length > 0 ? `families left out: ${problems.join("; ")}` : undefined;
-        if (fragment.version === version) {
-          fragment.families = families;
-          fragment.problem = problem;
-          fragment.text = {};
-        }
+        families = await this.#withinTimeout(fragment.source.families(), deadline);
+        if (current() && !fragment.source.isDynamic()) fragment.families = families;
       }
-      const text = formatFamilies(families, format);
-      if (fragment.version === version) fragment.text[format] = text;
+      const { bytes, problems } = await renderFragment(families, format, new Slicer(this.#sliceOptions));
+      // A family that would make the whole body invalid (a `__name__` label, a bad name) is
+      // left out, and reported as this module's render error (issue 8 item 8).
+      const problem = problems.length > 0 ? `families left out: ${problems.join("; ")}` : undefined;
+      const part: FragmentPart = { bytes, problem };
+      if (current() && !fragment.source.isDynamic()) fragment.parts[format] = part;
       this.#options.onRender(name, problem === undefined ? undefined : new Error(problem));
-      return text;
+      return part;
     } catch (err) {
-      if (fragment.version === version) {
-        fragment.families = undefined;
-        fragment.text = {};
-      }
+      if (current()) fragment.families = undefined;
       this.#options.onRender(name, err);
-      return "";
+      return undefined;
     }
   }
 }

@@ -318,3 +318,73 @@ Deno.test("Exposition leaves out the invalid families of a source and reports th
   await exposition.encode("text", false);
   assert.deepEqual(renders[2], ["m", undefined]);
 });
+
+Deno.test("Exposition serves a body whose self-metrics only aged while it builds the next, then the next", async () => {
+  const self = { families: [gauge("self_up", 1)] };
+  const exposition = new Exposition({
+    selfFamilies: () => self.families,
+    selfVersion: () => 0,
+    onRender: () => {},
+    maxAgeMs: 20,
+  });
+  exposition.set(fakeSource("a", [gauge("a_value", 1)]));
+  const first = decoder.decode(await exposition.encode("text", false));
+  // process_* values change without a version: only age makes them render again.
+  self.families = [gauge("self_up", 2)];
+  await new Promise((resolve) => setTimeout(resolve, 40));
+
+  const stale = decoder.decode(await exposition.encode("text", false));
+  let fresh = stale;
+  const deadline = performance.now() + 5000;
+  while (fresh === stale && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    fresh = decoder.decode(await exposition.encode("text", false));
+  }
+
+  assert.equal(first, text("a_value", 1) + text("self_up", 1));
+  assert.equal(stale, first);
+  assert.equal(fresh, text("a_value", 1) + text("self_up", 2));
+});
+
+Deno.test("Exposition never serves an aged body once a fragment changed: the next scrape has the new values", async () => {
+  const exposition = new Exposition({
+    selfFamilies: () => [gauge("self_up", 1)],
+    selfVersion: () => 0,
+    onRender: () => {},
+    maxAgeMs: 20,
+  });
+  const a = fakeSource("a", [gauge("a_value", 1)]);
+  exposition.set(a);
+  await exposition.encode("text", true);
+  await new Promise((resolve) => setTimeout(resolve, 40));
+  a.next = [gauge("a_value", 2)];
+  exposition.invalidate("a");
+  const plain = decoder.decode(await exposition.encode("text", false));
+  const gzipped = decoder.decode(gunzipSync(await exposition.encode("text", true)));
+  assert.equal(plain, text("a_value", 2) + text("self_up", 1));
+  assert.equal(gzipped, plain);
+});
+
+Deno.test("Exposition with prebuild renders the next body after invalidate(), before any scrape asks", async () => {
+  const exposition = new Exposition({
+    selfFamilies: () => [gauge("self_up", 1)],
+    selfVersion: () => 0,
+    onRender: () => {},
+    maxAgeMs: 60_000,
+    prebuild: true,
+  });
+  const a = fakeSource("a", [gauge("a_value", 1)]);
+  exposition.set(a);
+  await exposition.encode("text", true);
+  a.next = [gauge("a_value", 2)];
+  exposition.invalidate("a");
+  const deadline = performance.now() + 5000;
+  while (a.calls < 2 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+  // Let the prebuild finish its gzip, then scrape: nothing is rendered again.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const beforeScrape = a.calls;
+  const gzipped = decoder.decode(gunzipSync(await exposition.encode("text", true)));
+  assert.equal(beforeScrape, 2);
+  assert.equal(a.calls, 2);
+  assert.equal(gzipped, text("a_value", 2) + text("self_up", 1));
+});

@@ -157,6 +157,24 @@ export function servedNames(name: string, type: MetricType | undefined): string[
  * ```
  */
 export function validateFamily(family: MetricFamily): string | undefined {
+  const problem = validateFamilyHeader(family);
+  if (problem !== undefined) return problem;
+  const check = sampleChecker(family);
+  for (const sample of family.values) {
+    const sampleProblem = check(sample, sample?.value);
+    if (sampleProblem !== undefined) return sampleProblem;
+  }
+  return undefined;
+}
+
+/**
+ * The part of {@linkcode validateFamily} that does not look at the samples: name, type, and a
+ * list of values. For a renderer that checks the samples as it goes (see sampleChecker).
+ *
+ * @param family The family as a metric's `get()` returned it.
+ * @returns A description of the problem, or `undefined` when the family's header is valid.
+ */
+export function validateFamilyHeader(family: MetricFamily): string | undefined {
   const name = family?.name;
   if (typeof name !== "string") return `a metric family has no name`;
   const problem = validateMetricName(name);
@@ -165,16 +183,28 @@ export function validateFamily(family: MetricFamily): string | undefined {
     return `metric "${name}" has type ${JSON.stringify(family.type)}, not one of ${METRIC_TYPES.join(", ")}`;
   }
   if (!Array.isArray(family.values)) return `metric "${name}" has no list of values`;
-  const allowed = sampleNames(name, family.type);
+  return undefined;
+}
+
+/**
+ * The per-sample part of {@linkcode validateFamily}, for a family whose header is valid:
+ * a function of one sample and its value (which may be a snapshot taken earlier).
+ *
+ * @param family A family that passed {@linkcode validateFamilyHeader}.
+ * @returns A check that gives the sample's problem, or `undefined` when it renders validly.
+ */
+export function sampleChecker(family: MetricFamily): (sample: Sample, value: unknown) => string | undefined {
+  const { name, type } = family;
+  const allowed = sampleNames(name, type);
   // Series repeat their label names: check each name once.
   const checked = new Set<string>();
-  for (const sample of family.values) {
+  return (sample, value) => {
     const sampleName = sample?.metricName ?? name;
     if (!allowed.includes(sampleName)) {
-      return `metric "${name}" (${family.type}) has a sample named ${JSON.stringify(sampleName)}`;
+      return `metric "${name}" (${type}) has a sample named ${JSON.stringify(sampleName)}`;
     }
-    if (typeof sample.value !== "number") {
-      return `metric "${name}" has a sample whose value is a ${typeof sample.value}, not a number`;
+    if (typeof value !== "number") {
+      return `metric "${name}" has a sample whose value is a ${typeof value}, not a number`;
     }
     for (const label in sample.labels ?? {}) {
       if (checked.has(label)) continue;
@@ -182,8 +212,8 @@ export function validateFamily(family: MetricFamily): string | undefined {
       if (labelProblem !== undefined) return `metric "${name}": ${labelProblem}`;
       checked.add(label);
     }
-  }
-  return undefined;
+    return undefined;
+  };
 }
 
 /**
@@ -208,25 +238,44 @@ export function validateFamily(family: MetricFamily): string | undefined {
  * ```
  */
 export function formatFamily(family: MetricFamily, format: Format): string {
+  let out = formatHeader(family, format);
+  for (const sample of family.values) out += formatSample(family, sample, sample.value, format);
+  return out;
+}
+
+/**
+ * The HELP and TYPE lines of a family, as {@linkcode formatFamily} starts it.
+ *
+ * @param family The family to render.
+ * @param format The exposition format.
+ * @returns Two lines, each ending in "\n".
+ */
+export function formatHeader(family: MetricFamily, format: Format): string {
   const openMetrics = format === "openmetrics";
-  const isCounter = family.type === "counter";
-  const name = openMetrics && isCounter ? stripTotal(family.name) : family.name;
+  const name = openMetrics && family.type === "counter" ? stripTotal(family.name) : family.name;
   const type = openMetrics && family.type === "untyped" ? "unknown" : family.type;
   const help = openMetrics ? escapeQuoted(family.help) : escapeTextHelp(family.help);
+  return `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`;
+}
 
-  const lines = [`# HELP ${name} ${help}\n`, `# TYPE ${name} ${type}\n`];
-  for (const sample of family.values) {
-    let sampleName = sample.metricName ?? family.name;
-    // Only the counter's own samples are renamed; a differently named sample
-    // (such as a `_created` one) keeps its name.
-    if (openMetrics && isCounter && sampleName === family.name) {
-      sampleName = name + TOTAL_SUFFIX;
-    }
-    lines.push(
-      `${sampleName}${formatLabels(sample.labels)} ${formatNumber(sample.value)}\n`,
-    );
+/**
+ * One sample line of a family, as {@linkcode formatFamily} renders it, with `value` in place
+ * of the sample's own (a snapshot taken before rendering in slices).
+ *
+ * @param family The sample's family.
+ * @param sample The sample: its name and labels.
+ * @param value The value to print.
+ * @param format The exposition format.
+ * @returns One line ending in "\n".
+ */
+export function formatSample(family: MetricFamily, sample: Sample, value: number, format: Format): string {
+  let sampleName = sample.metricName ?? family.name;
+  // Only the counter's own samples are renamed; a differently named sample (such as a
+  // `_created` one) keeps its name.
+  if (format === "openmetrics" && family.type === "counter" && sampleName === family.name) {
+    sampleName = stripTotal(family.name) + TOTAL_SUFFIX;
   }
-  return lines.join("");
+  return `${sampleName}${formatLabels(sample.labels)} ${formatNumber(value)}\n`;
 }
 
 /**

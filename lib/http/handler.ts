@@ -4,6 +4,7 @@ import { coalesce } from "./coalesce.ts";
 import { CONTENT_TYPES, type Format } from "../exposition/format.ts";
 import { acceptsGzip, negotiateFormat } from "../exposition/negotiate.ts";
 import type { Logger } from "../log.ts";
+import { responseBody } from "./response_body.ts";
 
 export interface HandlerDeps {
   telemetryPath: string;
@@ -61,7 +62,8 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
         vary: "Accept, Accept-Encoding",
       };
       if (gzip) headers["content-encoding"] = "gzip";
-      return new Response(body, { headers });
+      const response = responseBody(body);
+      return new Response(response.body, { headers: { ...headers, ...response.headers } });
     }),
     "/": get(() =>
       new Response(deps.landingPage(), { headers: { "content-type": "text/html; charset=utf-8" } })

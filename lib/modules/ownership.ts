@@ -23,6 +23,7 @@ import {
   validateLabelName,
   validateMetricName,
 } from "../exposition/format.ts";
+import { readFamily } from "./read_family.ts";
 
 export const RESERVED_PREFIX = "dynamic_exporter_";
 
@@ -177,7 +178,7 @@ export class MetricOwnership {
   async families(owner: MetricOwner): Promise<MetricFamily[]> {
     const families: MetricFamily[] = [];
     for (const [name, metric] of [...owner.metrics]) {
-      const family = await this.runAs(owner, () => metric.get()) as MetricFamily;
+      const family = readFamily(metric) ?? await this.runAs(owner, () => metric.get()) as MetricFamily;
       const allowed = this.#reservations.get(metric) ?? [];
       // A family with an invalid name or type is left out by the exposition, which says why.
       const valid = validateMetricName(family?.name) === undefined && METRIC_TYPES.includes(family.type);

@@ -1,0 +1,54 @@
+/**
+ * CPU work on big bodies (render, copy, gzip) in slices of a few milliseconds, with the event
+ * loop free in between, so that a 100k-series rebuild never holds up a scrape of the cached
+ * body or /-/healthy for long (issue 10).
+ */
+
+type Bytes = Uint8Array<ArrayBuffer>;
+
+export interface SlicerOptions {
+  /** How long one slice may run before the event loop gets a turn. Default 5. */
+  sliceMs?: number;
+}
+
+/** Bytes copied between two checks of the clock. */
+export const CHUNK_BYTES = 256 * 1024;
+
+export class Slicer {
+  readonly #sliceMs: number;
+  #sliceStart = performance.now();
+
+  constructor(options: SlicerOptions = {}) {
+    this.#sliceMs = options.sliceMs ?? 5;
+  }
+
+  /** True once the current slice has used its time. */
+  get due(): boolean {
+    return performance.now() - this.#sliceStart >= this.#sliceMs;
+  }
+
+  /** Gives the event loop a turn (timers, I/O, other requests) when the slice is used up. */
+  async pause(): Promise<void> {
+    if (!this.due) return;
+    // A macrotask, not a microtask: only then do timers and the HTTP server run in between.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    this.#sliceStart = performance.now();
+  }
+
+  /** `parts` one after another in one new buffer. */
+  async concat(parts: readonly Bytes[]): Promise<Bytes> {
+    let length = 0;
+    for (const part of parts) length += part.length;
+    const out = new Uint8Array(length);
+    let offset = 0;
+    for (const part of parts) {
+      for (let at = 0; at < part.length; at += CHUNK_BYTES) {
+        await this.pause();
+        const chunk = part.subarray(at, at + CHUNK_BYTES);
+        out.set(chunk, offset);
+        offset += chunk.length;
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * A big body as a stream of views instead of one buffer (issue 10): `new Response(bytes)`
+ * copies the whole buffer on the event loop for every response (extractBody slices it, per the
+ * Fetch standard): 20-50 ms for a 50 MB body, per request. A stream of subarrays copies
+ * nothing; measured on a 50 MB body at c=4: 2.5x the requests per second and 6-10 ms stalls
+ * instead of 60-150 ms; on a 0.5 MB gzip body at c=1, 3,600-4,000 req/s against 2,700-3,100.
+ * Small bodies stay one buffer, which is cheaper per request.
+ */
+
+type Bytes = Uint8Array<ArrayBuffer>;
+
+/** Above this, a body is streamed. */
+export const STREAM_ABOVE_BYTES = 64 * 1024;
+const CHUNK_BYTES = 1024 * 1024;
+
+/**
+ * The body for a Response, and its headers. The stream must stay a default one: a byte stream
+ * (`type: "bytes"`) transfers, and so detaches, every buffer enqueued, which would break the
+ * cached body for every later scrape.
+ */
+export function responseBody(bytes: Bytes): { body: BodyInit; headers: Record<string, string> } {
+  if (bytes.length <= STREAM_ABOVE_BYTES) return { body: bytes, headers: {} };
+  let at = 0;
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (at >= bytes.length) return controller.close();
+      controller.enqueue(bytes.subarray(at, at += CHUNK_BYTES));
+    },
+  });
+  return { body, headers: { "content-length": String(bytes.length) } };
+}

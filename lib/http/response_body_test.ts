@@ -1,0 +1,24 @@
+import assert from "node:assert/strict";
+import { responseBody, STREAM_ABOVE_BYTES } from "./response_body.ts";
+
+function bytes(length: number): Uint8Array<ArrayBuffer> {
+  return Uint8Array.from({ length }, (_, i) => i % 251);
+}
+
+Deno.test("responseBody gives a small body as the buffer itself", () => {
+  const small = bytes(1000);
+  assert.equal(responseBody(small).body, small);
+});
+
+Deno.test("responseBody streams a big body whole, with its length, and leaves the buffer usable", async () => {
+  const big = bytes(STREAM_ABOVE_BYTES * 2 + 123);
+  for (let round = 0; round < 2; round++) {
+    const { body, headers } = responseBody(big);
+    assert.ok(body instanceof ReadableStream);
+    const response = new Response(body, { headers });
+    assert.equal(response.headers.get("content-length"), String(big.length));
+    assert.deepEqual(new Uint8Array(await response.arrayBuffer()), big);
+  }
+  // Not detached: a later scrape serves the same cached bytes.
+  assert.equal(big.byteLength, STREAM_ABOVE_BYTES * 2 + 123);
+});

@@ -8,14 +8,12 @@ import assert from "node:assert/strict";
 import { hasCommand, promtoolCheck } from "./_promtool.ts";
 import { type Prometheus, startPrometheus } from "./_prometheus.ts";
 import { type Exporter, parseSamples, scrape, waitFor, waitForSample, withExporter } from "./_server.ts";
+import { loadOk, up } from "./_samples.ts";
 
 const hasPromtool = await hasCommand("promtool");
 if (!hasPromtool) console.warn("promtool is not installed: bodies are checked by the test's own parser only");
 const hasPrometheus = await hasCommand("prometheus");
 if (!hasPrometheus) console.warn("skipping the Prometheus scrape test: prometheus is not installed");
-
-const up = (m: string) => `dynamic_exporter_module_up{module="${m}"}`;
-const loadOk = (m: string) => `dynamic_exporter_module_last_load_successful{module="${m}"}`;
 
 /** Counts its own runs, every 100ms. */
 const HEALTHY = `import { Counter } from "prom-client";

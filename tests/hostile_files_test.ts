@@ -14,8 +14,7 @@ import {
   waitForSample,
   withExporter,
 } from "./_server.ts";
-
-const loadOk = (m: string) => `dynamic_exporter_module_last_load_successful{module="${m}"}`;
+import { loadOk } from "./_samples.ts";
 
 async function mkfifo(path: string): Promise<void> {
   const { code, stderr } = await new Deno.Command("mkfifo", { args: [path], stderr: "piped" }).output();

@@ -18,12 +18,9 @@ import {
   waitForSample,
   withExporter,
 } from "./_server.ts";
+import { errors, loadOk } from "./_samples.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-
-const errors = (m: string, reason: string) =>
-  `dynamic_exporter_module_process_errors_total{module="${m}",reason="${reason}"}`;
-const loadOk = (m: string) => `dynamic_exporter_module_last_load_successful{module="${m}"}`;
 
 /** The exporter still follows its dir: a new file loads, a deleted one's series go. */
 async function assertDirStillFollowed(e: Exporter, dir: string, deleted: string, sample: string) {

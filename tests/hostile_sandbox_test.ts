@@ -19,9 +19,8 @@ import {
   waitForSample,
   withExporter,
 } from "./_server.ts";
+import { loadOk, up } from "./_samples.ts";
 
-const up = (m: string) => `dynamic_exporter_module_up{module="${m}"}`;
-const loadOk = (m: string) => `dynamic_exporter_module_last_load_successful{module="${m}"}`;
 const RSS = "process_resident_memory_bytes";
 
 /** A module that declares `sandbox = {}` in a way `prelude` and `trailer` try to hide, and reads HOME. */

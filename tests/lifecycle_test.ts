@@ -11,13 +11,7 @@ import {
   waitForSample,
   withExporter,
 } from "./_server.ts";
-
-const up = (m: string) => `dynamic_exporter_module_up{module="${m}"}`;
-const loadOk = (m: string) => `dynamic_exporter_module_last_load_successful{module="${m}"}`;
-const reloads = (m: string, result: string) =>
-  `dynamic_exporter_module_reloads_total{module="${m}",result="${result}"}`;
-const errors = (m: string, reason: string) =>
-  `dynamic_exporter_module_process_errors_total{module="${m}",reason="${reason}"}`;
+import { errors, loadOk, reloads, up } from "./_samples.ts";
 
 Deno.test("exporter serves every module of the dir once the first load is done", async () => {
   await withExporter({ "a.ts": gaugeModule("a_value", 1), "b.js": gaugeModule("b_value", 2) }, async (e) => {

@@ -16,10 +16,8 @@ import {
   waitForSample,
   withExporter,
 } from "./_server.ts";
+import { errors, up } from "./_samples.ts";
 
-const up = (m: string) => `dynamic_exporter_module_up{module="${m}"}`;
-const errors = (m: string, reason: string) =>
-  `dynamic_exporter_module_process_errors_total{module="${m}",reason="${reason}"}`;
 const CPU = "process_cpu_seconds_total";
 const RSS = "process_resident_memory_bytes";
 

@@ -14,12 +14,7 @@ import {
   waitForSample,
   withExporter,
 } from "./_server.ts";
-
-const up = (m: string) => `dynamic_exporter_module_up{module="${m}"}`;
-const loadOk = (m: string) => `dynamic_exporter_module_last_load_successful{module="${m}"}`;
-const errors = (m: string, reason: string) =>
-  `dynamic_exporter_module_process_errors_total{module="${m}",reason="${reason}"}`;
-const lastSuccess = (m: string) => `dynamic_exporter_module_last_success_timestamp_seconds{module="${m}"}`;
+import { errors, lastSuccess, loadOk, up } from "./_samples.ts";
 
 /** A module with a Gauge, a Counter and a labelled Gauge whose process() throws after setting them. */
 const ALWAYS_THROWS = `import { Counter, Gauge } from "prom-client";

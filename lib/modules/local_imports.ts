@@ -7,7 +7,7 @@
 
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { checkRegularFile, NotAModuleFileError, readRegularFile } from "./read_regular_file.ts";
+import { NotAModuleFileError, readRegularFile } from "./read_regular_file.ts";
 
 /** At most this many helper files are followed per module. */
 export const MAX_LOCAL_IMPORTS = 200;
@@ -33,7 +33,13 @@ export function localSpecifiers(source: string, file: string): string[] {
   return out;
 }
 
-/** Every local file `file` imports, directly or through another, without `file` itself; sorted. */
+/**
+ * Every local file `file` imports, directly or through another, without `file` itself; sorted.
+ * Throws, naming the helper, when one is not a regular file within the size bound: Deno's
+ * import would read a symlink to /dev/zero until memory runs out, and block on a FIFO for
+ * good, in-process or in a Worker alike (issue 8 item 1, for helpers). A missing or unreadable
+ * helper is left to the import, which reports it.
+ */
 export async function localImports(file: string, source: string): Promise<string[]> {
   const seen = new Set<string>([file]);
   const queue = localSpecifiers(source, file);
@@ -46,32 +52,11 @@ export async function localImports(file: string, source: string): Promise<string
     let text: string;
     try {
       text = new TextDecoder().decode(await readRegularFile(next));
-    } catch {
-      continue; // Missing or not a file: the import itself reports it.
+    } catch (err) {
+      if (err instanceof NotAModuleFileError) throw new Error(`its helper ${next} ${err.message}`);
+      continue;
     }
     queue.push(...localSpecifiers(text, next));
   }
   return found.sort();
-}
-
-/**
- * Throws, naming the helper, when a local file `file` imports is not a regular file within
- * the size bound: Deno's import would read a symlink to /dev/zero until memory runs out, and
- * block on a FIFO for good, in-process or in a Worker alike (issue 8 item 1, for helpers).
- * A missing helper is left to the import, which reports it.
- */
-export async function checkLocalImports(file: string, source: string): Promise<void> {
-  for (const helper of await localImports(file, source)) {
-    let info: Deno.FileInfo;
-    try {
-      info = await Deno.stat(helper);
-    } catch {
-      continue;
-    }
-    try {
-      checkRegularFile(info);
-    } catch (err) {
-      if (err instanceof NotAModuleFileError) throw new Error(`its helper ${helper} ${err.message}`);
-    }
-  }
 }

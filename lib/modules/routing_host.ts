@@ -6,7 +6,7 @@
 
 import type { Logger } from "../log.ts";
 import { InProcessHost } from "./in_process_host.ts";
-import { checkLocalImports } from "./local_imports.ts";
+import { localImports } from "./local_imports.ts";
 import { type LoadedModule, type ModuleHost, ModuleLoadError } from "./module_host.ts";
 import type { MetricOwner, MetricOwnership } from "./ownership.ts";
 import { readRegularFile } from "./read_regular_file.ts";
@@ -50,10 +50,12 @@ export class RoutingHost implements ModuleHost {
     const { inProcess, workers } = this.#options;
     let source: string;
     let spec: SandboxSpec | undefined;
+    let helpers: string[];
     try {
       source = new TextDecoder().decode(await readRegularFile(file));
       spec = readSandboxDeclaration(source) ?? (this.#options.sandboxAll ? emptySandbox() : undefined);
-      await checkLocalImports(await Deno.realPath(file), source);
+      // Read once: a helper that is not a regular file fails the load before anything imports it.
+      helpers = await localImports(await Deno.realPath(file), source);
     } catch (err) {
       throw new ModuleLoadError(name, file, (err as Error).message, undefined, undefined, undefined, {
         cause: err,
@@ -67,7 +69,9 @@ export class RoutingHost implements ModuleHost {
     if (owner) this.#options.ownership.release(owner);
     if (previous instanceof WorkerModule) previous.replacing = true;
     try {
-      return spec ? await workers.load(name, file, spec, source) : await inProcess.load(name, file);
+      return spec
+        ? await workers.load(name, file, { spec, source, helpers })
+        : await inProcess.load(name, file);
     } catch (err) {
       if (owner) this.#options.ownership.restore(owner, kept);
       if (previous instanceof WorkerModule) previous.replacing = false;

@@ -21,7 +21,6 @@ import { type LoadedModule, ModuleLoadError, type ProcessContext } from "./modul
 import { MetricOwner, type MetricOwnership, type PromMetric } from "./ownership.ts";
 import { checkCeiling, emptySandbox, type SandboxSpec, sandboxSpec, workerPermissions } from "./sandbox.ts";
 import { validateExports } from "./module_exports.ts";
-import { localImports } from "./local_imports.ts";
 import { VM_TIMEOUT_CODE } from "./guarded_call.ts";
 import type { FromWorker, SerializedError, ToWorker } from "./worker_protocol.ts";
 
@@ -457,13 +456,12 @@ export class WorkerHost {
   readonly log: Logger;
   readonly #options: WorkerHostOptions;
   readonly #live = new Set<WorkerModule>();
-  /** Files whose import kept a Worker's thread busy, by path and content: not loaded again until they change. */
-  readonly #runawayImports = new Map<string, string>();
   /**
-   * Files whose process() was quarantined, by path and content: a reload of the same content
-   * (SIGHUP, a helper change) would start one more runaway thread each time.
+   * Files whose import or process() kept a Worker's thread busy, by path: the content then, and
+   * why. The same content is not loaded again: each reload (SIGHUP, a helper change, the
+   * periodic retry) would start one more runaway thread.
    */
-  readonly #quarantined = new Map<string, string>();
+  readonly #runaway = new Map<string, { source: string; reason: string }>();
   readonly #sources = new WeakMap<WorkerModule, string>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #version = 0;
@@ -474,23 +472,22 @@ export class WorkerHost {
     this.log = options.log;
   }
 
-  /** Loads `file` as sandboxed module `name`; `source` is the content the declaration was read from. */
-  async load(name: string, file: string, spec: SandboxSpec, source: string): Promise<WorkerModule> {
+  /**
+   * Loads `file` as sandboxed module `name`: `source` is the content `spec` was read from, and
+   * `helpers` the local files it imports.
+   */
+  async load(
+    name: string,
+    file: string,
+    { spec, source, helpers }: { spec: SandboxSpec; source: string; helpers: string[] },
+  ): Promise<WorkerModule> {
     const version = ++this.#version;
     let url = "";
     try {
       const real = await Deno.realPath(file);
       url = pathToFileURL(real).href;
-      if (this.#quarantined.get(file) === source) {
-        throw new Error(
-          "its process() kept its Worker's thread busy past its timeout; it is quarantined until its file changes",
-        );
-      }
-      if (this.#runawayImports.get(file) === source) {
-        throw new Error(
-          "its import kept a Worker's thread busy (a loop at the top level?); change the file to try again",
-        );
-      }
+      const runaway = this.#runaway.get(file);
+      if (runaway?.source === source) throw new Error(runaway.reason);
       await checkCeiling(spec);
       const permissions = workerPermissions(spec, this.#options.metricsDir);
       if (dirname(real) !== this.#options.metricsDir && Array.isArray(permissions.read)) {
@@ -500,7 +497,12 @@ export class WorkerHost {
         name,
         url,
         permissions,
-        () => this.#runawayImports.set(file, source),
+        () =>
+          this.#runaway.set(file, {
+            source,
+            reason:
+              "its import kept a Worker's thread busy (a loop at the top level?); change the file to try again",
+          }),
       );
       let settings;
       let module: WorkerModule;
@@ -526,7 +528,7 @@ export class WorkerHost {
           settings.intervalMs,
           settings.timeoutMs,
           session,
-          await localImports(real, source),
+          helpers,
         );
         module.syncPlaceholders(loaded.metrics);
       } catch (err) {
@@ -589,7 +591,12 @@ export class WorkerHost {
   /** `module`'s file, as it is now, is not loaded again: its Worker's thread runs away. */
   quarantine(module: WorkerModule): void {
     const source = this.#sources.get(module);
-    if (source !== undefined) this.#quarantined.set(module.file, source);
+    if (source === undefined) return;
+    this.#runaway.set(module.file, {
+      source,
+      reason:
+        "its process() kept its Worker's thread busy past its timeout; it is quarantined until its file changes",
+    });
   }
 
   /** dispose() in the Worker, then the Worker ends and the version is retired (its placeholders go). */

@@ -8,6 +8,7 @@ import type { Config } from "./flags.ts";
 import type { Logger } from "./log.ts";
 import { Exposition } from "./exposition/exposition.ts";
 import type { Format } from "./exposition/format.ts";
+import { coalesce } from "./coalesce.ts";
 import { createHandler } from "./http/handler.ts";
 import { createModuleHost } from "./modules/routing_host.ts";
 import { landingPage } from "./http/landing.ts";
@@ -147,11 +148,23 @@ export class Exporter {
     return this.#modules.sync(options);
   }
 
-  /** Rescans the dir and reloads every module, and re-reads the web config (SIGHUP, POST /-/reload). */
-  async reload(reason: string): Promise<void> {
+  /**
+   * Rescans the dir and reloads every module, and re-reads the web config (SIGHUP, POST
+   * /-/reload). Calls that arrive while a reload runs share the next one: a burst of signals or
+   * requests costs two reloads, not one each (issue 8, item 15).
+   */
+  reload(reason: string): Promise<void> {
+    this.#reloadReason = reason;
+    return this.#reload();
+  }
+
+  /** Why the next reload runs: the last caller's reason. */
+  #reloadReason = "";
+  readonly #reload = coalesce(async () => {
+    const reason = this.#reloadReason;
     this.#log.info("reloading every module", { reason });
     await Promise.all([this.#webConfig?.reload(reason), this.sync({ reloadAll: true })]);
-  }
+  });
 
   /** The HTTP handler over this exporter. */
   handler(): (request: Request) => Promise<Response> {

@@ -1,6 +1,5 @@
 /** The HTTP request handler: a plain function of Request, so tests need no network. */
 
-import { coalesce } from "./coalesce.ts";
 import { CONTENT_TYPES, type Format } from "../exposition/format.ts";
 import { acceptsGzip, negotiateFormat } from "../exposition/negotiate.ts";
 import type { Logger } from "../log.ts";
@@ -13,7 +12,7 @@ export interface HandlerDeps {
   landingPage(): string;
   /** The first load of the metrics dir is done. */
   ready(): boolean;
-  /** Rescans and reloads every module; present only with --web.enable-lifecycle. */
+  /** Rescans and reloads every module (a burst shares reloads); present only with --web.enable-lifecycle. */
   reload?(): Promise<void>;
   log: Logger;
 }
@@ -48,8 +47,7 @@ interface Route {
 }
 
 export function createHandler(deps: HandlerDeps): (request: Request) => Promise<Response> {
-  // A burst of POST /-/reload shares reloads instead of queueing one each (issue 8, item 15).
-  const reload = deps.reload && coalesce(deps.reload);
+  const reload = deps.reload;
   const get = (handle: Route["handle"]): Route => ({ methods: GET_HEAD, handle });
   const routes: Record<string, Route> = {
     [deps.telemetryPath]: get(async (request) => {

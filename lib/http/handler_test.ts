@@ -306,22 +306,3 @@ Deno.test("handler reloads on POST /-/reload when enabled, and answers 405 to GE
   });
   assert.equal(reloads, 1);
 });
-
-Deno.test("handler runs one reload for POST /-/reload calls that arrive while one is running", async () => {
-  let reloads = 0;
-  let finish = Promise.withResolvers<void>();
-  const { handler } = setup({
-    reload: async () => {
-      reloads++;
-      await finish.promise;
-    },
-  });
-  const first = handler(get("/-/reload", {}, "POST"));
-  const burst = Array.from({ length: 10 }, () => handler(get("/-/reload", {}, "POST")));
-  finish.resolve();
-  finish = Promise.withResolvers<void>();
-  await first;
-  finish.resolve();
-  const statuses = await Promise.all(burst.map(async (r) => (await r).status));
-  assert.deepEqual({ reloads, statuses }, { reloads: 2, statuses: Array(10).fill(200) });
-});

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { stateOf } from "../../tests/_async.ts";
+import { stateOf } from "../tests/_async.ts";
 import { coalesce } from "./coalesce.ts";
 
 /** A function whose runs each wait for `finish()`; `runs` counts them. */

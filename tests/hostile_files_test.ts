@@ -153,15 +153,17 @@ Deno.test("a module file rewritten every 100 ms does not hold back a new module"
   await withExporter({ "busy.ts": busy }, async (e, dir) => {
     await waitForSample(e.url, "busy_value", 1);
     let writing = true;
+    let writes = 0;
     const writer = (async () => {
       while (writing) {
         await Deno.writeTextFile(`${dir}/busy.ts`, busy);
+        writes++;
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     })();
     try {
-      // Let the rewrites get going, so the debounce is already being restarted.
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      // The rewrites going on, so the debounce is already being restarted.
+      await waitFor(() => writes >= 5);
       const addedAt = performance.now();
       await Deno.writeTextFile(`${dir}/added.ts`, gaugeModule("added_value", 2));
       // A batch waits at most 1 s after its first event; 4 s leaves room for a loaded machine.

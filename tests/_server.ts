@@ -1,17 +1,12 @@
 /** Test helpers: the real exporter (main.ts) as a child process on a loopback port. */
 
 import { fileURLToPath } from "node:url";
+import { startFlags } from "../scripts/_start_flags.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 /** The permission flags of `deno task start`, so tests run the exporter as users do. */
-export async function startTaskFlags(): Promise<string[]> {
-  const config = JSON.parse(await Deno.readTextFile(`${ROOT}/deno.json`));
-  const words: string[] = config.tasks.start.split(/\s+/);
-  // The task installs the dependencies first (`deno install ... && deno run ...`).
-  const run = words.lastIndexOf("run");
-  return words.slice(run + 1, words.indexOf("main.ts", run));
-}
+export const startTaskFlags: () => Promise<string[]> = startFlags;
 
 export interface LogRecord {
   level: string;

@@ -63,18 +63,7 @@ export async function startExporter(options: StartOptions): Promise<Exporter> {
     stdout: "null",
     stderr: "piped",
   }).spawn();
-  const logs: LogRecord[] = [];
-  const output: string[] = [];
-  const reading = (async () => {
-    const lines = process.stderr.pipeThrough(new TextDecoderStream()).pipeThrough(lineSplitter());
-    for await (const line of lines) {
-      try {
-        logs.push(JSON.parse(line));
-      } catch {
-        output.push(line);
-      }
-    }
-  })();
+  const { logs, output, reading } = readLogs(process.stderr);
   const status = process.status;
   const waitForLog = async (match: (r: LogRecord) => boolean, timeoutMs = 10_000) => {
     let found: LogRecord | undefined;
@@ -114,6 +103,28 @@ export async function startExporter(options: StartOptions): Promise<Exporter> {
       return stopped;
     },
   };
+}
+
+/**
+ * Reads a process's stderr as it comes: JSON log lines into `logs`, other lines into
+ * `output`; `reading` settles when the stream ends.
+ */
+export function readLogs(
+  stderr: ReadableStream<Uint8Array>,
+): { logs: LogRecord[]; output: string[]; reading: Promise<void> } {
+  const logs: LogRecord[] = [];
+  const output: string[] = [];
+  const reading = (async () => {
+    const lines = stderr.pipeThrough(new TextDecoderStream()).pipeThrough(lineSplitter());
+    for await (const line of lines) {
+      try {
+        logs.push(JSON.parse(line));
+      } catch {
+        output.push(line);
+      }
+    }
+  })();
+  return { logs, output, reading };
 }
 
 function lineSplitter(): TransformStream<string, string> {

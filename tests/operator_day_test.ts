@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import {
   gaugeModule,
-  type LogRecord,
   observationWindow,
+  readLogs,
   startTaskFlags,
   tempMetricsDir,
   waitFor,
@@ -164,23 +164,7 @@ Deno.test("deno task dev restarts on a change under lib/, not on a module edit e
     stdout: "null",
     stderr: "piped",
   }).spawn();
-  const logs: LogRecord[] = [];
-  const output: string[] = [];
-  const reading = (async () => {
-    let buffer = "";
-    for await (const chunk of task.stderr.pipeThrough(new TextDecoderStream())) {
-      buffer += chunk;
-      const lines = buffer.split("\n");
-      buffer = lines.pop()!;
-      for (const line of lines) {
-        try {
-          logs.push(JSON.parse(line));
-        } catch {
-          output.push(line);
-        }
-      }
-    }
-  })();
+  const { logs, output, reading } = readLogs(task.stderr);
   const count = (msg: string) => logs.filter((r) => r.msg === msg).length;
   const dump = () => [...output, ...logs.map((r) => JSON.stringify(r))].join("\n");
   let code: number | undefined;

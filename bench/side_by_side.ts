@@ -71,7 +71,7 @@ export async function process() {
   for (let i = 0; i < ${count}; i++) {
     g.set({ series: "s" + i, shard: "shard" + (i % 16) }, i + run);
     // A module's own synchronous work holds the event loop as long as it runs: yield.
-    if (i % 5000 === 4999) await new Promise((resolve) => setTimeout(resolve, 0));
+    if (i % 1000 === 999) await new Promise((resolve) => setTimeout(resolve, 0));
   }
 }
 `;

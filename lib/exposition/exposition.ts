@@ -8,7 +8,7 @@
  * get() 48-62, validating 11-18, formatting 103-135, encoding 3, gzipSync 32-37, all on the
  * event loop after each module run, and the whole body (self-metrics included) rendered and
  * gzipped again every second because the self-metrics change. So:
- * - fragments render, copy and compress in slices (Slicer), never for more than a few ms;
+ * - fragments render, copy and compress in slices (Slicer) of about 2 ms;
  * - the body is [fragments..., self-metrics], and its gzip one stream of the same parts each
  *   deflated on its own (gzip_parts.ts): a self-metrics refresh re-compresses only them;
  * - a fragment, its deflated part and a body are each built once however many scrapes wait,
@@ -44,7 +44,7 @@ export interface ExpositionOptions {
   maxAgeMs?: number;
   /** How long one fragment may take to render (a collect() callback is module code). Default 5000. */
   renderTimeoutMs?: number;
-  /** How long one slice of rendering, copying or compressing may hold the event loop. Default 5. */
+  /** How long one slice of rendering, copying or compressing may hold the event loop. Default 2. */
   sliceMs?: number;
   /** Build the next body as soon as a module's values change (invalidate), not at the next scrape. Default false. */
   prebuild?: boolean;

@@ -13,6 +13,8 @@ import { checkRegularFile } from "./read_regular_file.ts";
 
 type Exports = Record<string, unknown>;
 
+const macrotask = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
 class InProcessModule implements LoadedModule {
   constructor(
     readonly name: string,
@@ -27,9 +29,18 @@ class InProcessModule implements LoadedModule {
     readonly timeoutMs?: number,
   ) {}
 
+  /** Reads of the metrics under way (in slices, issue 10): a run starts after them. */
+  readonly #reads = new Set<Promise<unknown>>();
+
   invoke(ctx: ProcessContext, timeoutMs: number): unknown {
     const process = this.exports.process as (ctx: unknown) => unknown;
-    return this.ownership.runAs(this.owner, () => this.caller.call(process, ctx, timeoutMs));
+    const call = () => this.ownership.runAs(this.owner, () => this.caller.call(process, ctx, timeoutMs));
+    if (this.#reads.size === 0) return call();
+    // A read that runs module code (a custom get()) could hang: wait for half the run's timeout at most.
+    const reads = within(Promise.all(this.#reads), timeoutMs / 2, () => new Error("read still under way"));
+    // A macrotask after the read: the exposition's snapshot of the values (render_fragment.ts)
+    // is taken in the microtasks that follow it.
+    return reads.then(macrotask, macrotask).then(call);
   }
 
   metricNames(): string[] {
@@ -40,8 +51,18 @@ class InProcessModule implements LoadedModule {
     return [...this.owner.metrics.values()].some((m) => typeof m.collect === "function");
   }
 
+  /**
+   * The metrics' families, read in slices. A run that would start meanwhile waits for the read
+   * and the exposition's snapshot of the values (render_fragment.ts), so it cannot change them
+   * halfway through, in place (a Counter's inc()) or not. Runs start from timers, and a read that
+   * ends is followed by that snapshot in microtasks: a run that finds no read under way is safe.
+   */
   families(): Promise<MetricFamily[]> {
-    return this.ownership.families(this.owner);
+    const read = this.ownership.families(this.owner);
+    const settled = read.catch(() => {});
+    this.#reads.add(settled);
+    settled.then(() => this.#reads.delete(settled));
+    return read;
   }
 }
 

@@ -245,3 +245,32 @@ Deno.test("InProcessHost dispose() registers as the retiring version, whose metr
     assert.equal(ownership.registered("host_late"), undefined);
   });
 });
+
+Deno.test("InProcessHost starts a run only after a read of the metrics under way, so a read never mixes two runs", async () => {
+  await withHost(async ({ host, write }) => {
+    const module = await host.load(
+      "big",
+      await write(
+        "big.ts",
+        `import { Counter } from "prom-client";
+const c = new Counter({ name: "host_read_total", help: "h", labelNames: ["i"] });
+export function process() {
+  for (let i = 0; i < 30000; i++) c.inc({ i: String(i) });
+}
+`,
+      ),
+    );
+    await module.invoke(ctx("big"), 5000);
+    await module.families(); // the first read lists the map's keys
+    const order: string[] = [];
+    const read = module.families().then((families) => {
+      order.push("read");
+      // Every series holds the first run's value: the second run did not start halfway.
+      assert.deepEqual(new Set(families[0].values.map((v) => v.value)), new Set([1]));
+    });
+    const run = Promise.resolve(module.invoke(ctx("big"), 5000)).then(() => order.push("run"));
+    await Promise.all([read, run]);
+    assert.deepEqual(order, ["read", "run"]);
+    assert.deepEqual(new Set((await module.families())[0].values.map((v) => v.value)), new Set([2]));
+  });
+});

@@ -24,6 +24,7 @@ import {
   validateMetricName,
 } from "../exposition/format.ts";
 import { readFamily } from "./read_family.ts";
+import { Slicer } from "../exposition/slicer.ts";
 
 export const RESERVED_PREFIX = "dynamic_exporter_";
 
@@ -177,8 +178,10 @@ export class MetricOwnership {
    */
   async families(owner: MetricOwner): Promise<MetricFamily[]> {
     const families: MetricFamily[] = [];
+    const slicer = new Slicer();
     for (const [name, metric] of [...owner.metrics]) {
-      const family = readFamily(metric) ?? await this.runAs(owner, () => metric.get()) as MetricFamily;
+      const family = await readFamily(metric, slicer) ??
+        await this.runAs(owner, () => metric.get()) as MetricFamily;
       const allowed = this.#reservations.get(metric) ?? [];
       // A family with an invalid name or type is left out by the exposition, which says why.
       const valid = validateMetricName(family?.name) === undefined && METRIC_TYPES.includes(family.type);

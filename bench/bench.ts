@@ -3,8 +3,8 @@
  * baselines. The machine is shared and noisy, so absolute times do not compare across runs:
  * each speed figure comes with a ratio against a baseline measured in the same run.
  *
- * Run: `deno task bench` (about four minutes here; the 100k-series run of section 2 is skipped if
- * time runs short). `deno task bench --quick` runs wrk for 1 s instead of 3 s per row;
+ * Run: `deno task bench` (about ten minutes here; the 100k-series run of section 2 is skipped if
+ * time runs short). `deno task bench --quick` runs wrk once for 1 s per row instead of 3 rounds of 2 s;
  * `--only=side` runs only the side-by-side table (sections 6 and 7, issue 10).
  */
 
@@ -13,7 +13,8 @@ import bcrypt from "bcryptjs";
 import { Gauge, Registry } from "prom-client";
 import { parseArgs } from "node:util";
 import { GuardedCaller } from "../lib/modules/guarded_call.ts";
-import { hasWrk, sideBySide } from "./side_by_side.ts";
+import { sandboxBench } from "./sandbox_bench.ts";
+import { hasWrk, ROUNDS, sideBySide } from "./side_by_side.ts";
 import {
   type Exporter,
   gaugeModule,
@@ -613,7 +614,8 @@ async function main(): Promise<void> {
     }
     if (await hasWrk()) {
       await sideBySide({
-        durationS: args.quick ? 1 : 3,
+        durationS: args.quick ? 1 : 2,
+        rounds: args.quick ? 1 : ROUNDS,
         sizes: [1_000, 10_000, 100_000, 1_000_000],
         track: leftovers,
         summary,
@@ -628,6 +630,7 @@ async function main(): Promise<void> {
   console.log("\n== Summary (ratios are within this run; lower is better)");
   for (const line of summary) console.log(`  ${line}`);
   console.log(`  total bench time     ${((performance.now() - began) / 1000).toFixed(0)} s`);
+  if (only === undefined) await sandboxBench();
 }
 
 if (import.meta.main) await main();

@@ -9,7 +9,7 @@ import type { Logger } from "./log.ts";
 import { Exposition } from "./exposition/exposition.ts";
 import type { Format } from "./exposition/format.ts";
 import { coalesce } from "./coalesce.ts";
-import { createHandler } from "./http/handler.ts";
+import { createHandler, type Handler } from "./http/handler.ts";
 import { createModuleHost } from "./modules/routing_host.ts";
 import { landingPage } from "./http/landing.ts";
 import type { ModuleHost } from "./modules/module_host.ts";
@@ -167,7 +167,7 @@ export class Exporter {
   });
 
   /** The HTTP handler over this exporter. */
-  handler(): (request: Request) => Promise<Response> {
+  handler(): Handler {
     return createHandler({
       telemetryPath: this.#config.telemetryPath,
       scrape: (format, gzip, capMs) => this.scrape(format, gzip, capMs),
@@ -184,11 +184,27 @@ export class Exporter {
     });
   }
 
-  /** Runs scrape-time modules, then encodes the body, all within `capMs` when given. */
-  async scrape(format: Format, gzip: boolean, capMs?: number): Promise<Uint8Array<ArrayBuffer>> {
+  /**
+   * Runs scrape-time modules, then encodes the body, all within `capMs` when given. Without
+   * scrape-time modules a built body is returned at once, not as a promise: the common scrape
+   * then costs the HTTP server no await (issue 10).
+   */
+  scrape(
+    format: Format,
+    gzip: boolean,
+    capMs?: number,
+  ): Uint8Array<ArrayBuffer> | Promise<Uint8Array<ArrayBuffer>> {
+    if (!this.#scheduler.hasScrapeTime()) {
+      const cached = this.#exposition.cached(format, gzip);
+      if (cached) return cached;
+    }
+    return this.#scrape(format, gzip, capMs);
+  }
+
+  async #scrape(format: Format, gzip: boolean, capMs?: number): Promise<Uint8Array<ArrayBuffer>> {
     const deadline = capMs === undefined ? undefined : performance.now() + capMs;
     await this.#scheduler.collectScrapeTime(capMs);
-    return this.#exposition.encode(format, gzip, deadline);
+    return await this.#exposition.encode(format, gzip, deadline);
   }
 
   /** What close() is still waiting for (a load, process() and dispose() calls), by module. */

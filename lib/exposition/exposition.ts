@@ -204,25 +204,40 @@ export class Exposition {
     return gzip ? await this.#gzipOf(body) : await this.#bytesOf(body);
   }
 
+  /**
+   * The whole body at once when a built one serves it (nothing to render, the encoding already
+   * made), so that the common scrape takes no promise at all; undefined otherwise (call encode).
+   */
+  cached(format: Format, gzip: boolean): Bytes | undefined {
+    const body = this.#servable(format);
+    const bytes = gzip ? body?.gzip : body?.bytes;
+    if (bytes) body!.asked[gzip ? "gzip" : "plain"] = true;
+    return bytes;
+  }
+
   /** The whole body in `format`, as text. */
   async render(format: Format, deadline?: number): Promise<string> {
     return new TextDecoder().decode(await this.encode(format, false, deadline));
   }
 
   async #body(format: Format, deadline?: number): Promise<Body> {
+    return this.#servable(format) ?? await this.#build(format, deadline, true);
+  }
+
+  /** The built body that may serve a scrape now, if any. */
+  #servable(format: Format): Body | undefined {
     const cached = this.#bodies.get(format);
     const self = this.#selfParts.get(format);
-    const dynamic = [...this.#fragments.values()].some((f) => f.source.isDynamic());
-    if (!dynamic && cached && self && cached.key === `${this.#generation}:${self.stamp}`) {
-      if (this.#fresh(self)) return cached;
-      // Only the process_* values aged: serve this body while the next one is built, so that
-      // the scrapes of that moment do not wait for it (issue 10: they made the p99).
-      if (self.version === this.#options.selfVersion()) {
-        this.#refresh(format, cached);
-        return cached;
-      }
+    if (!cached || !self || cached.key !== `${this.#generation}:${self.stamp}`) return undefined;
+    for (const fragment of this.#fragments.values()) if (fragment.source.isDynamic()) return undefined;
+    if (this.#fresh(self)) return cached;
+    // Only the process_* values aged: serve this body while the next one is built, so that
+    // the scrapes of that moment do not wait for it (issue 10: they made the p99).
+    if (self.version === this.#options.selfVersion()) {
+      this.#refresh(format, cached);
+      return cached;
     }
-    return await this.#build(format, deadline, true);
+    return undefined;
   }
 
   /** Builds the body from the fragments' parts (rendered if need be) and fresh self-metrics. */

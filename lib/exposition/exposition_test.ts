@@ -387,3 +387,29 @@ Deno.test("Exposition with prebuild renders the next body after invalidate(), be
   assert.equal(a.calls, 2);
   assert.equal(gzipped, text("a_value", 2) + text("self_up", 1));
 });
+
+Deno.test("Exposition cached() gives a built body at once, and nothing when a render or an encoding is missing", async () => {
+  const { exposition } = setup();
+  const a = fakeSource("a", [gauge("a_value", 1)]);
+  exposition.set(a);
+  assert.equal(exposition.cached("text", false), undefined);
+  const plain = await exposition.encode("text", false);
+  assert.equal(exposition.cached("text", false), plain);
+  // That encoding was not made yet: encode() makes it.
+  assert.equal(exposition.cached("text", true), undefined);
+  const gzip = await exposition.encode("text", true);
+  assert.equal(exposition.cached("text", true), gzip);
+  assert.equal(exposition.cached("openmetrics", false), undefined);
+  // A changed fragment is never served from the old body.
+  a.next = [gauge("a_value", 2)];
+  exposition.invalidate("a");
+  assert.equal(exposition.cached("text", false), undefined);
+  assert.equal(
+    decoder.decode(await exposition.encode("text", false)),
+    text("a_value", 2) + text("self_up", 1),
+  );
+  // A dynamic source renders at every scrape: never cached.
+  exposition.set(fakeSource("d", [gauge("d_value", 1)], true));
+  await exposition.encode("text", false);
+  assert.equal(exposition.cached("text", false), undefined);
+});

@@ -7,8 +7,12 @@ import { responseBody } from "./response_body.ts";
 
 export interface HandlerDeps {
   telemetryPath: string;
-  /** The exposition body, after scrape-time modules ran for at most `capMs`. */
-  scrape(format: Format, gzip: boolean, capMs?: number): Promise<Uint8Array<ArrayBuffer>>;
+  /** The exposition body, after scrape-time modules ran for at most `capMs`; at once when it is built. */
+  scrape(
+    format: Format,
+    gzip: boolean,
+    capMs?: number,
+  ): Uint8Array<ArrayBuffer> | Promise<Uint8Array<ArrayBuffer>>;
   landingPage(): string;
   /** The first load of the metrics dir is done. */
   ready(): boolean;
@@ -41,27 +45,54 @@ export function scrapeCapMs(header: string | null): number | undefined {
   return Math.max(seconds * 1000 - 500, seconds * 500);
 }
 
+/** A Response, or a promise of one: the server answers a plain Response without waiting a turn. */
+export type Handled = Response | Promise<Response>;
+
+/** A request handler that answers at once when it can (issue 10: a cached scrape awaits nothing). */
+export type Handler = (request: Request) => Handled;
+
 interface Route {
   methods: string[];
-  handle(request: Request): Promise<Response> | Response;
+  handle(request: Request): Handled;
 }
 
-export function createHandler(deps: HandlerDeps): (request: Request) => Promise<Response> {
+/**
+ * The path of a request URL. URL parsing costs more than the rest of a cached scrape, so a
+ * plain path (letters, digits, "/", "-", "_") is cut out of the string; anything else (dot
+ * segments, percent escapes) goes through URL, which normalises it.
+ */
+export function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start < 0) return new URL(url).pathname;
+  let end = url.indexOf("?", start);
+  if (end < 0) end = url.length;
+  const path = url.slice(start, end);
+  return PLAIN_PATH.test(path) ? path : new URL(url).pathname;
+}
+
+const PLAIN_PATH = /^(?:\/[\w-]+)*\/?$/;
+
+export function createHandler(deps: HandlerDeps): Handler {
   const reload = deps.reload;
   const get = (handle: Route["handle"]): Route => ({ methods: GET_HEAD, handle });
+  const metrics = (format: Format, gzip: boolean, body: Uint8Array<ArrayBuffer>): Response => {
+    const headers: Record<string, string> = {
+      "content-type": CONTENT_TYPES[format],
+      vary: "Accept, Accept-Encoding",
+    };
+    if (gzip) headers["content-encoding"] = "gzip";
+    const response = responseBody(body);
+    return new Response(response.body, { headers: { ...headers, ...response.headers } });
+  };
   const routes: Record<string, Route> = {
-    [deps.telemetryPath]: get(async (request) => {
+    [deps.telemetryPath]: get((request) => {
       const format = negotiateFormat(request.headers.get("accept"));
       const gzip = acceptsGzip(request.headers.get("accept-encoding"));
       const cap = scrapeCapMs(request.headers.get("x-prometheus-scrape-timeout-seconds"));
-      const body = await deps.scrape(format, gzip, cap);
-      const headers: Record<string, string> = {
-        "content-type": CONTENT_TYPES[format],
-        vary: "Accept, Accept-Encoding",
-      };
-      if (gzip) headers["content-encoding"] = "gzip";
-      const response = responseBody(body);
-      return new Response(response.body, { headers: { ...headers, ...response.headers } });
+      const body = deps.scrape(format, gzip, cap);
+      return body instanceof Promise
+        ? body.then((bytes) => metrics(format, gzip, bytes))
+        : metrics(format, gzip, body);
     }),
     "/": get(() =>
       new Response(deps.landingPage(), { headers: { "content-type": "text/html; charset=utf-8" } })
@@ -83,20 +114,24 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
     },
   };
 
-  return async (request) => {
-    const { pathname } = new URL(request.url);
+  return (request) => {
+    const pathname = pathOf(request.url);
     const route = Object.hasOwn(routes, pathname) ? routes[pathname] : undefined;
     if (!route) return text(404, `Not found: ${pathname}\n`);
     if (!route.methods.includes(request.method)) {
       const allow = route.methods.join(", ");
       return text(405, `Method ${request.method} not allowed on ${pathname}\n`, { allow });
     }
-    try {
-      const response = await route.handle(request);
-      return request.method === "HEAD" ? new Response(null, response) : response;
-    } catch (err) {
+    const failed = (err: unknown) => {
       deps.log.error("request failed", { path: pathname, err });
       return text(500, "Internal error; see the exporter's log.\n");
+    };
+    const head = (response: Response) => request.method === "HEAD" ? new Response(null, response) : response;
+    try {
+      const handled = route.handle(request);
+      return handled instanceof Response ? head(handled) : handled.then(head, failed);
+    } catch (err) {
+      return failed(err);
     }
   };
 }

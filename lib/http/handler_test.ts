@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Format } from "../exposition/format.ts";
-import { createHandler, type HandlerDeps, scrapeCapMs } from "./handler.ts";
+import { createHandler, type HandlerDeps, pathOf, scrapeCapMs } from "./handler.ts";
 import { Logger } from "../log.ts";
 
 const BODY = new TextEncoder().encode("# HELP up Up.\n# TYPE up gauge\nup 1\n");
@@ -305,4 +305,54 @@ Deno.test("handler reloads on POST /-/reload when enabled, and answers 405 to GE
     body: "Method GET not allowed on /-/reload\n",
   });
   assert.equal(reloads, 1);
+});
+
+Deno.test("handler answers a scrape whose body is ready with a Response at once, not a promise, HEAD too", async () => {
+  const { handler } = setup({ scrape: () => BODY });
+  const response = handler(get("/metrics"));
+  assert.ok(response instanceof Response);
+  assert.deepEqual(await whole(response), {
+    status: 200,
+    headers: TEXT_HEADERS,
+    body: new TextDecoder().decode(BODY),
+  });
+  const head = handler(get("/metrics", {}, "HEAD"));
+  assert.ok(head instanceof Response);
+  assert.deepEqual(await whole(head), { status: 200, headers: TEXT_HEADERS, body: "" });
+  // A body still to build is a promise, as before.
+  const { handler: waiting } = setup();
+  assert.ok(waiting(get("/metrics")) instanceof Promise);
+});
+
+Deno.test("handler turns a scrape() that throws at once into a logged 500", async () => {
+  const { handler, lines } = setup({
+    scrape: () => {
+      throw new Error("boom");
+    },
+  });
+  const response = await handler(get("/metrics"));
+  assert.equal(response.status, 500);
+  assert.match(lines.join("\n"), /request failed.*boom/);
+});
+
+Deno.test("pathOf gives what URL's pathname gives, cutting plain paths out of the string", () => {
+  for (
+    const url of [
+      "http://x/metrics",
+      "http://x:9100/metrics?x=1&y=/a",
+      "http://x/",
+      "http://x/-/healthy",
+      "http://[::1]:8000/metrics/",
+      "http://x/a/../metrics",
+      "http://x/./metrics",
+      "http://x/%6Detrics",
+      "http://x//metrics",
+      "http://x/metrics#frag",
+      "http://x/m%20x?y",
+      "http://x/metrics.txt",
+      "http://x/über",
+    ]
+  ) {
+    assert.equal(pathOf(url), new URL(url).pathname, url);
+  }
 });

@@ -6,6 +6,7 @@
  */
 
 import type { Logger } from "../log.ts";
+import { type Handler, pathOf } from "./handler.ts";
 
 export interface RequestLimitOptions {
   /** Requests served at once; 0 means no limit. */
@@ -19,8 +20,6 @@ export interface RequestLimitOptions {
   now?: () => number;
 }
 
-type Handler = (request: Request) => Promise<Response>;
-
 /** `handler`, refusing with 503 what comes while `max` requests are in flight. */
 export function limitRequests(handler: Handler, options: RequestLimitOptions): Handler {
   const { max, log } = options;
@@ -31,8 +30,8 @@ export function limitRequests(handler: Handler, options: RequestLimitOptions): H
   let inFlight = 0;
   let refused = 0;
   let loggedAt = -Infinity;
-  return async (request) => {
-    if (exempt.has(new URL(request.url).pathname)) return handler(request);
+  return (request) => {
+    if (exempt.has(pathOf(request.url))) return handler(request);
     if (inFlight >= max) {
       refused++;
       if (now() - loggedAt >= logEveryMs) {
@@ -47,10 +46,18 @@ export function limitRequests(handler: Handler, options: RequestLimitOptions): H
       );
     }
     inFlight++;
+    let handled;
     try {
-      return await handler(request);
-    } finally {
+      handled = handler(request);
+    } catch (err) {
       inFlight--;
+      throw err;
     }
+    // A Response at once (a cached scrape) is done; a promise holds its slot until it settles.
+    if (handled instanceof Response) {
+      inFlight--;
+      return handled;
+    }
+    return handled.finally(() => inFlight--);
   };
 }

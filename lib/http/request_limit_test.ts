@@ -81,3 +81,22 @@ Deno.test("limitRequests with max 0 is the handler itself", () => {
   const { log } = capture();
   assert.equal(limitRequests(inner.handler, { max: 0, log }), inner.handler);
 });
+
+Deno.test("limitRequests frees the slot of a Response given at once, and of a handler that throws", async () => {
+  const { log } = capture();
+  let mode: "now" | "throw" = "now";
+  const handler = limitRequests((request) => {
+    if (mode === "throw") throw new Error("boom");
+    return new Response(new URL(request.url).pathname);
+  }, { max: 1, log });
+  for (let i = 0; i < 3; i++) {
+    const response = handler(get("/metrics"));
+    assert.ok(response instanceof Response);
+    assert.equal(response.status, 200);
+    await response.body?.cancel();
+  }
+  mode = "throw";
+  assert.throws(() => handler(get("/metrics")), /boom/);
+  mode = "now";
+  assert.equal((await handler(get("/metrics"))).status, 200);
+});

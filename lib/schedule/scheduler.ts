@@ -113,6 +113,12 @@ export class Scheduler {
     this.#entries.delete(name);
   }
 
+  /** Whether a module runs at scrape time. */
+  hasScrapeTime(): boolean {
+    for (const entry of this.#entries.values()) if (entry.schedule.intervalMs === 0) return true;
+    return false;
+  }
+
   /** Runs every scrape-time module and waits for them, at most `capMs` each when given. */
   async collectScrapeTime(capMs?: number): Promise<void> {
     const waits: Promise<unknown>[] = [];

@@ -1,5 +1,6 @@
 /** Applies the web config to every request: basic auth and the configured response headers. */
 
+import { type Handler, pathOf } from "../http/handler.ts";
 import type { BasicAuth } from "./basic_auth.ts";
 
 export interface WebPolicy {
@@ -21,12 +22,12 @@ function withHeaders(response: Response, headers: Record<string, string>): Respo
 
 /** `handler` behind the policy that `policy()` returns at the time of each request. */
 export function guardHandler(
-  handler: (request: Request) => Promise<Response>,
+  handler: Handler,
   policy: () => WebPolicy,
 ): (request: Request) => Promise<Response> {
   return async (request) => {
     const { auth, headers } = policy();
-    if (auth && !OPEN_PATHS.has(new URL(request.url).pathname)) {
+    if (auth && !OPEN_PATHS.has(pathOf(request.url))) {
       const result = await auth.verify(request.headers.get("authorization"));
       if (result === "busy") {
         // Too many password checks pending: refused without running bcrypt, so a flood of

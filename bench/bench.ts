@@ -4,7 +4,7 @@
  * each speed figure comes with a ratio against a baseline measured in the same run.
  *
  * Run: `deno task bench` (about ten minutes here; the 100k-series run of section 2 is skipped if
- * time runs short). `deno task bench --quick` runs wrk once for 1 s per row instead of 3 rounds of 2 s;
+ * time runs short). `deno task bench --quick` runs wrk once for 1 s per row instead of 5 alternating rounds;
  * `--only=side` runs only the side-by-side table (sections 6 and 7, issue 10).
  */
 
@@ -614,7 +614,7 @@ async function main(): Promise<void> {
     }
     if (await hasWrk()) {
       await sideBySide({
-        durationS: args.quick ? 1 : 2,
+        durationS: 1,
         rounds: args.quick ? 1 : ROUNDS,
         sizes: [1_000, 10_000, 100_000, 1_000_000],
         track: leftovers,

@@ -31,9 +31,10 @@ export interface SideBySideOptions {
 /**
  * Runs of each server per row. One 3 s run each, exporter first, measured the exporter cold and
  * the machine's swings: the same static server gave 16.8k and 28.4k req/s in two runs back to
- * back, and the 1k rows read 0.78 where warm, alternating runs read 0.95-1.5.
+ * back, and the 1k rows read 0.78 where warm, alternating runs read 0.95-1.5. More, shorter
+ * rounds put more of the machine's swings on both sides.
  */
-export const ROUNDS = 3;
+export const ROUNDS = 5;
 
 interface WrkResult {
   rps: number;
@@ -347,7 +348,7 @@ export async function sideBySide(options: SideBySideOptions): Promise<void> {
   for (const count of sizes) {
     progress(`side by side, ${label(count)} series`);
     // 1M-series bodies are ~50 MB: a run needs a few seconds to complete a few of them.
-    const seconds = count >= 1_000_000 ? Math.max(durationS, 4) : durationS;
+    const seconds = count >= 1_000_000 ? Math.max(durationS, 3) : durationS;
     // One run, then serving only: the runs' own cost (the module's sets, the render) under load
     // is table 6c's.
     await withSeriesExporter(track, count, "1h", async (e) => {
@@ -432,7 +433,7 @@ export async function sideBySide(options: SideBySideOptions): Promise<void> {
     ],
     rows,
     [
-      `After a 1 s warm-up of each, ${rounds} rounds of ${durationS} s wrk runs (1M: at least 4 s), exporter and`,
+      `After a 1 s warm-up of each, ${rounds} rounds of ${durationS} s wrk runs (1M: at least 3 s), exporter and`,
       "static in turn: req/s, p50 and p99 are the medians of the rounds; stall is the longest of them.",
       "The module ran once (interval 1h):",
       "this is serving; a run, its render and its rebuild under load are in 6c.",
@@ -470,7 +471,7 @@ export async function sideBySide(options: SideBySideOptions): Promise<void> {
         ms(worst.stallStatic)
       } ms; target < 20)`,
     );
-    await rebuildsUnderLoad(track, durationS, summary);
+    await rebuildsUnderLoad(track, rounds > 1 ? 8 : 4, summary);
   }
 }
 
@@ -525,13 +526,13 @@ async function runCount(e: Exporter): Promise<number> {
   return Number(/^bench_series\{series="s0",shard="shard0"\} (\d+)$/m.exec(text)?.[1] ?? NaN);
 }
 
-async function rebuildsUnderLoad(track: Tracked, durationS: number, summary: string[]): Promise<void> {
+async function rebuildsUnderLoad(track: Tracked, seconds: number, summary: string[]): Promise<void> {
   progress("100k series rebuilt every second under load");
   const rows: Row[] = [];
   await withSeriesExporter(track, 100_000, "1s", async (e) => {
     for (const gzip of [false, true]) {
       const before = await runCount(e);
-      const run = await runExporter(e, 16, Math.max(durationS * 4, 3), gzip);
+      const run = await runExporter(e, 16, seconds, gzip);
       const runs = (await runCount(e)) - before;
       rows.push({
         name: `100k ${gzip ? "gzip" : "plain"} c=16`,

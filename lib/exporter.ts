@@ -24,6 +24,8 @@ import type { WebConfigStatus } from "./web_config/web_config_watcher.ts";
 import { IgnoredFiles } from "./modules/ignored_files.ts";
 import { ModuleSet, type SyncOptions } from "./module_set.ts";
 
+type Bytes = Uint8Array<ArrayBuffer>;
+
 export type ExporterConfig = Pick<
   Config,
   | "metricsDir"
@@ -185,15 +187,11 @@ export class Exporter {
   }
 
   /**
-   * Runs scrape-time modules, then encodes the body, all within `capMs` when given. Without
-   * scrape-time modules a built body is returned at once, not as a promise: the common scrape
-   * then costs the HTTP server no await (issue 10).
+   * Runs scrape-time modules, then encodes the body (its parts, to send in order), all within
+   * `capMs` when given. Without scrape-time modules a built body is returned at once, not as a
+   * promise: the common scrape then costs the HTTP server no await (issue 10).
    */
-  scrape(
-    format: Format,
-    gzip: boolean,
-    capMs?: number,
-  ): Uint8Array<ArrayBuffer> | Promise<Uint8Array<ArrayBuffer>> {
+  scrape(format: Format, gzip: boolean, capMs?: number): Bytes[] | Promise<Bytes[]> {
     if (!this.#scheduler.hasScrapeTime()) {
       const cached = this.#exposition.cached(format, gzip);
       if (cached) return cached;
@@ -201,10 +199,10 @@ export class Exporter {
     return this.#scrape(format, gzip, capMs);
   }
 
-  async #scrape(format: Format, gzip: boolean, capMs?: number): Promise<Uint8Array<ArrayBuffer>> {
+  async #scrape(format: Format, gzip: boolean, capMs?: number): Promise<Bytes[]> {
     const deadline = capMs === undefined ? undefined : performance.now() + capMs;
     await this.#scheduler.collectScrapeTime(capMs);
-    return await this.#exposition.encode(format, gzip, deadline);
+    return await this.#exposition.encodeParts(format, gzip, deadline);
   }
 
   /** What close() is still waiting for (a load, process() and dispose() calls), by module. */

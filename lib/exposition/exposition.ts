@@ -14,12 +14,14 @@
  * - a fragment, its deflated part and a body are each built once however many scrapes wait,
  *   right after a run (prebuild), and a body whose self-metrics only aged serves until the next
  *   one is ready;
- * - a cached fragment's bytes are views into the current body, so they are held once.
+ * - a body is the list of its parts' bytes, sent one after another: never copied together (at
+ *   1M series, copying 50 MB at every self-metrics refresh made 30-50 ms stalls with the garbage
+ *   collection it caused), so each fragment's bytes are held once. A small body is joined once.
  */
 
 import { within } from "../long_timer.ts";
 import { type Format, formatFamilies, type MetricFamily, OPENMETRICS_EOF } from "./format.ts";
-import { type DeflatedPart, deflateLastPart, deflatePart, GZIP_HEADER, joinGzip } from "./gzip_parts.ts";
+import { type DeflatedPart, deflateLastPart, deflatePart, gzipParts } from "./gzip_parts.ts";
 import { renderFragment } from "./render_fragment.ts";
 import { Slicer } from "./slicer.ts";
 
@@ -92,18 +94,35 @@ interface Body {
   /** The non-empty fragments, in order. */
   fragments: FragmentPart[];
   self: SelfPart;
-  /** A cached body: its fragments' bytes may point into its own. */
+  /** A cached body, for every scrape until a fragment or the self-metrics change. */
   shared: boolean;
-  /** The plain bytes, copied together only when a scrape asks for them (gzip needs no copy). */
-  bytes?: Bytes;
-  copying?: Promise<Bytes>;
-  gzip?: Bytes;
-  gzipping?: Promise<Bytes>;
+  /** The plain parts, in order; one joined buffer for a small body. */
+  plain?: Bytes[];
+  /** The gzip stream's parts, in order; one joined buffer for a small body. */
+  gzip?: Bytes[];
+  gzipping?: Promise<Bytes[]>;
   /** The encodings scrapes asked this body for: the next body is warmed in those. */
   asked: { plain: boolean; gzip: boolean };
 }
 
 const encoder = new TextEncoder();
+
+/** A body up to this size is joined into one buffer, once: one buffer is the cheapest to send. */
+const JOIN_BELOW_BYTES = 64 * 1024;
+
+/** `parts` as they are, or joined into one buffer when small. */
+function joinSmall(parts: Bytes[]): Bytes[] {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  if (parts.length <= 1 || length > JOIN_BELOW_BYTES) return parts;
+  const joined = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    joined.set(part, offset);
+    offset += part.length;
+  }
+  return [joined];
+}
 
 export class Exposition {
   readonly #options: ExpositionOptions;
@@ -188,31 +207,39 @@ export class Exposition {
         await new Promise((resolve) => setTimeout(resolve, 0));
         const body = await this.#build(format, undefined, true);
         if (!body.shared) return;
-        if (plain) await this.#bytesOf(body);
+        if (plain) this.#plainOf(body);
         if (gzip) await this.#gzipOf(body);
       })().catch(() => {});
     }
   }
 
   /**
-   * The whole body in `format`, gzipped when asked. A fragment still rendering at `deadline`
-   * (a performance.now() time: Prometheus' scrape timeout) is left out, as at renderTimeoutMs.
+   * The whole body in `format`, gzipped when asked, as the parts to send in order. A fragment
+   * still rendering at `deadline` (a performance.now() time: Prometheus' scrape timeout) is left
+   * out, as at renderTimeoutMs.
    */
-  async encode(format: Format, gzip: boolean, deadline?: number): Promise<Bytes> {
+  async encodeParts(format: Format, gzip: boolean, deadline?: number): Promise<Bytes[]> {
     const body = await this.#body(format, deadline);
     body.asked[gzip ? "gzip" : "plain"] = true;
-    return gzip ? await this.#gzipOf(body) : await this.#bytesOf(body);
+    return gzip ? await this.#gzipOf(body) : this.#plainOf(body);
+  }
+
+  /** The whole body in `format`, gzipped when asked, in one buffer. */
+  async encode(format: Format, gzip: boolean, deadline?: number): Promise<Bytes> {
+    const parts = await this.encodeParts(format, gzip, deadline);
+    return parts.length === 1 ? parts[0] : await new Slicer(this.#sliceOptions).concat(parts);
   }
 
   /**
-   * The whole body at once when a built one serves it (nothing to render, the encoding already
-   * made), so that the common scrape takes no promise at all; undefined otherwise (call encode).
+   * The body's parts at once when a built body serves it (nothing to render, the encoding
+   * already made), so that the common scrape takes no promise at all; undefined otherwise
+   * (call encodeParts).
    */
-  cached(format: Format, gzip: boolean): Bytes | undefined {
+  cached(format: Format, gzip: boolean): Bytes[] | undefined {
     const body = this.#servable(format);
-    const bytes = gzip ? body?.gzip : body?.bytes;
-    if (bytes) body!.asked[gzip ? "gzip" : "plain"] = true;
-    return bytes;
+    if (!body || (gzip && !body.gzip)) return undefined;
+    body.asked[gzip ? "gzip" : "plain"] = true;
+    return gzip ? body.gzip : this.#plainOf(body);
   }
 
   /** The whole body in `format`, as text. */
@@ -271,7 +298,7 @@ export class Exposition {
     const refresh = (async () => {
       const body = await this.#build(format, undefined, false);
       if (!body.shared) return;
-      if (stale.asked.plain) await this.#bytesOf(body);
+      if (stale.asked.plain) this.#plainOf(body);
       if (stale.asked.gzip) await this.#gzipOf(body);
       if (this.#bodies.get(format) === stale && body.key.startsWith(`${this.#generation}:`)) {
         this.#bodies.set(format, body);
@@ -280,39 +307,20 @@ export class Exposition {
     this.#refreshing.set(format, refresh);
   }
 
-  /** The plain bytes: one copy of the parts; a shared body's parts then point into it, so they are not held twice. */
-  #bytesOf(body: Body): Promise<Bytes> {
-    if (body.bytes) return Promise.resolve(body.bytes);
-    return body.copying ??= (async () => {
-      const parts = [...body.fragments.map((p) => p.bytes), body.self.bytes];
-      const bytes = await new Slicer(this.#sliceOptions).concat(parts);
-      if (body.shared) {
-        let offset = 0;
-        for (const part of body.fragments) part.bytes = bytes.subarray(offset, offset += part.bytes.length);
-      }
-      body.bytes = bytes;
-      body.copying = undefined;
-      return bytes;
-    })();
+  /** The plain parts: the fragments' own bytes and the self-metrics, never copied together but when small. */
+  #plainOf(body: Body): Bytes[] {
+    return body.plain ??= joinSmall([...body.fragments.map((p) => p.bytes), body.self.bytes]);
   }
 
-  #gzipOf(body: Body): Promise<Bytes> {
+  #gzipOf(body: Body): Promise<Bytes[]> {
     if (body.gzip) return Promise.resolve(body.gzip);
-    return body.gzipping ??= this.#gzipBody(body);
-  }
-
-  /** The body's parts deflated (each once), in one gzip stream. */
-  async #gzipBody(body: Body): Promise<Bytes> {
-    const deflated = await Promise.all(body.fragments.map((part) => this.#deflate(part)));
-    const gzip = await joinGzip(deflated, body.self.deflated, new Slicer(this.#sliceOptions));
-    if (body.shared) {
-      // The fragments' deflate data now lives in the body's gzip: point there, not at a copy.
-      let offset = GZIP_HEADER.length;
-      for (const part of deflated) part.data = gzip.subarray(offset, offset += part.data.length);
-    }
-    body.gzip = gzip;
-    body.gzipping = undefined;
-    return gzip;
+    return body.gzipping ??= (async () => {
+      // Each fragment is deflated once, for every body it is part of.
+      const deflated = await Promise.all(body.fragments.map((part) => this.#deflate(part)));
+      body.gzip = joinSmall(gzipParts(deflated, body.self.deflated));
+      body.gzipping = undefined;
+      return body.gzip;
+    })();
   }
 
   #deflate(part: FragmentPart): Promise<DeflatedPart> {

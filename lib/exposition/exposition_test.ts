@@ -394,11 +394,11 @@ Deno.test("Exposition cached() gives a built body at once, and nothing when a re
   exposition.set(a);
   assert.equal(exposition.cached("text", false), undefined);
   const plain = await exposition.encode("text", false);
-  assert.equal(exposition.cached("text", false), plain);
+  assert.deepEqual(exposition.cached("text", false), [plain]);
   // That encoding was not made yet: encode() makes it.
   assert.equal(exposition.cached("text", true), undefined);
   const gzip = await exposition.encode("text", true);
-  assert.equal(exposition.cached("text", true), gzip);
+  assert.deepEqual(exposition.cached("text", true), [gzip]);
   assert.equal(exposition.cached("openmetrics", false), undefined);
   // A changed fragment is never served from the old body.
   a.next = [gauge("a_value", 2)];
@@ -412,4 +412,29 @@ Deno.test("Exposition cached() gives a built body at once, and nothing when a re
   exposition.set(fakeSource("d", [gauge("d_value", 1)], true));
   await exposition.encode("text", false);
   assert.equal(exposition.cached("text", false), undefined);
+});
+
+Deno.test("Exposition sends a big body as its parts, never copied together, and its gzip as one stream of parts", async () => {
+  const { exposition } = setup();
+  // Two fragments over 64 KiB together: not joined.
+  const many = (name: string): MetricFamily => ({
+    name,
+    help: "Many.",
+    type: "gauge",
+    values: Array.from({ length: 3000 }, (_, i) => ({ value: i, labels: { series: `s${i}` } })),
+  });
+  exposition.set(fakeSource("a", [many("a_many")]));
+  exposition.set(fakeSource("b", [many("b_many")]));
+  const parts = await exposition.encodeParts("text", false);
+  assert.equal(parts.length, 3);
+  const whole = await exposition.encode("text", false);
+  assert.equal(whole.length, parts.reduce((n, p) => n + p.length, 0));
+  assert.match(decoder.decode(parts[0]), /^# HELP a_many/);
+  assert.match(decoder.decode(parts[2]), /^# HELP self_up/);
+  // The same fragment bytes serve the next body: only the self-metrics part is new.
+  const again = await exposition.encodeParts("text", false);
+  assert.equal(again[0], parts[0]);
+  const gzip = await exposition.encodeParts("text", true);
+  assert.equal(gzip.length, 1); // compressed, this body is small again: joined once
+  assert.equal(decoder.decode(gunzipSync(await exposition.encode("text", true))), decoder.decode(whole));
 });

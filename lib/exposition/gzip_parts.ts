@@ -46,12 +46,12 @@ export function deflateLastPart(bytes: Bytes): DeflatedPart {
 // ID1 ID2, CM=deflate, no flags, no mtime, XFL=0, OS=unknown (RFC 1952).
 export const GZIP_HEADER = new Uint8Array([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
 
-/** One gzip stream of `middle` (deflatePart) and `last` (deflateLastPart), in order. */
-export async function joinGzip(
-  middle: readonly DeflatedPart[],
-  last: DeflatedPart,
-  slicer: Slicer,
-): Promise<Bytes> {
+/**
+ * One gzip stream of `middle` (deflatePart) and `last` (deflateLastPart), in order, as the
+ * buffers to send one after another: the parts' own data between a header and a trailer, so
+ * that a body is never copied together (at 1M series, a 5 MB copy at every self-metrics refresh).
+ */
+export function gzipParts(middle: readonly DeflatedPart[], last: DeflatedPart): Bytes[] {
   let crc = 0;
   let length = 0;
   for (const part of [...middle, last]) {
@@ -62,7 +62,16 @@ export async function joinGzip(
   const view = new DataView(trailer.buffer);
   view.setUint32(0, crc, true);
   view.setUint32(4, length % 2 ** 32, true);
-  return await slicer.concat([GZIP_HEADER, ...middle.map((p) => p.data), last.data, trailer]);
+  return [GZIP_HEADER, ...middle.map((p) => p.data), last.data, trailer];
+}
+
+/** The same stream in one buffer. */
+export async function joinGzip(
+  middle: readonly DeflatedPart[],
+  last: DeflatedPart,
+  slicer: Slicer,
+): Promise<Bytes> {
+  return await slicer.concat(gzipParts(middle, last));
 }
 
 /**

@@ -7,12 +7,11 @@ import { responseBody } from "./response_body.ts";
 
 export interface HandlerDeps {
   telemetryPath: string;
-  /** The exposition body, after scrape-time modules ran for at most `capMs`; at once when it is built. */
-  scrape(
-    format: Format,
-    gzip: boolean,
-    capMs?: number,
-  ): Uint8Array<ArrayBuffer> | Promise<Uint8Array<ArrayBuffer>>;
+  /**
+   * The exposition body's parts, to send in order, after scrape-time modules ran for at most
+   * `capMs`; at once when the body is built.
+   */
+  scrape(format: Format, gzip: boolean, capMs?: number): Bytes[] | Promise<Bytes[]>;
   landingPage(): string;
   /** The first load of the metrics dir is done. */
   ready(): boolean;
@@ -20,6 +19,8 @@ export interface HandlerDeps {
   reload?(): Promise<void>;
   log: Logger;
 }
+
+type Bytes = Uint8Array<ArrayBuffer>;
 
 const GET_HEAD = ["GET", "HEAD"];
 
@@ -75,7 +76,7 @@ const PLAIN_PATH = /^(?:\/[\w-]+)*\/?$/;
 export function createHandler(deps: HandlerDeps): Handler {
   const reload = deps.reload;
   const get = (handle: Route["handle"]): Route => ({ methods: GET_HEAD, handle });
-  const metrics = (format: Format, gzip: boolean, body: Uint8Array<ArrayBuffer>): Response => {
+  const metrics = (format: Format, gzip: boolean, body: Bytes[]): Response => {
     const headers: Record<string, string> = {
       "content-type": CONTENT_TYPES[format],
       vary: "Accept, Accept-Encoding",

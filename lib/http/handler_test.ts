@@ -16,7 +16,7 @@ function setup(deps: Partial<HandlerDeps> = {}) {
     telemetryPath: "/metrics",
     scrape: (format, gzip, capMs) => {
       scrapes.push([format, gzip, capMs]);
-      return Promise.resolve(BODY);
+      return Promise.resolve([BODY]);
     },
     landingPage: () => LANDING,
     ready: () => true,
@@ -78,7 +78,7 @@ Deno.test("handler asks for gzip and labels the body gzip when Accept-Encoding a
   const { handler } = setup({
     scrape: (format, gzip, capMs) => {
       scrapes.push([format, gzip, capMs]);
-      return Promise.resolve(gzipped);
+      return Promise.resolve([gzipped]);
     },
   });
 
@@ -240,7 +240,7 @@ Deno.test("handler answers 405 for methods other than GET and HEAD on every fixe
 });
 
 Deno.test("handler turns a scrape() that throws or rejects into a logged 500", async () => {
-  const cases: [string, () => Promise<Uint8Array<ArrayBuffer>>, string][] = [
+  const cases: [string, () => Promise<Uint8Array<ArrayBuffer>[]>, string][] = [
     ["throws", () => {
       throw new Error("boom");
     }, "err=boom"],
@@ -308,7 +308,7 @@ Deno.test("handler reloads on POST /-/reload when enabled, and answers 405 to GE
 });
 
 Deno.test("handler answers a scrape whose body is ready with a Response at once, not a promise, HEAD too", async () => {
-  const { handler } = setup({ scrape: () => BODY });
+  const { handler } = setup({ scrape: () => [BODY] });
   const response = handler(get("/metrics"));
   assert.ok(response instanceof Response);
   assert.deepEqual(await whole(response), {

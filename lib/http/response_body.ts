@@ -14,18 +14,35 @@ export const STREAM_ABOVE_BYTES = 64 * 1024;
 const CHUNK_BYTES = 1024 * 1024;
 
 /**
- * The body for a Response, and its headers. The stream must stay a default one: a byte stream
- * (`type: "bytes"`) transfers, and so detaches, every buffer enqueued, which would break the
- * cached body for every later scrape.
+ * The body for a Response, from the body's parts in order, and its headers. The stream must stay
+ * a default one: a byte stream (`type: "bytes"`) transfers, and so detaches, every buffer
+ * enqueued, which would break the cached parts for every later scrape.
  */
-export function responseBody(bytes: Bytes): { body: BodyInit; headers: Record<string, string> } {
-  if (bytes.length <= STREAM_ABOVE_BYTES) return { body: bytes, headers: {} };
+export function responseBody(parts: readonly Bytes[]): { body: BodyInit; headers: Record<string, string> } {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  if (length <= STREAM_ABOVE_BYTES) {
+    // The exposition joins a small body once: this copy is for other callers.
+    if (parts.length === 1) return { body: parts[0], headers: {} };
+    const joined = new Uint8Array(length);
+    let offset = 0;
+    for (const part of parts) {
+      joined.set(part, offset);
+      offset += part.length;
+    }
+    return { body: joined, headers: {} };
+  }
+  let index = 0;
   let at = 0;
   const body = new ReadableStream<Uint8Array>({
     pull(controller) {
-      if (at >= bytes.length) return controller.close();
-      controller.enqueue(bytes.subarray(at, at += CHUNK_BYTES));
+      while (index < parts.length && at >= parts[index].length) {
+        index++;
+        at = 0;
+      }
+      if (index >= parts.length) return controller.close();
+      controller.enqueue(parts[index].subarray(at, at += CHUNK_BYTES));
     },
   });
-  return { body, headers: { "content-length": String(bytes.length) } };
+  return { body, headers: { "content-length": String(length) } };
 }

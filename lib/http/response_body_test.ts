@@ -7,13 +7,13 @@ function bytes(length: number): Uint8Array<ArrayBuffer> {
 
 Deno.test("responseBody gives a small body as the buffer itself", () => {
   const small = bytes(1000);
-  assert.equal(responseBody(small).body, small);
+  assert.equal(responseBody([small]).body, small);
 });
 
 Deno.test("responseBody streams a big body whole, with its length, and leaves the buffer usable", async () => {
   const big = bytes(STREAM_ABOVE_BYTES * 2 + 123);
   for (let round = 0; round < 2; round++) {
-    const { body, headers } = responseBody(big);
+    const { body, headers } = responseBody([big]);
     assert.ok(body instanceof ReadableStream);
     const response = new Response(body, { headers });
     assert.equal(response.headers.get("content-length"), String(big.length));
@@ -21,4 +21,28 @@ Deno.test("responseBody streams a big body whole, with its length, and leaves th
   }
   // Not detached: a later scrape serves the same cached bytes.
   assert.equal(big.byteLength, STREAM_ABOVE_BYTES * 2 + 123);
+});
+
+Deno.test("responseBody sends parts in order: joined when small, streamed when big, empty parts skipped", async () => {
+  const parts = [bytes(10), new Uint8Array(0), bytes(20)];
+  const small = responseBody(parts).body as Uint8Array;
+  assert.deepEqual(small, new Uint8Array([...parts[0], ...parts[2]]));
+  const big = [
+    new Uint8Array(0),
+    bytes(STREAM_ABOVE_BYTES),
+    bytes(3 * 1024 * 1024 + 5),
+    new Uint8Array(0),
+    bytes(7),
+  ];
+  const { body, headers } = responseBody(big);
+  assert.ok(body instanceof ReadableStream);
+  const whole = new Uint8Array(await new Response(body, { headers }).arrayBuffer());
+  assert.equal(headers["content-length"], String(whole.length));
+  const expected = new Uint8Array(whole.length);
+  let offset = 0;
+  for (const part of big) {
+    expected.set(part, offset);
+    offset += part.length;
+  }
+  assert.deepEqual(whole, expected);
 });

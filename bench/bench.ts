@@ -3,8 +3,8 @@
  * baselines. The machine is shared and noisy, so absolute times do not compare across runs:
  * each speed figure comes with a ratio against a baseline measured in the same run.
  *
- * Run: `deno task bench` (about ten minutes here; the 100k-series run of section 2 is skipped if
- * time runs short). `deno task bench --quick` runs wrk once for 1 s per row instead of 5 alternating rounds;
+ * Run: `deno task bench` (about fifteen minutes here; the 100k-series run of section 2 is skipped if
+ * time runs short). `deno task bench --quick` runs one pair of 1 s wrk runs per row instead of seven;
  * `--only=side` runs only the side-by-side table (sections 6 and 7, issue 10).
  */
 

@@ -49,7 +49,8 @@ function keysOf(map: HashMap): Set<string> {
       return Reflect.set(target, key, value, receiver);
     },
   });
-  Object.setPrototypeOf(map, catchAdditions);
+  // A map the module froze or sealed keeps its prototype: list its keys at every read instead.
+  if (!Reflect.setPrototypeOf(map, catchAdditions)) return known;
   keysByMap.set(map, known);
   return known;
 }

@@ -71,6 +71,18 @@ Deno.test("readFamily reads a big map in slices, with the event loop free in bet
   }
 });
 
+Deno.test("readFamily reads a map the module froze, and then one it emptied with reset()", async () => {
+  const registers = [new Registry()];
+  const gauge = new Gauge({ name: "rf_frozen", help: "G.", labelNames: ["a"], registers });
+  gauge.set({ a: "x" }, 1);
+  Object.preventExtensions((gauge as unknown as { hashMap: object }).hashMap);
+  assert.deepEqual(await readFamily(gauge), await gauge.get());
+  assert.deepEqual(await readFamily(gauge), await gauge.get());
+  gauge.reset();
+  gauge.set({ a: "y" }, 2);
+  assert.deepEqual(await readFamily(gauge), await gauge.get());
+});
+
 Deno.test("readFamily declines what only get() can read: collect(), an overridden get(), a Histogram", async () => {
   const registers = [new Registry()];
   const collected = new Gauge({ name: "rf_collected", help: "G.", registers, collect() {} });

@@ -40,7 +40,8 @@ class InProcessModule implements LoadedModule {
     const reads = within(Promise.all(this.#reads), timeoutMs / 2, () => new Error("read still under way"));
     // A macrotask after the read: the exposition's snapshot of the values (render_fragment.ts)
     // is taken in the microtasks that follow it.
-    return reads.then(macrotask, macrotask).then(call);
+    // A run that timed out while it waited is not started at all.
+    return reads.then(macrotask, macrotask).then(() => ctx.signal.aborted ? undefined : call());
   }
 
   metricNames(): string[] {

@@ -23,7 +23,7 @@ import { within } from "../long_timer.ts";
 import { type Format, formatFamilies, type MetricFamily, OPENMETRICS_EOF } from "./format.ts";
 import { type DeflatedPart, deflateLastPart, deflatePart, gzipParts } from "./gzip_parts.ts";
 import { renderFragment } from "./render_fragment.ts";
-import { Slicer } from "./slicer.ts";
+import { joinBytes, Slicer } from "./slicer.ts";
 
 /** Where a fragment's families come from: a loaded module, or the unowned metrics. */
 export interface FragmentSource {
@@ -114,14 +114,7 @@ const JOIN_BELOW_BYTES = 64 * 1024;
 function joinSmall(parts: Bytes[]): Bytes[] {
   let length = 0;
   for (const part of parts) length += part.length;
-  if (parts.length <= 1 || length > JOIN_BELOW_BYTES) return parts;
-  const joined = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    joined.set(part, offset);
-    offset += part.length;
-  }
-  return [joined];
+  return parts.length <= 1 || length > JOIN_BELOW_BYTES ? parts : [joinBytes(parts)];
 }
 
 export class Exposition {

@@ -65,15 +65,6 @@ export function gzipParts(middle: readonly DeflatedPart[], last: DeflatedPart): 
   return [GZIP_HEADER, ...middle.map((p) => p.data), last.data, trailer];
 }
 
-/** The same stream in one buffer. */
-export async function joinGzip(
-  middle: readonly DeflatedPart[],
-  last: DeflatedPart,
-  slicer: Slicer,
-): Promise<Bytes> {
-  return await slicer.concat(gzipParts(middle, last));
-}
-
 /**
  * The CRC-32 of A followed by B from crc(A), crc(B) and B's length, as zlib's crc32_combine:
  * appending `len2` zero bits to A's CRC is a linear map, applied by repeated squaring.

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { crc32, gunzipSync } from "node:zlib";
-import { crc32Combine, deflateLastPart, deflatePart, joinGzip } from "./gzip_parts.ts";
-import { Slicer } from "./slicer.ts";
+import { crc32Combine, deflateLastPart, deflatePart, gzipParts } from "./gzip_parts.ts";
+import { joinBytes, Slicer } from "./slicer.ts";
 
 function randomBytes(length: number, seed: number): Uint8Array<ArrayBuffer> {
   const bytes = new Uint8Array(length);
@@ -23,20 +23,20 @@ Deno.test("crc32Combine gives the CRC-32 of the concatenation", () => {
   }
 });
 
-Deno.test("joinGzip makes one gzip stream of parts deflated apart, that gunzip reads whole", async () => {
+Deno.test("gzipParts makes one gzip stream of parts deflated apart, that gunzip reads whole", async () => {
   const slicer = new Slicer();
   // Past one 256 KiB chunk, an empty part, and a last part.
   const parts = [randomBytes(600_000, 1), randomBytes(0, 2), randomBytes(10, 3)];
   const last = randomBytes(300, 4);
   const middle = await Promise.all(parts.map((p) => deflatePart(p, slicer)));
-  const gzip = await joinGzip(middle, deflateLastPart(last), slicer);
+  const gzip = joinBytes(gzipParts(middle, deflateLastPart(last)));
   assert.deepEqual(
     new Uint8Array(gunzipSync(gzip)),
     new Uint8Array([...parts.flatMap((p) => [...p]), ...last]),
   );
 });
 
-Deno.test("joinGzip with no middle parts and an empty last part is a valid empty gzip", async () => {
-  const gzip = await joinGzip([], deflateLastPart(new Uint8Array(0)), new Slicer());
+Deno.test("gzipParts with no middle parts and an empty last part is a valid empty gzip", async () => {
+  const gzip = joinBytes(gzipParts([], deflateLastPart(new Uint8Array(0))));
   assert.equal(gunzipSync(gzip).length, 0);
 });

@@ -19,6 +19,19 @@ export interface SlicerOptions {
 /** Bytes copied between two checks of the clock. */
 export const CHUNK_BYTES = 256 * 1024;
 
+/** `parts` one after another in one new buffer, at once: for small bodies. */
+export function joinBytes(parts: readonly Bytes[]): Bytes {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
 export class Slicer {
   readonly #sliceMs: number;
   #sliceStart = performance.now();

@@ -7,6 +7,8 @@
  * Small bodies stay one buffer, which is cheaper per request.
  */
 
+import { joinBytes } from "../exposition/slicer.ts";
+
 type Bytes = Uint8Array<ArrayBuffer>;
 
 /** Above this, a body is streamed. */
@@ -23,14 +25,7 @@ export function responseBody(parts: readonly Bytes[]): { body: BodyInit; headers
   for (const part of parts) length += part.length;
   if (length <= STREAM_ABOVE_BYTES) {
     // The exposition joins a small body once: this copy is for other callers.
-    if (parts.length === 1) return { body: parts[0], headers: {} };
-    const joined = new Uint8Array(length);
-    let offset = 0;
-    for (const part of parts) {
-      joined.set(part, offset);
-      offset += part.length;
-    }
-    return { body: joined, headers: {} };
+    return { body: parts.length === 1 ? parts[0] : joinBytes(parts), headers: {} };
   }
   let index = 0;
   let at = 0;

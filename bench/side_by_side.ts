@@ -38,6 +38,8 @@ export const ROUNDS = 7;
 
 interface WrkResult {
   rps: number;
+  /** Requests completed in the run. */
+  requests: number;
   p50: number;
   p99: number;
   maxMs: number;
@@ -49,6 +51,8 @@ interface Run {
   wrk: WrkResult;
   /** The longest event-loop stall the server's probe saw during the run, ms. */
   stallMs: number;
+  /** CPU time the server's process (all its threads) spent per request, microseconds. */
+  cpuUsPerRequest: number;
 }
 
 const progress = (message: string) => console.error(`bench: ${message}`);
@@ -118,6 +122,7 @@ async function wrk(url: string, connections: number, durationS: number, gzip: bo
   );
   return {
     rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
+    requests: Number(/^\s*(\d+) requests in/m.exec(out)?.[1] ?? NaN),
     p50: percentile("50"),
     p99: percentile("99"),
     maxMs: parseDuration(latency?.[1] ?? ""),
@@ -197,20 +202,40 @@ function exporterStallMs(e: Exporter, fromLog: number): number {
   );
 }
 
+/** The CPU time a process has used, user and system, all threads, in microseconds (/proc/<pid>/stat). */
+async function cpuUs(pid: number): Promise<number> {
+  const { stdout } = await new Deno.Command("cat", { args: [`/proc/${pid}/stat`] }).output();
+  const stat = new TextDecoder().decode(stdout);
+  // The fields after the command name, which is in parentheses and may hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 1e6 / CLOCK_TICKS;
+}
+
+/** Linux's USER_HZ, the unit of /proc/<pid>/stat's times: 100 on every mainstream architecture. */
+const CLOCK_TICKS = 100;
+
+/** wrk against `url`, with the CPU that `pid` spent per request meanwhile. */
+async function measured(pid: number, url: string, c: number, durationS: number, gzip: boolean) {
+  const before = await cpuUs(pid);
+  const result = await wrk(url, c, durationS, gzip);
+  const cpuUsPerRequest = (await cpuUs(pid) - before) / result.requests;
+  return { result, cpuUsPerRequest };
+}
+
 async function runExporter(e: Exporter, c: number, durationS: number, gzip: boolean): Promise<Run> {
   const from = e.logs.length;
-  const result = await wrk(`${e.url}/metrics`, c, durationS, gzip);
+  const { result, cpuUsPerRequest } = await measured(e.process.pid, `${e.url}/metrics`, c, durationS, gzip);
   // The probe reports once a second: let the last window of the run be logged.
   await new Promise((resolve) => setTimeout(resolve, 1100));
-  return { wrk: result, stallMs: exporterStallMs(e, from) };
+  return { wrk: result, stallMs: exporterStallMs(e, from), cpuUsPerRequest };
 }
 
 async function runStatic(s: StaticServer, c: number, durationS: number, gzip: boolean): Promise<Run> {
   const from = performance.now();
-  const result = await wrk(s.url, c, durationS, gzip);
+  const { result, cpuUsPerRequest } = await measured(s.pid, s.url, c, durationS, gzip);
   const to = performance.now();
   await new Promise((resolve) => setTimeout(resolve, 1100));
-  return { wrk: result, stallMs: s.stallMs(from, to) };
+  return { wrk: result, stallMs: s.stallMs(from, to), cpuUsPerRequest };
 }
 
 const median = (xs: number[]): number => {
@@ -223,12 +248,14 @@ function medianRun(runs: Run[]): Run {
   return {
     wrk: {
       rps: median(runs.map((r) => r.wrk.rps)),
+      requests: runs.reduce((n, r) => n + r.wrk.requests, 0),
       p50: median(runs.map((r) => r.wrk.p50)),
       p99: median(runs.map((r) => r.wrk.p99)),
       maxMs: Math.max(...runs.map((r) => r.wrk.maxMs)),
       errors: [...new Set(runs.map((r) => r.wrk.errors).filter(Boolean))].join("; "),
     },
     stallMs: Math.max(...runs.map((r) => r.stallMs)),
+    cpuUsPerRequest: median(runs.map((r) => r.cpuUsPerRequest)),
   };
 }
 
@@ -246,7 +273,7 @@ async function alternate(
   seconds: number,
   gzip: boolean,
   rounds: number,
-): Promise<{ ex: Run; st: Run; rpsRatio: number; p99Ratio: number }> {
+): Promise<{ ex: Run; st: Run; rpsRatio: number; p99Ratio: number; cpuRatio: number }> {
   await wrk(`${e.url}/metrics`, c, 1, gzip);
   await wrk(s.url, c, 1, gzip);
   const ex: Run[] = [];
@@ -265,6 +292,7 @@ async function alternate(
     st: medianRun(st),
     rpsRatio: median(ex.map((run, i) => run.wrk.rps / st[i].wrk.rps)),
     p99Ratio: median(ex.map((run, i) => run.wrk.p99 / st[i].wrk.p99)),
+    cpuRatio: median(ex.map((run, i) => run.cpuUsPerRequest / st[i].cpuUsPerRequest)),
   };
 }
 
@@ -357,7 +385,7 @@ export async function sideBySide(options: SideBySideOptions): Promise<void> {
   const rows: Row[] = [];
   const memory: Row[] = [];
   const idle = await idleExporterRss(track);
-  const worst = { rps: Infinity, p99: 0, stall: 0, stallStatic: 0 };
+  const worst = { rps: Infinity, p99: 0, cpu: 0, stall: 0, stallStatic: 0 };
   for (const count of sizes) {
     progress(`side by side, ${label(count)} series`);
     // 1M-series bodies are ~50 MB: a run needs a few seconds to complete a few of them.
@@ -376,10 +404,11 @@ export async function sideBySide(options: SideBySideOptions): Promise<void> {
           for (const c of [1, 16]) {
             // 1M is for the slowest scrape, not the ratios: fewer of its long runs.
             const pairs = count >= 1_000_000 ? Math.min(rounds, 3) : rounds;
-            const { ex, st, rpsRatio, p99Ratio } = await alternate(e, s, c, seconds, gzip, pairs);
+            const { ex, st, rpsRatio, p99Ratio, cpuRatio } = await alternate(e, s, c, seconds, gzip, pairs);
             if (c === 16 && count <= 100_000) {
               worst.rps = Math.min(worst.rps, rpsRatio);
               worst.p99 = Math.max(worst.p99, p99Ratio);
+              worst.cpu = Math.max(worst.cpu, cpuRatio);
             }
             if (count === 100_000) {
               worst.stall = Math.max(worst.stall, ex.stallMs);
@@ -395,6 +424,8 @@ export async function sideBySide(options: SideBySideOptions): Promise<void> {
                 rpsRatio.toFixed(2),
                 p99Ratio.toFixed(2),
                 `${ms(ex.stallMs)} / ${ms(st.stallMs)}`,
+                `${ms(ex.cpuUsPerRequest)} / ${ms(st.cpuUsPerRequest)}`,
+                cpuRatio.toFixed(2),
                 [ex.wrk.errors, st.wrk.errors].filter(Boolean).join("; ") || "-",
               ],
             });
@@ -442,13 +473,16 @@ export async function sideBySide(options: SideBySideOptions): Promise<void> {
       "ratio req/s",
       "ratio p99",
       "stall ms exp/static",
+      "cpu us/req exp/static",
+      "ratio cpu",
       "errors",
     ],
     rows,
     [
       `After a 1 s warm-up of each, ${rounds} pairs of ${durationS} s wrk runs back to back (1M: 3 pairs of 3 s), each`,
       "side first in turn: req/s, p50 and p99 are each side's medians, a ratio is the median of the pairs' ratios,",
-      "stall is the longest of the runs.",
+      "stall is the longest of the runs. cpu: the CPU time each process (all threads) spent per request, from",
+      "/proc/<pid>/stat (10 ms ticks): the work a request costs, which the machine's swings move far less than req/s.",
       "The module ran once (interval 1h):",
       "this is serving; a run, its render and its rebuild under load are in 6c.",
       "stall: the longest event-loop stall a 10 ms probe timer saw in that process during the run; on a busy",
@@ -476,7 +510,8 @@ export async function sideBySide(options: SideBySideOptions): Promise<void> {
   if (worst.rps !== Infinity) {
     summary.push(
       `vs static, c=16     worst req/s ratio ${worst.rps.toFixed(2)} (target >= 0.95), worst p99 ratio ` +
-        `${worst.p99.toFixed(2)} (target <= 1.5), 1k-100k plain and gzip`,
+        `${worst.p99.toFixed(2)} (target <= 1.5), worst CPU per request ratio ${worst.cpu.toFixed(2)}, ` +
+        "1k-100k plain and gzip",
     );
   }
   if (sizes.includes(100_000)) {

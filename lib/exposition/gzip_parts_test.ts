@@ -36,7 +36,7 @@ Deno.test("gzipParts makes one gzip stream of parts deflated apart, that gunzip 
   );
 });
 
-Deno.test("gzipParts with no middle parts and an empty last part is a valid empty gzip", async () => {
+Deno.test("gzipParts with no middle parts and an empty last part is a valid empty gzip", () => {
   const gzip = joinBytes(gzipParts([], deflateLastPart(new Uint8Array(0))));
   assert.equal(gunzipSync(gzip).length, 0);
 });

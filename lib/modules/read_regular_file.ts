@@ -6,6 +6,7 @@
 
 import { constants } from "node:fs";
 import { open } from "node:fs/promises";
+import { joinBytes } from "../exposition/slicer.ts";
 
 /** The size bound of a module file: far above any real module, far below harm. */
 export const MAX_MODULE_FILE_BYTES: number = 10 * 1024 * 1024;
@@ -102,7 +103,7 @@ export async function readRegularFile(path: string, maxBytes = MAX_MODULE_FILE_B
       maxBytes,
     );
     // The file may still grow between stat and read: read at most one byte past the bound.
-    const chunks: Uint8Array[] = [];
+    const chunks: Uint8Array<ArrayBuffer>[] = [];
     let total = 0;
     while (total <= maxBytes) {
       const chunk = new Uint8Array(Math.min(64 * 1024, maxBytes + 1 - total));
@@ -112,13 +113,7 @@ export async function readRegularFile(path: string, maxBytes = MAX_MODULE_FILE_B
       total += bytesRead;
     }
     if (total > maxBytes) throw new NotAModuleFileError(`grew over the ${limit(maxBytes)} while being read`);
-    const content = new Uint8Array(total);
-    let offset = 0;
-    for (const chunk of chunks) {
-      content.set(chunk, offset);
-      offset += chunk.length;
-    }
-    return content;
+    return joinBytes(chunks);
   } finally {
     await handle.close();
   }

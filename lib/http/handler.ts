@@ -77,8 +77,9 @@ export function createHandler(deps: HandlerDeps): Handler {
   const reload = deps.reload;
   const get = (handle: Route["handle"]): Route => ({ methods: GET_HEAD, handle });
   // The headers promhttp (node_exporter) sends, and no more: Deno.serve answers a 200 whose only
-  // header is Content-Type on a fast path, which took a 1k-series plain scrape from 54 to 28 us
-  // of CPU (issue 10, `deno task bench`'s cpu column); a Vary header cost exactly that.
+  // header is Content-Type on a fast path (trySetServeFastStaticResponse). With a Vary header too,
+  // every plain scrape took the general path, which the static server of `deno task bench` did
+  // not (issue 10: 54 against 28 us of CPU per 1k-series plain scrape in that run).
   const metrics = (format: Format, gzip: boolean, body: Bytes[]): Response => {
     const headers: Record<string, string> = { "content-type": CONTENT_TYPES[format] };
     if (gzip) headers["content-encoding"] = "gzip";

@@ -46,3 +46,16 @@ Deno.test("responseBody sends parts in order: joined when small, streamed when b
   }
   assert.deepEqual(whole, expected);
 });
+
+Deno.test("responseBody gives a small text body as a string, decoded once, that encodes to the same bytes", async () => {
+  const encoded = new TextEncoder().encode(
+    '\uFEFF# HELP a_b Ünïcode "q" \\ x.\na_b{l="\u00e9\ud83d\ude00"} 1\n',
+  );
+  const first = responseBody([encoded], true).body;
+  assert.equal(typeof first, "string");
+  assert.equal(responseBody([encoded], true).body, first);
+  assert.deepEqual(new Uint8Array(await new Response(first).arrayBuffer()), encoded);
+  // Binary (gzip) bodies stay bytes; big text bodies are streamed.
+  assert.equal(responseBody([encoded]).body, encoded);
+  assert.ok(responseBody([bytes(STREAM_ABOVE_BYTES + 1)], true).body instanceof ReadableStream);
+});

@@ -69,8 +69,6 @@ interface SelfPart {
   deflated: DeflatedPart;
   version: number;
   at: number;
-  /** Tells this rendering of the self-metrics from the previous ones. */
-  stamp: number;
 }
 
 interface Flight {
@@ -90,7 +88,8 @@ interface Fragment {
 }
 
 interface Body {
-  key: string;
+  /** The fragments' generation it was built from; with `self`, what it is a body of. */
+  generation: number;
   /** The non-empty fragments, in order. */
   fragments: FragmentPart[];
   self: SelfPart;
@@ -124,7 +123,6 @@ export class Exposition {
   /** A body being built to replace one whose self-metrics only aged, per format. */
   readonly #refreshing = new Map<Format, Promise<void>>();
   readonly #selfParts = new Map<Format, SelfPart>();
-  #selfStamp = 0;
   #generation = 0;
 
   constructor(options: ExpositionOptions) {
@@ -248,7 +246,7 @@ export class Exposition {
   #servable(format: Format): Body | undefined {
     const cached = this.#bodies.get(format);
     const self = this.#selfParts.get(format);
-    if (!cached || !self || cached.key !== `${this.#generation}:${self.stamp}`) return undefined;
+    if (!cached || !self || cached.generation !== this.#generation || cached.self !== self) return undefined;
     for (const fragment of this.#fragments.values()) if (fragment.source.isDynamic()) return undefined;
     if (this.#fresh(self)) return cached;
     // Only the process_* values aged: serve this body while the next one is built, so that
@@ -269,13 +267,12 @@ export class Exposition {
     const parts = await Promise.all(fragments.map((fragment) => this.#part(fragment, format, deadline)));
     // After the modules' parts: their render errors are in the self-metrics.
     const self = this.#self(format);
-    const key = `${generation}:${self.stamp}`;
     const shared = !dynamic && generation === this.#generation && parts.every((p) => p !== undefined);
     // Scrapes that waited for the same renders share the first one's body.
     const built = this.#bodies.get(format);
-    if (shared && built?.key === key) return built;
+    if (shared && built?.generation === generation && built.self === self) return built;
     const body: Body = {
-      key,
+      generation,
       fragments: parts.filter((p) => p !== undefined && p.bytes.length > 0) as FragmentPart[],
       self,
       shared,
@@ -293,7 +290,7 @@ export class Exposition {
       if (!body.shared) return;
       if (stale.asked.plain) this.#plainOf(body);
       if (stale.asked.gzip) await this.#gzipOf(body);
-      if (this.#bodies.get(format) === stale && body.key.startsWith(`${this.#generation}:`)) {
+      if (this.#bodies.get(format) === stale && body.generation === this.#generation) {
         this.#bodies.set(format, body);
       }
     })().catch(() => {}).finally(() => this.#refreshing.delete(format));
@@ -346,7 +343,6 @@ export class Exposition {
     const part: SelfPart = {
       version,
       at: performance.now(),
-      stamp: ++this.#selfStamp,
       bytes,
       deflated: deflateLastPart(bytes),
     };

@@ -49,7 +49,9 @@ class InProcessModule implements LoadedModule {
   }
 
   isDynamic(): boolean {
-    return [...this.owner.metrics.values()].some((m) => typeof m.collect === "function");
+    // Asked at every scrape of a cached body: no array per call.
+    for (const metric of this.owner.metrics.values()) if (typeof metric.collect === "function") return true;
+    return false;
   }
 
   /**

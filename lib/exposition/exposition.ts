@@ -23,7 +23,7 @@ import { within } from "../long_timer.ts";
 import { type Format, formatFamilies, type MetricFamily, OPENMETRICS_EOF } from "./format.ts";
 import { type DeflatedPart, deflateLastPart, deflatePart, gzipParts } from "./gzip_parts.ts";
 import { renderFragment } from "./render_fragment.ts";
-import { joinBytes, Slicer } from "./slicer.ts";
+import { joinBytes, Slicer, SMALL_BODY_BYTES } from "./slicer.ts";
 
 /** Where a fragment's families come from: a loaded module, or the unowned metrics. */
 export interface FragmentSource {
@@ -106,14 +106,11 @@ interface Body {
 
 const encoder = new TextEncoder();
 
-/** A body up to this size is joined into one buffer, once: one buffer is the cheapest to send. */
-const JOIN_BELOW_BYTES = 64 * 1024;
-
 /** `parts` as they are, or joined into one buffer when small. */
 function joinSmall(parts: Bytes[]): Bytes[] {
   let length = 0;
   for (const part of parts) length += part.length;
-  return parts.length <= 1 || length > JOIN_BELOW_BYTES ? parts : [joinBytes(parts)];
+  return parts.length <= 1 || length > SMALL_BODY_BYTES ? parts : [joinBytes(parts)];
 }
 
 export class Exposition {

@@ -7,12 +7,10 @@
  * Small bodies stay one buffer, which is cheaper per request.
  */
 
-import { joinBytes } from "../exposition/slicer.ts";
+import { joinBytes, SMALL_BODY_BYTES } from "../exposition/slicer.ts";
 
 type Bytes = Uint8Array<ArrayBuffer>;
 
-/** Above this, a body is streamed. */
-export const STREAM_ABOVE_BYTES = 64 * 1024;
 const CHUNK_BYTES = 1024 * 1024;
 
 /** Each small text body as a string, decoded once per cached buffer. */
@@ -40,7 +38,7 @@ export function responseBody(
 ): { body: BodyInit; headers: Record<string, string> } {
   let length = 0;
   for (const part of parts) length += part.length;
-  if (length <= STREAM_ABOVE_BYTES) {
+  if (length <= SMALL_BODY_BYTES) {
     // The exposition joins a small body once: this copy is for other callers.
     const bytes = parts.length === 1 ? parts[0] : joinBytes(parts);
     if (!text) return { body: bytes, headers: {} };

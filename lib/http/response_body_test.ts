@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { responseBody, STREAM_ABOVE_BYTES } from "./response_body.ts";
+import { responseBody } from "./response_body.ts";
+import { SMALL_BODY_BYTES } from "../exposition/slicer.ts";
 
 function bytes(length: number): Uint8Array<ArrayBuffer> {
   return Uint8Array.from({ length }, (_, i) => i % 251);
@@ -11,7 +12,7 @@ Deno.test("responseBody gives a small body as the buffer itself", () => {
 });
 
 Deno.test("responseBody streams a big body whole, with its length, and leaves the buffer usable", async () => {
-  const big = bytes(STREAM_ABOVE_BYTES * 2 + 123);
+  const big = bytes(SMALL_BODY_BYTES * 2 + 123);
   for (let round = 0; round < 2; round++) {
     const { body, headers } = responseBody([big]);
     assert.ok(body instanceof ReadableStream);
@@ -20,7 +21,7 @@ Deno.test("responseBody streams a big body whole, with its length, and leaves th
     assert.deepEqual(new Uint8Array(await response.arrayBuffer()), big);
   }
   // Not detached: a later scrape serves the same cached bytes.
-  assert.equal(big.byteLength, STREAM_ABOVE_BYTES * 2 + 123);
+  assert.equal(big.byteLength, SMALL_BODY_BYTES * 2 + 123);
 });
 
 Deno.test("responseBody sends parts in order: joined when small, streamed when big, empty parts skipped", async () => {
@@ -29,7 +30,7 @@ Deno.test("responseBody sends parts in order: joined when small, streamed when b
   assert.deepEqual(small, new Uint8Array([...parts[0], ...parts[2]]));
   const big = [
     new Uint8Array(0),
-    bytes(STREAM_ABOVE_BYTES),
+    bytes(SMALL_BODY_BYTES),
     bytes(3 * 1024 * 1024 + 5),
     new Uint8Array(0),
     bytes(7),
@@ -57,5 +58,5 @@ Deno.test("responseBody gives a small text body as a string, decoded once, that 
   assert.deepEqual(new Uint8Array(await new Response(first).arrayBuffer()), encoded);
   // Binary (gzip) bodies stay bytes; big text bodies are streamed.
   assert.equal(responseBody([encoded]).body, encoded);
-  assert.ok(responseBody([bytes(STREAM_ABOVE_BYTES + 1)], true).body instanceof ReadableStream);
+  assert.ok(responseBody([bytes(SMALL_BODY_BYTES + 1)], true).body instanceof ReadableStream);
 });

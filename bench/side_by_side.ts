@@ -260,11 +260,17 @@ function medianRun(runs: Run[]): Run {
 }
 
 /**
- * Both servers, warmed up with a 1 s run each that is not counted (JIT, connections), then in
- * `rounds` pairs of runs back to back, the first of a pair in turn (exporter, static, then
- * static, exporter): each side's figures are the medians of its runs, and each ratio the median
- * of the pairs' ratios, so that the machine's slow drifts (the same server measured 1.2 ms and
- * 6 ms p99 a minute apart) fall inside a pair and cancel.
+ * The servers (the exporter, the static server and, when given, a second static server of the
+ * same bytes), warmed up with a 1 s run each that is not counted (JIT, connections), then in
+ * `rounds` rounds of runs back to back, the order turning each round (exporter first, then
+ * static first, ...): each side's figures are the medians of its runs, and each ratio the median
+ * of the rounds' ratios, so that the machine's slow drifts (the same server measured 1.2 ms and
+ * 6 ms p99 a minute apart) fall inside a round and cancel.
+ *
+ * The second static server is the control: it serves what the first serves, so its ratio to the
+ * first would be 1.00 on a quiet machine, and how far it is from 1.00 is how far this run's
+ * ratios can be trusted. Two static servers measured 0.58-1.22 of each other in rounds of 10k
+ * plain c=16 on this machine.
  */
 async function alternate(
   e: Exporter,
@@ -273,26 +279,34 @@ async function alternate(
   seconds: number,
   gzip: boolean,
   rounds: number,
-): Promise<{ ex: Run; st: Run; rpsRatio: number; p99Ratio: number; cpuRatio: number }> {
+  control?: StaticServer,
+): Promise<
+  { ex: Run; st: Run; rpsRatio: number; p99Ratio: number; cpuRatio: number; controlRatio?: number }
+> {
+  const sides = [
+    () => runExporter(e, c, seconds, gzip),
+    () => runStatic(s, c, seconds, gzip),
+    ...(control ? [() => runStatic(control, c, seconds, gzip)] : []),
+  ];
   await wrk(`${e.url}/metrics`, c, 1, gzip);
-  await wrk(s.url, c, 1, gzip);
-  const ex: Run[] = [];
-  const st: Run[] = [];
+  for (const server of control ? [s, control] : [s]) await wrk(server.url, c, 1, gzip);
+  const runs: Run[][] = sides.map(() => []);
   for (let round = 0; round < rounds; round++) {
-    if (round % 2 === 0) {
-      ex.push(await runExporter(e, c, seconds, gzip));
-      st.push(await runStatic(s, c, seconds, gzip));
-    } else {
-      st.push(await runStatic(s, c, seconds, gzip));
-      ex.push(await runExporter(e, c, seconds, gzip));
+    for (let i = 0; i < sides.length; i++) {
+      const side = (round + i) % sides.length;
+      runs[side].push(await sides[side]());
     }
   }
+  const [ex, st, co] = runs;
+  const ratio = (a: Run[], measure: (run: Run) => number) =>
+    median(a.map((run, i) => measure(run) / measure(st[i])));
   return {
     ex: medianRun(ex),
     st: medianRun(st),
-    rpsRatio: median(ex.map((run, i) => run.wrk.rps / st[i].wrk.rps)),
-    p99Ratio: median(ex.map((run, i) => run.wrk.p99 / st[i].wrk.p99)),
-    cpuRatio: median(ex.map((run, i) => run.cpuUsPerRequest / st[i].cpuUsPerRequest)),
+    rpsRatio: ratio(ex, (run) => run.wrk.rps),
+    p99Ratio: ratio(ex, (run) => run.wrk.p99),
+    cpuRatio: ratio(ex, (run) => run.cpuUsPerRequest),
+    ...(co ? { controlRatio: ratio(co, (run) => run.wrk.rps) } : {}),
   };
 }
 
@@ -385,7 +399,15 @@ export async function sideBySide(options: SideBySideOptions): Promise<void> {
   const rows: Row[] = [];
   const memory: Row[] = [];
   const idle = await idleExporterRss(track);
-  const worst = { rps: Infinity, p99: 0, cpu: 0, stall: 0, stallStatic: 0 };
+  const worst = {
+    rps: Infinity,
+    p99: 0,
+    cpu: 0,
+    stall: 0,
+    stallStatic: 0,
+    controlLow: Infinity,
+    controlHigh: 0,
+  };
   for (const count of sizes) {
     progress(`side by side, ${label(count)} series`);
     // 1M-series bodies are ~50 MB: a run needs a few seconds to complete a few of them.
@@ -399,12 +421,26 @@ export async function sideBySide(options: SideBySideOptions): Promise<void> {
       }
       const atRest = await rss(e.process.pid);
       const s = await StaticServer.start(`${e.url}/metrics`);
+      // The control for the ratios the targets read (c=16, up to 100k): a second static server.
+      const control = count <= 100_000 ? await StaticServer.start(`${e.url}/metrics`) : undefined;
       try {
         for (const gzip of [false, true]) {
           for (const c of [1, 16]) {
             // 1M is for the slowest scrape, not the ratios: fewer of its long runs.
             const pairs = count >= 1_000_000 ? Math.min(rounds, 3) : rounds;
-            const { ex, st, rpsRatio, p99Ratio, cpuRatio } = await alternate(e, s, c, seconds, gzip, pairs);
+            const { ex, st, rpsRatio, p99Ratio, cpuRatio, controlRatio } = await alternate(
+              e,
+              s,
+              c,
+              seconds,
+              gzip,
+              pairs,
+              c === 16 ? control : undefined,
+            );
+            if (controlRatio !== undefined) {
+              worst.controlLow = Math.min(worst.controlLow, controlRatio);
+              worst.controlHigh = Math.max(worst.controlHigh, controlRatio);
+            }
             if (c === 16 && count <= 100_000) {
               worst.rps = Math.min(worst.rps, rpsRatio);
               worst.p99 = Math.max(worst.p99, p99Ratio);
@@ -422,6 +458,7 @@ export async function sideBySide(options: SideBySideOptions): Promise<void> {
                 ex.wrk.rps.toFixed(0),
                 `${ms(ex.wrk.p50)} / ${ms(ex.wrk.p99)}`,
                 rpsRatio.toFixed(2),
+                controlRatio?.toFixed(2) ?? "-",
                 p99Ratio.toFixed(2),
                 `${ms(ex.stallMs)} / ${ms(st.stallMs)}`,
                 `${ms(ex.cpuUsPerRequest)} / ${ms(st.cpuUsPerRequest)}`,
@@ -458,6 +495,7 @@ export async function sideBySide(options: SideBySideOptions): Promise<void> {
         }
       } finally {
         await s.stop();
+        await control?.stop();
       }
       if (count === 1_000_000) await millionAtC4(e, durationS, summary);
     });
@@ -471,6 +509,7 @@ export async function sideBySide(options: SideBySideOptions): Promise<void> {
       "exporter req/s",
       "exporter p50/p99 ms",
       "ratio req/s",
+      "control req/s",
       "ratio p99",
       "stall ms exp/static",
       "cpu us/req exp/static",
@@ -479,9 +518,11 @@ export async function sideBySide(options: SideBySideOptions): Promise<void> {
     ],
     rows,
     [
-      `After a 1 s warm-up of each, ${rounds} pairs of ${durationS} s wrk runs back to back (1M: 3 pairs of 3 s), each`,
-      "side first in turn: req/s, p50 and p99 are each side's medians, a ratio is the median of the pairs' ratios,",
-      "stall is the longest of the runs. cpu: the CPU time each process (all threads) spent per request, from",
+      `After a 1 s warm-up of each, ${rounds} rounds of ${durationS} s wrk runs back to back (1M: 3 of 3 s), the order`,
+      "turning each round: req/s, p50 and p99 are each side's medians, a ratio is the median of the rounds' ratios,",
+      "stall is the longest of the runs. control: a second static server of the same bytes, in the same rounds",
+      "at c=16, as a ratio to the first; it would read 1.00 on a quiet machine, and its distance from 1.00 is this",
+      "run's noise on the ratios. cpu: the CPU time each process (all threads) spent per request, from",
       "/proc/<pid>/stat (10 ms ticks): the work a request costs, which the machine's swings move far less than req/s.",
       "The module ran once (interval 1h):",
       "this is serving; a run, its render and its rebuild under load are in 6c.",
@@ -512,6 +553,11 @@ export async function sideBySide(options: SideBySideOptions): Promise<void> {
       `vs static, c=16     worst req/s ratio ${worst.rps.toFixed(2)} (target >= 0.95), worst p99 ratio ` +
         `${worst.p99.toFixed(2)} (target <= 1.5), worst CPU per request ratio ${worst.cpu.toFixed(2)}, ` +
         "1k-100k plain and gzip",
+    );
+    summary.push(
+      `control, c=16       a second static server read ${worst.controlLow.toFixed(2)}-${
+        worst.controlHigh.toFixed(2)
+      } of the first: this run's noise on those ratios`,
     );
   }
   if (sizes.includes(100_000)) {

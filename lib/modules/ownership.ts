@@ -23,7 +23,7 @@ import {
   validateLabelName,
   validateMetricName,
 } from "../exposition/format.ts";
-import { readFamily } from "./read_family.ts";
+import { followKeys, readFamily } from "./read_family.ts";
 import { Slicer } from "../exposition/slicer.ts";
 
 export const RESERVED_PREFIX = "dynamic_exporter_";
@@ -277,6 +277,8 @@ export class MetricOwnership {
     this.#ownerOf.set(name, owner);
     this.#reservations.set(metric, served);
     for (const s of served) this.#servedBy.set(s, { owner, name, metric });
+    // Now, while its map is new: the first read after a run then has no keys to list.
+    followKeys(metric);
   }
 
   #remove(name: string): void {

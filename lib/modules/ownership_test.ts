@@ -147,6 +147,29 @@ Deno.test("MetricOwnership.families() drops nothing valid, and refuses a family 
   ownership.close();
 });
 
+Deno.test("a metric's map is followed from its registration: the first read after a run lists no keys", async () => {
+  const { ownership, a, gauge } = setup();
+  const big = ownership.runAs(a, () => gauge("followed", ["series"]));
+  // The module's first run, after the import: 5,000 new series.
+  for (let i = 0; i < 5000; i++) big.set({ series: `s${i}` }, i);
+  const map = (big as unknown as { hashMap: object }).hashMap;
+  const keys = Object.keys;
+  let listed = 0;
+  Object.keys = (o: object) => {
+    if (o === map) listed++;
+    return keys(o);
+  };
+  let families;
+  try {
+    families = await ownership.families(a);
+  } finally {
+    Object.keys = keys;
+  }
+  assert.equal(listed, 0, "the read listed the map's keys");
+  assert.deepEqual(families, [await big.get()]);
+  ownership.close();
+});
+
 Deno.test("MetricOwnership attributes registrations inside a collect() to the metric's owner", async () => {
   const { ownership, a, registers } = setup();
   ownership.runAs(a, () =>

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import { readFamily } from "./read_family.ts";
+import { followKeys, readFamily } from "./read_family.ts";
 import { Slicer } from "../exposition/slicer.ts";
 
 Deno.test("readFamily gives what get() gives for a Gauge and a Counter with labelled series", async () => {
@@ -69,6 +69,86 @@ Deno.test("readFamily reads a big map in slices, with the event loop free in bet
   } finally {
     clearInterval(timer);
   }
+});
+
+/** How many times `Object.keys` was called on one of `maps` while `fn` ran. */
+async function listings(maps: () => object[], fn: () => Promise<unknown>): Promise<number> {
+  const keys = Object.keys;
+  let count = 0;
+  Object.keys = (o: object) => {
+    if (maps().includes(o)) count++;
+    return keys(o);
+  };
+  try {
+    await fn();
+  } finally {
+    Object.keys = keys;
+  }
+  return count;
+}
+
+Deno.test("followKeys: a metric followed from its creation is read without listing its map, after reset() too", async () => {
+  const registers = [new Registry()];
+  const gauge = new Gauge({ name: "rf_followed", help: "G.", labelNames: ["a"], registers });
+  const counter = new Counter({ name: "rf_followed_total", help: "C.", registers });
+  class Resetting extends Gauge {
+    resets = 0;
+    override reset() {
+      this.resets++;
+      super.reset();
+    }
+  }
+  const custom = new Resetting({ name: "rf_followed_custom", help: "G.", labelNames: ["a"], registers });
+  const metrics = [gauge, counter, custom];
+  for (const metric of metrics) followKeys(metric);
+  followKeys(gauge); // twice is once
+  const maps = () => metrics.map((m) => (m as unknown as { hashMap: object }).hashMap);
+  const fill = (from: number, to: number) => {
+    for (let i = from; i < to; i++) {
+      gauge.set({ a: `x${i}` }, i);
+      custom.set({ a: `y${i}` }, -i);
+    }
+    counter.inc(2);
+  };
+  fill(0, 2000);
+  // The same families as get(), in the same order, and no Object.keys of a map on the way.
+  const read = async () => {
+    for (const metric of metrics) assert.deepEqual(await readFamily(metric), await metric.get());
+  };
+  // get() itself lists the maps (Object.values): compare outside the count.
+  assert.equal(await listings(maps, () => Promise.all(metrics.map((m) => readFamily(m)))), 0);
+  await read();
+  // reset() makes a new map, followed at once: still nothing to list after it fills again.
+  gauge.reset();
+  custom.reset();
+  registers[0].resetMetrics();
+  // (The class field starts at 0 after prom-client's constructor has called reset() once.)
+  assert.equal(custom.resets, 2, "the subclass's own reset() still runs");
+  fill(5000, 6000);
+  assert.equal(await listings(maps, () => Promise.all(metrics.map((m) => readFamily(m)))), 0);
+  await read();
+  // What the module sees of the metric is as it was.
+  assert.ok(!Object.keys(gauge).includes("reset"));
+  assert.equal(Object.getPrototypeOf(gauge), Gauge.prototype);
+  // Anything else is left alone.
+  for (const other of [new Histogram({ name: "rf_followed_h", help: "H.", registers }), {}, null, 1]) {
+    followKeys(other);
+  }
+  assert.equal(
+    Object.getOwnPropertyDescriptor(registers[0].getSingleMetric("rf_followed_h"), "reset"),
+    undefined,
+  );
+});
+
+Deno.test("readFamily lists a map it did not follow at its first read only", async () => {
+  const registers = [new Registry()];
+  const gauge = new Gauge({ name: "rf_unfollowed", help: "G.", labelNames: ["a"], registers });
+  for (let i = 0; i < 100; i++) gauge.set({ a: `x${i}` }, i);
+  const map = () => [(gauge as unknown as { hashMap: object }).hashMap];
+  assert.equal(await listings(map, () => readFamily(gauge)), 1);
+  gauge.set({ a: "new" }, 1);
+  assert.equal(await listings(map, () => readFamily(gauge)), 0);
+  assert.deepEqual(await readFamily(gauge), await gauge.get());
 });
 
 Deno.test("readFamily reads a map the module froze, and then one it emptied with reset()", async () => {

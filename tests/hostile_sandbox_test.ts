@@ -210,29 +210,61 @@ export function process(ctx) {
   });
 });
 
-Deno.test("a sandboxed run handing back more samples than the bound fails; the exporter's memory stays put", async () => {
-  const many = `export const sandbox = {};
+/** A sandboxed module whose run hands back `count` samples, saying it hands back `declared`. */
+const manySamples = (count: number, declared: number | string = "values.length") =>
+  `export const sandbox = {};
 export const interval = "2s";
 export function process() {
   const values = [];
-  for (let i = 0; i < 1_000_000; i++) values.push({ value: i, labels: { i: String(i) } });
-  self.postMessage({ type: "result", id: 1, heapUsed: 0, families: [{ name: "many_series", help: "h", type: "gauge", values }] });
+  for (let i = 0; i < ${count}; i++) values.push({ value: i, labels: { i: String(i) } });
+  const family = { name: "many_series", help: "h", type: "gauge", values };
+  // As the Worker's own reply would be, with every sample in its first page.
+  self.postMessage({ type: "result", id: 1, heapUsed: 0, samples: ${declared}, page: { parts: [{ at: 0, family }] } });
 }
 `;
-  await withExporter({ "many.ts": many, "ticking.ts": tickingModule("ticking_runs") }, async (e) => {
-    const failed = await e.waitForLog((r) => r.msg === "module run failed" && r.module === "many", 20_000);
-    assert.equal(
-      failed.err,
-      "its run handed back 1000000 samples, over the bound of 200000 for a sandboxed module",
-    );
-    const timer = new ScrapeTimer(e.url);
-    const samples = await timer.scrape();
-    assert.ok(timer.slowestMs < 1500, `a scrape took ${timer.slowestMs.toFixed(0)} ms`);
-    assert.equal(samples.has("many_series"), false);
-    assert.equal(samples.get(up("many")), 0);
-    assert.ok(samples.get(RSS)! < 600e6, `RSS is ${(samples.get(RSS)! / 1e6).toFixed(0)} MB`);
-    await waitAbove(e.url, "ticking_runs", samples.get("ticking_runs") ?? 0);
-  });
+
+Deno.test("a sandboxed run handing back more samples than the bound fails; the exporter's memory stays put", async () => {
+  await withExporter(
+    { "many.ts": manySamples(1_000_000), "ticking.ts": tickingModule("ticking_runs") },
+    async (e) => {
+      const failed = await e.waitForLog((r) => r.msg === "module run failed" && r.module === "many", 20_000);
+      assert.equal(
+        failed.err,
+        "its run handed back 1000000 samples, over the bound of 200000 for a sandboxed module",
+      );
+      const timer = new ScrapeTimer(e.url);
+      const samples = await timer.scrape();
+      assert.ok(timer.slowestMs < 1500, `a scrape took ${timer.slowestMs.toFixed(0)} ms`);
+      assert.equal(samples.has("many_series"), false);
+      assert.equal(samples.get(up("many")), 0);
+      assert.ok(samples.get(RSS)! < 600e6, `RSS is ${(samples.get(RSS)! / 1e6).toFixed(0)} MB`);
+      await waitAbove(e.url, "ticking_runs", samples.get("ticking_runs") ?? 0);
+    },
+  );
+});
+
+/** Module code that posts a run's result as the Worker would, in one page (lib/modules/family_pages.ts). */
+const FORGED_RESULT = `const result = (id, families) => self.postMessage({
+  type: "result", id, heapUsed: 0,
+  samples: families.reduce((n, f) => n + f.values.length, 0),
+  page: { parts: families.map((family, at) => ({ at, family })) },
+});`;
+
+Deno.test("a sandboxed run that says it hands back fewer samples than it does fails at the bound", async () => {
+  await withExporter(
+    { "liar.ts": manySamples(300_000, 10), "ticking.ts": tickingModule("ticking_runs") },
+    async (e) => {
+      const lied = await e.waitForLog((r) => r.msg === "module run failed" && r.module === "liar", 20_000);
+      assert.equal(
+        lied.err,
+        "its run handed back more than 200000 samples, the bound for a sandboxed module",
+      );
+      const samples = await scrape(e.url);
+      assert.equal(samples.has("many_series"), false);
+      assert.equal(samples.get(up("liar")), 0);
+      await waitAbove(e.url, "ticking_runs", samples.get("ticking_runs") ?? 0);
+    },
+  );
 });
 
 Deno.test("forged Worker messages gain a module nothing it could not do with its own metrics", async () => {
@@ -240,22 +272,24 @@ Deno.test("forged Worker messages gain a module nothing it could not do with its
   // invalid type, a forged exit: each is that module's failure only.
   const forge = `export const sandbox = {};
 export const interval = "300ms";
+${FORGED_RESULT}
 export function process() {
   for (let id = 0; id < 100; id++) {
-    self.postMessage({ type: "result", id, heapUsed: 0, families: [
+    result(id, [
       { name: "forge_ok", help: "h", type: "gauge", values: [{ value: 1 }] },
       { name: "forge_steal", help: "h", type: "gauge", values: [{ value: 5, metricName: "ticking_runs" }] },
       { name: "forge_type", help: "h", type: "weird", values: [{ value: 1 }] },
       { name: "forge_label", help: "h", type: "gauge", values: [{ value: 1, labels: { __name__: "ticking_runs" } }] },
-    ] });
+    ]);
   }
 }
 `;
   const thief = `export const sandbox = {};
 export const interval = "300ms";
+${FORGED_RESULT}
 export function process() {
   for (let id = 0; id < 100; id++) {
-    self.postMessage({ type: "result", id, heapUsed: 0, families: [{ name: "ticking_runs", help: "h", type: "gauge", values: [{ value: 666 }] }] });
+    result(id, [{ name: "ticking_runs", help: "h", type: "gauge", values: [{ value: 666 }] }]);
   }
 }
 `;

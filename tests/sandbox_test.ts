@@ -269,3 +269,36 @@ export function process() { g.set(state.length); }
     assert.ok(perReload > 150, `in-process grew only ${perReload.toFixed(0)} KB per reload`);
   });
 });
+
+Deno.test("a sandboxed module's many series come back whole, page by page, after a run and from collect()", async () => {
+  const big = `import { Gauge } from "prom-client";
+export const sandbox = {};
+const many = new Gauge({ name: "paged_series", help: "h", labelNames: ["i"] });
+const one = new Gauge({ name: "paged_one", help: "h" });
+let runs = 0;
+new Gauge({
+  name: "paged_collected", help: "h", labelNames: ["i"],
+  collect() { for (let i = 0; i < 3000; i++) this.set({ i: String(i) }, i * 2 + runs); },
+});
+export const interval = "500ms";
+export function process() {
+  runs++;
+  for (let i = 0; i < 12345; i++) many.set({ i: String(i) }, i + runs);
+  one.set(runs);
+}
+`;
+  await withExporter({ "big.ts": big }, async (e) => {
+    await waitFor(async () => (await scrape(e.url)).has('paged_series{i="12344"}'), { timeoutMs: 20_000 });
+    const samples = await scrape(e.url);
+    const runs = samples.get("paged_one")!;
+    const series = (name: string) => [...samples.keys()].filter((k) => k.startsWith(`${name}{`));
+    assert.equal(series("paged_series").length, 12345);
+    assert.equal(series("paged_collected").length, 3000);
+    // Every sample from the same run: the pages are one snapshot.
+    for (const i of [0, 1999, 2000, 6789, 12344]) {
+      assert.equal(samples.get(`paged_series{i="${i}"}`), i + runs);
+    }
+    for (const i of [0, 2999]) assert.ok(samples.has(`paged_collected{i="${i}"}`));
+    assert.equal(samples.get(up("big")), 1);
+  });
+});

@@ -261,7 +261,7 @@ export function process() {
       ),
     );
     await module.invoke(ctx("big"), 5000);
-    await module.families(); // the first read lists the map's keys
+    await module.families(); // a read first, as the first scrape makes
     const order: string[] = [];
     const read = module.families().then((families) => {
       order.push("read");

@@ -11,6 +11,7 @@ import { errorChain } from "./describe_error.ts";
 import { GuardedCaller } from "./guarded_call.ts";
 import type { FromWorker, SerializedError, ToWorker } from "./worker_protocol.ts";
 import type { MetricFamily } from "../exposition/format.ts";
+import { type Page, pageOf, sampleCount } from "./family_pages.ts";
 
 type Exports = Record<string, unknown>;
 
@@ -100,6 +101,22 @@ scope.addEventListener("unhandledrejection", (event) => {
   post({ type: "uncaught", error: serialize(event.reason) });
 });
 
+/** Families handed back whose later pages the exporter has yet to ask for, by the reply's id. */
+const unpaged = new Map<number, MetricFamily[]>();
+/** More than a run and a collect in flight is a page the exporter no longer wants. */
+const UNPAGED_KEPT = 4;
+
+/** The module's families now: their sample count and first page, the rest kept for "page". */
+async function snapshot(id: number): Promise<{ samples: number; page: Page }> {
+  const families = await register.getMetricsAsJSON() as unknown as MetricFamily[];
+  const page = pageOf(families);
+  if (page.next) {
+    unpaged.set(id, families);
+    for (const old of unpaged.keys()) if (unpaged.size > UNPAGED_KEPT) unpaged.delete(old);
+  }
+  return { samples: sampleCount(families), page };
+}
+
 function isDynamic(): boolean {
   return register.getMetricsAsArray().some((m) => typeof (m as { collect?: unknown }).collect === "function");
 }
@@ -140,8 +157,8 @@ async function handle(message: ToWorker): Promise<void> {
       try {
         const fn = exports!.process as (ctx: unknown) => unknown;
         await caller.call(fn, ctx, message.timeoutMs);
-        const families = await register.getMetricsAsJSON() as unknown as MetricFamily[];
-        post({ type: "result", id: message.id, families, dynamic: isDynamic(), heapUsed: heapUsed() });
+        const families = await snapshot(message.id);
+        post({ type: "result", id: message.id, ...families, dynamic: isDynamic(), heapUsed: heapUsed() });
       } catch (err) {
         post({ type: "result", id: message.id, error: serialize(err), heapUsed: heapUsed() });
       } finally {
@@ -156,11 +173,25 @@ async function handle(message: ToWorker): Promise<void> {
     }
     case "collect": {
       try {
-        const families = await register.getMetricsAsJSON() as unknown as MetricFamily[];
-        post({ type: "families", id: message.id, families });
+        post({ type: "families", id: message.id, ...await snapshot(message.id) });
       } catch (err) {
         post({ type: "families", id: message.id, error: serialize(err) });
       }
+      return;
+    }
+    case "page": {
+      const families = unpaged.get(message.of);
+      if (!families) {
+        post({
+          type: "page",
+          id: message.id,
+          error: serialize(new Error("those families are no longer kept")),
+        });
+        return;
+      }
+      const page = pageOf(families, message.from);
+      if (!page.next) unpaged.delete(message.of);
+      post({ type: "page", id: message.id, page });
       return;
     }
     case "dispose": {

@@ -23,6 +23,7 @@ import { checkCeiling, emptySandbox, type SandboxSpec, sandboxSpec, workerPermis
 import { validateExports } from "./module_exports.ts";
 import { VM_TIMEOUT_CODE } from "./guarded_call.ts";
 import type { FromWorker, SerializedError, ToWorker } from "./worker_protocol.ts";
+import { FamilyAssembler } from "./family_pages.ts";
 
 /** How long a Worker has to answer after its run was aborted before it counts as runaway. */
 export const ABORT_GRACE_MS = 1000;
@@ -59,21 +60,24 @@ function cut(value: unknown): string {
  */
 export const MAX_SANDBOX_SAMPLES = 200_000;
 
-/** The families a Worker posted, if they are a list within MAX_SANDBOX_SAMPLES; throws otherwise. */
-function boundedFamilies(families: unknown): MetricFamily[] {
-  if (families === undefined) return [];
-  if (!Array.isArray(families)) throw new Error("its Worker handed back families that are not a list");
-  let samples = 0;
-  for (const family of families) {
-    const values = (family as { values?: unknown } | null)?.values;
-    samples += Array.isArray(values) ? values.length : 0;
+/**
+ * The families a Worker's reply began (`samples` in all, `first` its first page), asked for page
+ * by page within MAX_SANDBOX_SAMPLES (family_pages.ts); throws on a page that is not one.
+ */
+async function pagedFamilies(
+  session: Session,
+  of: number,
+  samples: unknown,
+  first: unknown,
+): Promise<MetricFamily[]> {
+  const assembler = new FamilyAssembler(samples, MAX_SANDBOX_SAMPLES);
+  let next = assembler.add(first);
+  while (next) {
+    const reply = await session.request({ type: "page", id: session.nextId(), of, from: next }, "page");
+    if (reply.error) throw deserializeError(reply.error);
+    next = assembler.add(reply.page);
   }
-  if (samples > MAX_SANDBOX_SAMPLES) {
-    throw new Error(
-      `its run handed back ${samples} samples, over the bound of ${MAX_SANDBOX_SAMPLES} for a sandboxed module`,
-    );
-  }
-  return families as MetricFamily[];
+  return assembler.families();
 }
 
 /** How often idle Workers' memory is checked against their budget. */
@@ -304,22 +308,24 @@ export class WorkerModule implements LoadedModule {
     const onAbort = () => this.#stop(session, id);
     ctx.signal.addEventListener("abort", onAbort, { once: true });
     let reply: Reply<"result">;
+    let families: MetricFamily[];
+    // Until the last page has come: a Worker that stops answering is stopped at the run's timeout.
     try {
       reply = await session.request({ type: "run", id, timeoutMs }, "result");
+      if (reply.error) {
+        // The Worker's watchdog stopped a synchronous loop: its isolate may hold a pending
+        // termination, so the next run gets a fresh Worker.
+        if (reply.error.code === VM_TIMEOUT_CODE) session.kill(new Error("process() timed out"));
+        throw deserializeError(reply.error);
+      }
+      if (reply.heapUsed > this.spec.memoryBytes) {
+        session.kill(new Error("over its memory budget"));
+        throw this.#overBudget(reply.heapUsed);
+      }
+      families = await pagedFamilies(session, id, reply.samples, reply.page);
     } finally {
       ctx.signal.removeEventListener("abort", onAbort);
     }
-    if (reply.error) {
-      // The Worker's watchdog stopped a synchronous loop: its isolate may hold a pending
-      // termination, so the next run gets a fresh Worker.
-      if (reply.error.code === VM_TIMEOUT_CODE) session.kill(new Error("process() timed out"));
-      throw deserializeError(reply.error);
-    }
-    if (reply.heapUsed > this.spec.memoryBytes) {
-      session.kill(new Error("over its memory budget"));
-      throw this.#overBudget(reply.heapUsed);
-    }
-    const families = boundedFamilies(reply.families);
     if (this.replacing) return;
     this.syncPlaceholders(families);
     this.#families = families;
@@ -337,9 +343,10 @@ export class WorkerModule implements LoadedModule {
   async families(): Promise<MetricFamily[]> {
     const session = this.#session;
     if (!this.#dynamic || !session?.alive) return this.#families;
-    const reply = await session.request({ type: "collect", id: session.nextId() }, "families");
+    const id = session.nextId();
+    const reply = await session.request({ type: "collect", id }, "families");
     if (reply.error) throw deserializeError(reply.error);
-    const families = boundedFamilies(reply.families);
+    const families = await pagedFamilies(session, id, reply.samples, reply.page);
     const foreign = families.find((f) => !this.owner.metrics.has(f.name));
     if (foreign) {
       throw new Error(`collect() rendered a family "${foreign.name}" that was not there after the last run`);

@@ -1,6 +1,6 @@
 /** The messages between the exporter and a sandboxed module's Worker (lib/worker_entry.ts). */
 
-import type { MetricFamily } from "../exposition/format.ts";
+import type { Cursor, Page } from "./family_pages.ts";
 
 /** An error as it crosses the Worker boundary: its cause chain is already in `message`. */
 export interface SerializedError {
@@ -16,7 +16,9 @@ export type ToWorker =
   | { type: "abort"; id: number }
   | { type: "collect"; id: number }
   | { type: "dispose"; id: number; timeoutMs: number }
-  | { type: "memory"; id: number };
+  | { type: "memory"; id: number }
+  /** The page from `from` of the families that the reply with id `of` began (family_pages.ts). */
+  | { type: "page"; id: number; of: number; from: Cursor };
 
 export type FromWorker =
   | {
@@ -31,12 +33,15 @@ export type FromWorker =
     type: "result";
     id: number;
     error?: SerializedError;
-    families?: MetricFamily[];
+    /** The families' samples, and their first page; the exporter asks for the others. */
+    samples?: number;
+    page?: Page;
     dynamic?: boolean;
     heapUsed: number;
   }
   | { type: "aborted"; id: number }
-  | { type: "families"; id: number; families?: MetricFamily[]; error?: SerializedError }
+  | { type: "families"; id: number; samples?: number; page?: Page; error?: SerializedError }
+  | { type: "page"; id: number; page?: Page; error?: SerializedError }
   | { type: "disposed"; id: number; error?: SerializedError }
   | { type: "memory"; id: number; heapUsed: number }
   | { type: "log"; level: "debug" | "info" | "warn" | "error"; msg: string; fields?: Record<string, unknown> }

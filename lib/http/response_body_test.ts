@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { responseBody } from "./response_body.ts";
+import { responseBody, TEXT_BODY_BYTES } from "./response_body.ts";
 import { SMALL_BODY_BYTES } from "../exposition/slicer.ts";
 
 function bytes(length: number): Uint8Array<ArrayBuffer> {
@@ -56,7 +56,26 @@ Deno.test("responseBody gives a small text body as a string, decoded once, that 
   assert.equal(typeof first, "string");
   assert.equal(responseBody([encoded], true).body, first);
   assert.deepEqual(new Uint8Array(await new Response(first).arrayBuffer()), encoded);
-  // Binary (gzip) bodies stay bytes; big text bodies are streamed.
+  // Binary (gzip) bodies stay bytes.
   assert.equal(responseBody([encoded]).body, encoded);
-  assert.ok(responseBody([bytes(SMALL_BODY_BYTES + 1)], true).body instanceof ReadableStream);
+});
+
+Deno.test("responseBody gives a text body up to TEXT_BODY_BYTES as one string of its parts, the same for the same parts", () => {
+  const line = (i: number) => `series{i="${i}",note="é ✓"} ${i}\n`;
+  const encoder = new TextEncoder();
+  const fragment = encoder.encode(Array.from({ length: 3000 }, (_, i) => line(i)).join(""));
+  const self = encoder.encode("up 1\n");
+  const parts = [fragment, fragment, self];
+  assert.ok(fragment.length * 2 > SMALL_BODY_BYTES, "a body above the small-buffer size");
+  const { body } = responseBody(parts, true);
+  assert.equal(typeof body, "string");
+  assert.deepEqual(encoder.encode(body as string), new Uint8Array([...fragment, ...fragment, ...self]));
+  assert.equal(responseBody(parts, true).body, body);
+  // A new body with a new self part: the same text before it.
+  const next = responseBody([fragment, fragment, encoder.encode("up 2\n")], true).body as string;
+  assert.equal(next, (body as string).replace(/up 1\n$/, "up 2\n"));
+  // Above TEXT_BODY_BYTES, and any binary body above the small size: a stream.
+  const big = [bytes(TEXT_BODY_BYTES), bytes(1)];
+  assert.ok(responseBody(big, true).body instanceof ReadableStream);
+  assert.ok(responseBody(parts).body instanceof ReadableStream);
 });

@@ -7,8 +7,16 @@
 import assert from "node:assert/strict";
 import { hasCommand, promtoolCheck } from "./_promtool.ts";
 import { type Prometheus, startPrometheus } from "./_prometheus.ts";
-import { type Exporter, parseSamples, scrape, waitFor, waitForSample, withExporter } from "./_server.ts";
-import { loadOk, up } from "./_samples.ts";
+import {
+  type Exporter,
+  parseSamples,
+  scrape,
+  waitAbove,
+  waitFor,
+  waitForSample,
+  withExporter,
+} from "./_server.ts";
+import { lastSuccess, loadOk, up } from "./_samples.ts";
 
 const hasPromtool = await hasCommand("promtool");
 if (!hasPromtool) console.warn("promtool is not installed: bodies are checked by the test's own parser only");
@@ -245,6 +253,10 @@ export function process() {
 }
 `;
   await withExporter({ "victim.ts": victim, "attacker.ts": attacker, "healthy.ts": HEALTHY }, async (e) => {
+    // The exporter serves while it loads, and victim.ts loads last: the attacker must have run
+    // after it, not only before (a scrape in between found no victim_total in CI).
+    const loaded = await waitForSample(e.url, "victim_total", 5);
+    await waitAbove(e.url, lastSuccess("attacker"), loaded.get(lastSuccess("attacker")) ?? 0);
     const samples = await waitForSample(e.url, 'attacker_seen{how="array"}', 1);
     assert.equal(samples.get('attacker_seen{how="single"}'), 0);
     assert.equal(samples.get('attacker_seen{how="internal"}'), 1);

@@ -267,6 +267,38 @@ Deno.test("a sandboxed run that says it hands back fewer samples than it does fa
   );
 });
 
+Deno.test("a sandboxed module whose Worker stops handing back pages fails that run at its timeout", async () => {
+  // More than a page of series, and the Worker's message handler wrapped so that every request
+  // for a next page goes unanswered.
+  const stuck = `import { Gauge } from "prom-client";
+export const sandbox = {};
+export const timeout = "1s";
+export const interval = "2s";
+const g = new Gauge({ name: "stuck_series", help: "h", labelNames: ["i"] });
+const handle = self.onmessage;
+self.onmessage = (event) => { if (event.data?.type !== "page") handle(event); };
+export function process() {
+  for (let i = 0; i < 5000; i++) g.set({ i: String(i) }, i);
+}
+`;
+  await withExporter({ "stuck.ts": stuck, "ticking.ts": tickingModule("ticking_runs") }, async (e) => {
+    const failed = await e.waitForLog((r) => r.msg === "module run failed" && r.module === "stuck", 20_000);
+    assert.match(String(failed.err), /timed out/);
+    // Its Worker was replaced: the run ended, and the next one runs (and fails) in a fresh Worker.
+    await waitFor(
+      () => e.logs.filter((r) => r.msg === "module run failed" && r.module === "stuck").length >= 2,
+      {
+        timeoutMs: 20_000,
+        message: () => "the module did not run again after its run timed out",
+      },
+    );
+    const samples = await scrape(e.url);
+    assert.equal(samples.has('stuck_series{i="0"}'), false);
+    assert.equal(samples.get(up("stuck")), 0);
+    await waitAbove(e.url, "ticking_runs", samples.get("ticking_runs") ?? 0);
+  });
+});
+
 Deno.test("forged Worker messages gain a module nothing it could not do with its own metrics", async () => {
   // Forged results naming another module's metric, sample names outside the family, an
   // invalid type, a forged exit: each is that module's failure only.

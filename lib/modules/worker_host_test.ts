@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { describeError } from "./describe_error.ts";
-import { deserializeError, sandboxHint } from "./worker_host.ts";
+import { Registry } from "prom-client";
+import { Logger } from "../log.ts";
+import { MetricOwnership, type PromRegistry } from "./ownership.ts";
+import { emptySandbox } from "./sandbox.ts";
+import { ABORT_GRACE_MS, deserializeError, sandboxHint, WorkerHost } from "./worker_host.ts";
 
 Deno.test("sandboxHint names the sandbox entry a denied permission needs", () => {
   assert.equal(
@@ -29,4 +33,53 @@ Deno.test("deserializeError rebuilds a Worker's error so describeError finds its
     code: "ERR_SCRIPT_EXECUTION_TIMEOUT",
   });
   assert.equal((timeout as { code?: string }).code, "ERR_SCRIPT_EXECUTION_TIMEOUT");
+});
+
+Deno.test("a run whose Worker stops handing back pages ends at its timeout: the Worker is replaced", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dx_pages_" });
+  const registry = new Registry();
+  const ownership = new MetricOwnership(registry as unknown as PromRegistry);
+  const host = new WorkerHost({
+    ownership,
+    log: new Logger({ level: "error", write: () => {} }),
+    metricsDir: dir,
+    loadTimeoutMs: 10_000,
+  });
+  // More than a page of series; every request for a next page goes unanswered.
+  const source = `import { Gauge } from "prom-client";
+const g = new Gauge({ name: "stuck_series", help: "h", labelNames: ["i"] });
+const handle = self.onmessage;
+self.onmessage = (event) => { if (event.data?.type !== "page") handle(event); };
+export function process() {
+  for (let i = 0; i < 5000; i++) g.set({ i: String(i) }, i);
+}
+`;
+  const file = `${dir}/stuck.ts`;
+  await Deno.writeTextFile(file, source);
+  const module = await host.load("stuck", file, { spec: emptySandbox(), source, helpers: [] });
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(), 500);
+  let deadline: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const ctx = {
+      signal: timeout.signal,
+      module: "stuck",
+      log: { debug() {}, info() {}, warn() {}, error() {} },
+    };
+    const outcome = await Promise.race([
+      Promise.resolve(module.invoke(ctx, 500)).then(() => "resolved", (err: Error) => err.message),
+      new Promise((resolve) => deadline = setTimeout(() => resolve("still waiting after 10 s"), 10_000)),
+    ]);
+    assert.equal(outcome, "process() timed out; its Worker was replaced");
+    assert.equal(module.session?.alive, false);
+  } finally {
+    clearTimeout(timer);
+    clearTimeout(deadline);
+    module.terminate();
+    host.close();
+    ownership.close();
+    // The host checks for a runaway thread ABORT_GRACE_MS after an abort: a fixed timer, let it end.
+    await new Promise((resolve) => setTimeout(resolve, ABORT_GRACE_MS + 50));
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -33,7 +33,8 @@ export interface Page {
 
 /**
  * The page of `families` that starts at `from`, with at most `size` samples; a family without
- * samples counts as one, so that every page moves on. Worker side.
+ * samples counts as one, so that every page moves on. A family without a list of values goes
+ * as it is, whole: the exposition leaves it out and says why, as it does in-process. Worker side.
  */
 export function pageOf(
   families: readonly MetricFamily[],
@@ -45,7 +46,12 @@ export function pageOf(
   for (let at = from.family; at < families.length; at++) {
     if (room <= 0) return { parts, next: { family: at, sample: 0 } };
     const family = families[at];
-    const values = Array.isArray(family?.values) ? family.values : [];
+    if (!Array.isArray(family?.values)) {
+      parts.push({ at, family });
+      room--;
+      continue;
+    }
+    const values = family.values;
     const start = at === from.family ? from.sample : 0;
     const end = Math.min(values.length, start + room);
     parts.push({ at, family: { ...family, values: values.slice(start, end) } });
@@ -90,12 +96,18 @@ export class FamilyAssembler {
     if (!Array.isArray(parts)) throw new Error("its Worker handed back a page of families that is not one");
     const before = this.#samples + this.#families.length;
     for (const part of parts) {
-      const { at, family } = (typeof part === "object" && part !== null ? part : {}) as Partial<
-        Page["parts"][0]
-      >;
-      const values = (family as { values?: unknown } | undefined)?.values;
-      if (typeof family !== "object" || family === null || !Array.isArray(values)) {
-        throw new Error("its Worker handed back families that are not a list");
+      if (typeof part !== "object" || part === null || !("family" in part)) {
+        throw new Error("its Worker handed back a page of families that is not one");
+      }
+      const { at, family } = part as Page["parts"][0];
+      const values = (family as { values?: unknown } | null)?.values;
+      if (!Array.isArray(values)) {
+        // Whole, as it came: the exposition leaves it out, naming why.
+        if (at !== this.#families.length) {
+          throw new Error("its Worker handed back the parts of its families out of order");
+        }
+        this.#push(family);
+        continue;
       }
       this.#samples += values.length;
       if (this.#samples > this.#maxSamples) {
@@ -104,15 +116,10 @@ export class FamilyAssembler {
         );
       }
       const last = this.#families.length - 1;
-      if (at === last && last >= 0) {
+      if (at === last && Array.isArray(this.#families[last]?.values)) {
         for (const value of values) this.#families[last].values.push(value);
       } else if (at === last + 1) {
-        if (this.#families.length >= this.#maxSamples) {
-          throw new Error(
-            `its run handed back more than ${this.#maxSamples} families, the bound for a sandboxed module`,
-          );
-        }
-        this.#families.push({ ...family, values: [...values] });
+        this.#push({ ...family, values: [...values] });
       } else {
         throw new Error("its Worker handed back the parts of its families out of order");
       }
@@ -130,5 +137,14 @@ export class FamilyAssembler {
 
   families(): MetricFamily[] {
     return this.#families;
+  }
+
+  #push(family: MetricFamily): void {
+    if (this.#families.length >= this.#maxSamples) {
+      throw new Error(
+        `its run handed back more than ${this.#maxSamples} families, the bound for a sandboxed module`,
+      );
+    }
+    this.#families.push(family);
   }
 }

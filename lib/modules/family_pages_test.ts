@@ -48,6 +48,13 @@ Deno.test("pageOf cuts families into pages of at most a page's samples, and Fami
   while (next) next = one.add(pageOf(families, next, 1)), count++;
   assert.equal(count, 5006);
   assert.deepEqual(one.families(), families);
+  // A family without a list of values (or no family at all) comes back whole, as it was: the
+  // exposition leaves it out and says why.
+  const odd = [family("before", 3), { name: "odd", values: "not a list" }, null, family("after", 2)];
+  const oddPages = pages(odd as unknown as MetricFamily[], 2);
+  const back = new FamilyAssembler(5, 100);
+  for (const page of oddPages) back.add(page);
+  assert.deepEqual(back.families(), odd);
   // No families: one empty last page.
   assert.deepEqual(pageOf([]), { parts: [] });
   assert.deepEqual(new FamilyAssembler(0, 10).families(), []);
@@ -72,8 +79,10 @@ Deno.test("FamilyAssembler refuses what a Worker's page must not be, each with i
       refusal(undefined),
       refusal(5, null),
       refusal(5, { parts: "x" }),
-      refusal(5, { parts: [{ at: 0, family: { name: "x" } }] }),
       refusal(5, { parts: [null] }),
+      refusal(5, { parts: [{ at: 0 }] }),
+      refusal(5, { parts: [{ at: 1, family: { name: "x" } }] }),
+      refusal(5, { parts: [{ at: 0, family: { name: "x", values: "y" } }, part(0, 1)] }),
       refusal(5, { parts: [part(1, 1)] }),
       refusal(5, { parts: [part(0, 1)], next: { family: 0, sample: 1 } }, { parts: [part(2, 1)] }),
       refusal(5, { parts: [part(0, 60)], next: { family: 0, sample: 60 } }, { parts: [part(0, 41)] }),
@@ -93,8 +102,10 @@ Deno.test("FamilyAssembler refuses what a Worker's page must not be, each with i
       "its Worker handed back families without a sample count",
       "its Worker handed back a page of families that is not one",
       "its Worker handed back a page of families that is not one",
-      "its Worker handed back families that are not a list",
-      "its Worker handed back families that are not a list",
+      "its Worker handed back a page of families that is not one",
+      "its Worker handed back a page of families that is not one",
+      "its Worker handed back the parts of its families out of order",
+      "its Worker handed back the parts of its families out of order",
       "its Worker handed back the parts of its families out of order",
       "its Worker handed back the parts of its families out of order",
       "its run handed back more than 100 samples, the bound for a sandboxed module",

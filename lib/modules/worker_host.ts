@@ -413,9 +413,13 @@ export class WorkerModule implements LoadedModule {
   #stop(session: Session, id: number): void {
     if (!session.alive) return;
     const replaced = new Error("process() timed out; its Worker was replaced");
-    // A Worker that answers is free: end it now, with whatever its process() left pending.
-    session.request({ type: "abort", id }, "aborted").then(() => session.kill(replaced), () => {});
-    setTimeout(() => {
+    // A Worker that answers is free: end it now, with whatever its process() left pending (and
+    // the check for a thread that does not answer with it).
+    session.request({ type: "abort", id }, "aborted").then(() => {
+      clearTimeout(runaway);
+      session.kill(replaced);
+    }, () => {});
+    const runaway = setTimeout(() => {
       if (!session.alive) return;
       if (!this.#retired) {
         this.#quarantined =

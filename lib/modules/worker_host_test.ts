@@ -4,7 +4,7 @@ import { Registry } from "prom-client";
 import { Logger } from "../log.ts";
 import { MetricOwnership, type PromRegistry } from "./ownership.ts";
 import { emptySandbox } from "./sandbox.ts";
-import { ABORT_GRACE_MS, deserializeError, sandboxHint, WorkerHost } from "./worker_host.ts";
+import { deserializeError, sandboxHint, WorkerHost } from "./worker_host.ts";
 
 Deno.test("sandboxHint names the sandbox entry a denied permission needs", () => {
   assert.equal(
@@ -78,8 +78,6 @@ export function process() {
     module.terminate();
     host.close();
     ownership.close();
-    // The host checks for a runaway thread ABORT_GRACE_MS after an abort: a fixed timer, let it end.
-    await new Promise((resolve) => setTimeout(resolve, ABORT_GRACE_MS + 50));
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -4,7 +4,7 @@
  * each speed figure comes with a ratio against a baseline measured in the same run.
  *
  * Run: `deno task bench` (about fifteen minutes here; the 100k-series run of section 2 is skipped if
- * time runs short). `deno task bench --quick` runs one pair of 1 s wrk runs per row instead of seven;
+ * time runs short). `deno task bench --quick` runs one round of 1 s wrk runs per row instead of seven;
  * `--only=side` runs only the side-by-side table (sections 6 and 7, issue 10).
  */
 

@@ -24,7 +24,7 @@ export interface SideBySideOptions {
   sizes: number[];
   track: Tracked;
   summary: string[];
-  /** Pairs of runs (one of each server) per row, after a warm-up of each. Default ROUNDS. */
+  /** Rounds of runs (one of each server) per row, after a warm-up of each. Default ROUNDS. */
   rounds?: number;
 }
 
@@ -428,14 +428,14 @@ export async function sideBySide(options: SideBySideOptions): Promise<void> {
         for (const gzip of [false, true]) {
           for (const c of [1, 16]) {
             // 1M is for the slowest scrape, not the ratios: fewer of its long runs.
-            const pairs = count >= 1_000_000 ? Math.min(rounds, 3) : rounds;
+            const rowRounds = count >= 1_000_000 ? Math.min(rounds, 3) : rounds;
             const { ex, st, rpsRatio, p99Ratio, cpuRatio, controlRatio } = await alternate(
               e,
               s,
               c,
               seconds,
               gzip,
-              pairs,
+              rowRounds,
               c === 16 ? control : undefined,
             );
             if (controlRatio !== undefined) {

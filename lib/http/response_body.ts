@@ -46,9 +46,9 @@ function textOf(parts: readonly Bytes[]): string {
  * part is whole UTF-8 text.
  *
  * A text body up to TEXT_BODY_BYTES goes as a string: `new Response(bytes)` copies the bytes
- * into a new ArrayBuffer for every response, and at 8k scrapes a second of a 50 KB body that external
- * memory made V8 run 4 mark-compacts a second, each 7-9 ms of marking between requests: a 4-7 ms
- * p99 at c=1 where the static server had 0.2-1 ms. A string is handed to Deno as it is and
+ * into a new ArrayBuffer for every response, and at 8k scrapes a second of a 50 KB body that
+ * external memory made V8 run 4 mark-compacts a second, each 7-9 ms of marking between requests:
+ * a 4-7 ms p99 at c=1 where the static server had 0.2-1 ms. A string is handed to Deno as it is and
  * encoded on the Rust side. Measured at 1k series, plain: c=16 37k req/s against the static
  * server's 25-31k, p99 0.3 ms at c=1 (issue 10). The exposition's text is UTF-8 from
  * TextEncoder, so decoding and encoding again gives the same bytes.

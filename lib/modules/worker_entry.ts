@@ -103,7 +103,7 @@ scope.addEventListener("unhandledrejection", (event) => {
 
 /** Families handed back whose later pages the exporter has yet to ask for, by the reply's id. */
 const unpaged = new Map<number, MetricFamily[]>();
-/** More than a run and a collect in flight is a page the exporter no longer wants. */
+/** Snapshots kept at once: a run's and a few collect()s'; the exporter no longer asks for an older one. */
 const UNPAGED_KEPT = 4;
 
 /** The module's families now: their sample count and first page, the rest kept for "page". */

@@ -83,7 +83,7 @@ export function createHandler(deps: HandlerDeps): Handler {
   const metrics = (format: Format, gzip: boolean, body: Bytes[]): Response => {
     const headers: Record<string, string> = { "content-type": CONTENT_TYPES[format] };
     if (gzip) headers["content-encoding"] = "gzip";
-    const response = responseBody(body, !gzip);
+    const response = responseBody(body);
     return new Response(response.body, { headers: { ...headers, ...response.headers } });
   };
   const routes: Record<string, Route> = {

@@ -1,73 +1,84 @@
 /**
- * A big body as a stream of views instead of one buffer (issue 10): `new Response(bytes)`
- * copies the whole buffer on the event loop for every response (extractBody slices it, per the
- * Fetch standard): 20-50 ms for a 50 MB body, per request. A stream of subarrays copies
- * nothing; measured on a 50 MB body at c=4: 2.5x the requests per second and 6-10 ms stalls
- * instead of 60-150 ms; on a 0.5 MB gzip body at c=1, 3,600-4,000 req/s against 2,700-3,100.
- * A text body up to 1 MiB goes as one string and a small binary one as one buffer, which are
- * cheaper per request.
+ * The body of a scrape's Response, sent without copying the cached bytes (issue 10).
+ * `new Response(bytes)` copies the whole buffer on the event loop for every response
+ * (extractBody slices it, per the Fetch standard): 20-50 ms for a 50 MB body, per request, and
+ * garbage V8 counts as external memory for any size. A body up to 1 MiB is joined once and
+ * served from one stream that Deno takes the bytes back from; a bigger one is a stream of
+ * subarrays of its parts: measured on a 50 MB body at c=4, 2.5x the requests per second and
+ * 6-10 ms stalls instead of 60-150 ms.
  */
 
-import { joinBytes, SMALL_BODY_BYTES } from "../exposition/slicer.ts";
+import { joinBytes } from "../exposition/slicer.ts";
 
 type Bytes = Uint8Array<ArrayBuffer>;
 
 const CHUNK_BYTES = 1024 * 1024;
 
 /**
- * Up to this size a text body goes as a string. Measured at 10k series (0.5 MB), plain, wrk
- * c=16, each against the static server's 165-180 us of CPU per request: 174-224 us as a stream,
- * 125 us as a string, 8,100 req/s against 6,000 (issue 10). Above it, a body rebuilt at every
- * self-metrics refresh would be joined into a new string of megabytes each time.
+ * Up to this size a body, text or gzip, is joined into one buffer once and sent without a copy
+ * (`sharedBody`); above it, a body is streamed from its parts, so that a body of tens of MB is
+ * not held twice. A body rebuilt at every self-metrics refresh is joined again then: at this
+ * size a copy of a millisecond or less.
  */
-export const TEXT_BODY_BYTES = 1024 * 1024;
+export const WHOLE_BODY_BYTES = 1024 * 1024;
 
-/** Each part's text, decoded once, and each body's, joined once from its parts'. */
-const partTexts = new WeakMap<Bytes, string>();
-const bodyTexts = new WeakMap<readonly Bytes[], string>();
-const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
-
-/** `parts` as one string: a new body (the self-metrics changed) decodes only its new parts. */
-function textOf(parts: readonly Bytes[]): string {
-  let text = bodyTexts.get(parts);
-  if (text !== undefined) return text;
-  text = "";
-  for (const part of parts) {
-    let decoded = partTexts.get(part);
-    if (decoded === undefined) partTexts.set(part, decoded = decoder.decode(part));
-    text += decoded;
+/**
+ * Whether this Deno serves the bytes of a body stream, taken from a Response made of bytes,
+ * without copying them again. A stream that a Response of bytes made and nobody read is
+ * recognised by `new Response(stream)` (Deno 2.9: extractBody's staticBodySource in
+ * ext/fetch/22_body.js), which takes back those bytes, already copied once, and leaves the
+ * stream unread for the next Response. Asked once: where it is not so, every response copies.
+ */
+export function reusesBodyStreams(): boolean {
+  try {
+    const stream = new Response(new Uint8Array(1)).body;
+    if (!stream) return false;
+    for (let round = 0; round < 2; round++) if (new Response(stream).body === stream) return false;
+    return !stream.locked;
+  } catch {
+    return false;
   }
-  bodyTexts.set(parts, text);
-  return text;
+}
+
+const REUSES_BODY_STREAMS = reusesBodyStreams();
+
+/** Each body's bytes joined once, as the stream that serves them (or as bytes, see above). */
+const sharedBodies = new WeakMap<readonly Bytes[], ReadableStream<Uint8Array> | Bytes>();
+
+/**
+ * `parts` as one body that every Response can take without a copy. `new Response(bytes)`
+ * copies the bytes for every response (extractBody slices them, per the Fetch standard), and
+ * V8 counts each copy as external memory: at 10k series gzip (59 KB) under wrk c=16 it ran an
+ * incremental mark-compact every 30-50 ms, and the exporter spent 60 us of CPU per request;
+ * with the bytes taken back from one stream, 27 us, and 1k series gzip 19.7 us against 23.5
+ * (issue 10). A text body went as a string before, which Deno encodes again for every
+ * response: 10k series plain went from 131 to 108 us.
+ *
+ * Reading such a Response in JavaScript gives the shared bytes themselves, not a copy: nothing
+ * in the exporter does (Deno.serve writes them from Rust), and nothing may write to them.
+ */
+function sharedBody(parts: readonly Bytes[]): ReadableStream<Uint8Array> | Bytes {
+  let body = sharedBodies.get(parts);
+  if (body === undefined) {
+    const bytes = parts.length === 1 ? parts[0] : joinBytes(parts);
+    body = REUSES_BODY_STREAMS ? new Response(bytes).body ?? bytes : bytes;
+    sharedBodies.set(parts, body);
+  }
+  return body;
 }
 
 /**
- * The body for a Response, from the body's parts in order, and its headers. With `text`, each
- * part is whole UTF-8 text.
+ * The body for a Response, from the body's parts in order, and its headers: the same shared
+ * body for the same parts up to WHOLE_BODY_BYTES, a stream of them above it.
  *
- * A text body up to TEXT_BODY_BYTES goes as a string: `new Response(bytes)` copies the bytes
- * into a new ArrayBuffer for every response, and at 8k scrapes a second of a 50 KB body that
- * external memory made V8 run 4 mark-compacts a second, each 7-9 ms of marking between requests:
- * a 4-7 ms p99 at c=1 where the static server had 0.2-1 ms. A string is handed to Deno as it is and
- * encoded on the Rust side. Measured at 1k series, plain: c=16 37k req/s against the static
- * server's 25-31k, p99 0.3 ms at c=1 (issue 10). The exposition's text is UTF-8 from
- * TextEncoder, so decoding and encoding again gives the same bytes.
- *
- * A big body is streamed; the stream must stay a default one: a byte stream (`type: "bytes"`)
- * transfers, and so detaches, every buffer enqueued, which would break the cached parts for
- * every later scrape.
+ * A big body's stream must stay a default one: a byte stream (`type: "bytes"`) transfers, and
+ * so detaches, every buffer enqueued, which would break the cached parts for every later
+ * scrape.
  */
-export function responseBody(
-  parts: readonly Bytes[],
-  text = false,
-): { body: BodyInit; headers: Record<string, string> } {
+export function responseBody(parts: readonly Bytes[]): { body: BodyInit; headers: Record<string, string> } {
   let length = 0;
   for (const part of parts) length += part.length;
-  if (text && length <= TEXT_BODY_BYTES) return { body: textOf(parts), headers: {} };
-  // The exposition joins a small body once: this copy is for other callers.
-  if (length <= SMALL_BODY_BYTES) {
-    return { body: parts.length === 1 ? parts[0] : joinBytes(parts), headers: {} };
-  }
+  if (length <= WHOLE_BODY_BYTES) return { body: sharedBody(parts), headers: {} };
   let index = 0;
   let at = 0;
   const body = new ReadableStream<Uint8Array>({

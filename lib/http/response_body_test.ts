@@ -1,81 +1,93 @@
 import assert from "node:assert/strict";
-import { responseBody, TEXT_BODY_BYTES } from "./response_body.ts";
-import { SMALL_BODY_BYTES } from "../exposition/slicer.ts";
+import { responseBody, reusesBodyStreams, WHOLE_BODY_BYTES } from "./response_body.ts";
 
-function bytes(length: number): Uint8Array<ArrayBuffer> {
-  return Uint8Array.from({ length }, (_, i) => i % 251);
+function bytes(length: number, seed = 0): Uint8Array<ArrayBuffer> {
+  return Uint8Array.from({ length }, (_, i) => (i + seed) % 251);
 }
 
-Deno.test("responseBody gives a small body as the buffer itself", () => {
-  const small = bytes(1000);
-  assert.equal(responseBody([small]).body, small);
-});
-
-Deno.test("responseBody streams a big body whole, with its length, and leaves the buffer usable", async () => {
-  const big = bytes(SMALL_BODY_BYTES * 2 + 123);
-  for (let round = 0; round < 2; round++) {
-    const { body, headers } = responseBody([big]);
-    assert.ok(body instanceof ReadableStream);
-    const response = new Response(body, { headers });
-    assert.equal(response.headers.get("content-length"), String(big.length));
-    assert.deepEqual(new Uint8Array(await response.arrayBuffer()), big);
+function joined(parts: Uint8Array[]): Uint8Array {
+  const whole = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    whole.set(part, offset);
+    offset += part.length;
   }
-  // Not detached: a later scrape serves the same cached bytes.
-  assert.equal(big.byteLength, SMALL_BODY_BYTES * 2 + 123);
+  return whole;
+}
+
+Deno.test("this Deno takes a shared body's bytes back without copying them (deno.json pins it)", async () => {
+  // Where this fails, the exporter still serves the right bytes, but copies them for every scrape.
+  assert.equal(reusesBodyStreams(), true);
+  const { body } = responseBody([bytes(1000)]);
+  assert.ok(body instanceof ReadableStream);
+  const first = await new Response(body).bytes();
+  const second = await new Response(body).bytes();
+  assert.equal(first.buffer, second.buffer, "both responses carry the one joined buffer");
+  assert.deepEqual(second, bytes(1000));
+  assert.equal(body.locked, false);
 });
 
-Deno.test("responseBody sends parts in order: joined when small, streamed when big, empty parts skipped", async () => {
-  const parts = [bytes(10), new Uint8Array(0), bytes(20)];
-  const small = responseBody(parts).body as Uint8Array;
-  assert.deepEqual(small, new Uint8Array([...parts[0], ...parts[2]]));
+Deno.test("responseBody gives one shared body for the same parts: joined in order, empty parts skipped", async () => {
+  const parts = [bytes(10), new Uint8Array(0), bytes(20, 7)];
+  const { body, headers } = responseBody(parts);
+  assert.deepEqual(headers, {});
+  assert.equal(responseBody(parts).body, body);
+  for (let round = 0; round < 3; round++) {
+    assert.deepEqual(await new Response(body).bytes(), joined(parts));
+  }
+  // A new body (the self-metrics changed) is joined anew; the old one still serves its bytes.
+  const next = [parts[0], bytes(5, 3)];
+  assert.notEqual(responseBody(next).body, body);
+  assert.deepEqual(await new Response(responseBody(next).body).bytes(), joined(next));
+  assert.deepEqual(await new Response(body).bytes(), joined(parts));
+  // The cached parts themselves are left as they were.
+  assert.deepEqual(parts[2], bytes(20, 7));
+});
+
+Deno.test("responseBody shares a body up to WHOLE_BODY_BYTES and streams a bigger one, leaving the parts usable", async () => {
+  const whole = [bytes(WHOLE_BODY_BYTES - 1), bytes(1)];
+  assert.deepEqual(responseBody(whole).headers, {});
+  assert.deepEqual(await new Response(responseBody(whole).body).bytes(), joined(whole));
   const big = [
     new Uint8Array(0),
-    bytes(SMALL_BODY_BYTES),
-    bytes(3 * 1024 * 1024 + 5),
+    bytes(WHOLE_BODY_BYTES),
+    bytes(3 * 1024 * 1024 + 5, 1),
     new Uint8Array(0),
     bytes(7),
   ];
-  const { body, headers } = responseBody(big);
-  assert.ok(body instanceof ReadableStream);
-  const whole = new Uint8Array(await new Response(body, { headers }).arrayBuffer());
-  assert.equal(headers["content-length"], String(whole.length));
-  const expected = new Uint8Array(whole.length);
-  let offset = 0;
-  for (const part of big) {
-    expected.set(part, offset);
-    offset += part.length;
+  for (let round = 0; round < 2; round++) {
+    const { body, headers } = responseBody(big);
+    assert.ok(body instanceof ReadableStream);
+    assert.notEqual(body, responseBody(big).body, "a stream is read once: a new one per response");
+    const response = new Response(body, { headers });
+    assert.equal(response.headers.get("content-length"), String(joined(big).length));
+    assert.deepEqual(await response.bytes(), joined(big));
   }
-  assert.deepEqual(whole, expected);
+  // Not detached: a later scrape serves the same cached bytes.
+  assert.equal(big[1].byteLength, WHOLE_BODY_BYTES);
 });
 
-Deno.test("responseBody gives a small text body as a string, decoded once, that encodes to the same bytes", async () => {
-  const encoded = new TextEncoder().encode(
-    '\uFEFF# HELP a_b Ünïcode "q" \\ x.\na_b{l="\u00e9\ud83d\ude00"} 1\n',
-  );
-  const first = responseBody([encoded], true).body;
-  assert.equal(typeof first, "string");
-  assert.equal(responseBody([encoded], true).body, first);
-  assert.deepEqual(new Uint8Array(await new Response(first).arrayBuffer()), encoded);
-  // Binary (gzip) bodies stay bytes.
-  assert.equal(responseBody([encoded]).body, encoded);
-});
-
-Deno.test("responseBody gives a text body up to TEXT_BODY_BYTES as one string of its parts, the same for the same parts", () => {
-  const line = (i: number) => `series{i="${i}",note="é ✓"} ${i}\n`;
-  const encoder = new TextEncoder();
-  const fragment = encoder.encode(Array.from({ length: 3000 }, (_, i) => line(i)).join(""));
-  const self = encoder.encode("up 1\n");
-  const parts = [fragment, fragment, self];
-  assert.ok(fragment.length * 2 > SMALL_BODY_BYTES, "a body above the small-buffer size");
-  const { body } = responseBody(parts, true);
-  assert.equal(typeof body, "string");
-  assert.deepEqual(encoder.encode(body as string), new Uint8Array([...fragment, ...fragment, ...self]));
-  assert.equal(responseBody(parts, true).body, body);
-  // A new body with a new self part: the same text before it.
-  const next = responseBody([fragment, fragment, encoder.encode("up 2\n")], true).body as string;
-  assert.equal(next, (body as string).replace(/up 1\n$/, "up 2\n"));
-  // Above TEXT_BODY_BYTES, and any binary body above the small size: a stream.
-  const big = [bytes(TEXT_BODY_BYTES), bytes(1)];
-  assert.ok(responseBody(big, true).body instanceof ReadableStream);
-  assert.ok(responseBody(parts).body instanceof ReadableStream);
+Deno.test("a shared body serves the same bytes to every request over HTTP, at once or one after another", async () => {
+  const parts = [bytes(40_000), bytes(30_000, 11)];
+  const expected = joined(parts);
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => {
+    const { body } = responseBody(parts);
+    return new Response(body, {
+      headers: { "content-type": "application/octet-stream", "x-kind": "shared" },
+    });
+  });
+  try {
+    const url = `http://127.0.0.1:${server.addr.port}/`;
+    const get = async () => {
+      const response = await fetch(url, { headers: { "accept-encoding": "identity" } });
+      assert.equal(response.headers.get("content-length"), String(expected.length));
+      return await response.bytes();
+    };
+    for (let i = 0; i < 5; i++) assert.deepEqual(await get(), expected);
+    const together = await Promise.all(Array.from({ length: 16 }, get));
+    for (const got of together) assert.deepEqual(got, expected);
+    assert.deepEqual(parts[0], bytes(40_000));
+  } finally {
+    await server.shutdown();
+  }
 });

@@ -23,7 +23,7 @@ import { within } from "../long_timer.ts";
 import { type Format, formatFamilies, type MetricFamily, OPENMETRICS_EOF } from "./format.ts";
 import { type DeflatedPart, deflateLastPart, deflatePart, gzipParts } from "./gzip_parts.ts";
 import { renderFragment } from "./render_fragment.ts";
-import { joinBytes, Slicer, SMALL_BODY_BYTES } from "./slicer.ts";
+import { Slicer } from "./slicer.ts";
 
 /** Where a fragment's families come from: a loaded module, or the unowned metrics. */
 export interface FragmentSource {
@@ -95,9 +95,9 @@ interface Body {
   self: SelfPart;
   /** A cached body, for every scrape until a fragment or the self-metrics change. */
   shared: boolean;
-  /** The plain parts, in order; one joined buffer for a small body. */
+  /** The plain parts, in order. */
   plain?: Bytes[];
-  /** The gzip stream's parts, in order; one joined buffer for a small body. */
+  /** The gzip stream's parts, in order. */
   gzip?: Bytes[];
   gzipping?: Promise<Bytes[]>;
   /** The encodings scrapes asked this body for: the next body is warmed in those. */
@@ -105,13 +105,6 @@ interface Body {
 }
 
 const encoder = new TextEncoder();
-
-/** `parts` as they are, or joined into one buffer when small. */
-function joinSmall(parts: Bytes[]): Bytes[] {
-  let length = 0;
-  for (const part of parts) length += part.length;
-  return parts.length <= 1 || length > SMALL_BODY_BYTES ? parts : [joinBytes(parts)];
-}
 
 export class Exposition {
   readonly #options: ExpositionOptions;
@@ -294,9 +287,12 @@ export class Exposition {
     this.#refreshing.set(format, refresh);
   }
 
-  /** The plain parts: the fragments' own bytes and the self-metrics, never copied together but when small. */
+  /**
+   * The plain parts: the fragments' own bytes and the self-metrics, never copied together here
+   * (responseBody joins a body up to 1 MiB once, for every response).
+   */
   #plainOf(body: Body): Bytes[] {
-    return body.plain ??= joinSmall([...body.fragments.map((p) => p.bytes), body.self.bytes]);
+    return body.plain ??= [...body.fragments.map((p) => p.bytes), body.self.bytes];
   }
 
   #gzipOf(body: Body): Promise<Bytes[]> {
@@ -304,7 +300,7 @@ export class Exposition {
     return body.gzipping ??= (async () => {
       // Each fragment is deflated once, for every body it is part of.
       const deflated = await Promise.all(body.fragments.map((part) => this.#deflate(part)));
-      body.gzip = joinSmall(gzipParts(deflated, body.self.deflated));
+      body.gzip = gzipParts(deflated, body.self.deflated);
       body.gzipping = undefined;
       return body.gzip;
     })();

@@ -19,12 +19,6 @@ export interface SlicerOptions {
 /** Bytes copied between two checks of the clock. */
 export const CHUNK_BYTES = 256 * 1024;
 
-/**
- * Up to this size a body is one buffer, joined once by the exposition and sent as it is;
- * above it, a body is its parts, streamed (issue 10).
- */
-export const SMALL_BODY_BYTES = 64 * 1024;
-
 /** `parts` one after another in one new buffer, at once: for small bodies. */
 export function joinBytes(parts: readonly Bytes[]): Bytes {
   let length = 0;

@@ -152,3 +152,30 @@ Deno.test("acceptsGzip refuses gzip;q=0, identity, absent and malformed headers"
 Deno.test("acceptsGzip lets an explicit gzip;q=0 override *", () => {
   assert.equal(acceptsGzip("gzip;q=0, *"), false);
 });
+
+Deno.test("negotiateFormat and acceptsGzip answer each header for itself, the same header twice in a row too", () => {
+  const prometheus3 =
+    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,*/*;q=0.1";
+  const headers = [
+    prometheus3,
+    prometheus3,
+    "text/plain",
+    "text/plain",
+    null,
+    prometheus3,
+    "*/*",
+    prometheus3,
+  ];
+  assert.deepEqual(headers.map(negotiateFormat), [
+    "openmetrics",
+    "openmetrics",
+    "text",
+    "text",
+    "text",
+    "openmetrics",
+    "text",
+    "openmetrics",
+  ]);
+  const encodings = ["gzip", "gzip", "identity", "identity", null, "gzip", "gzip;q=0", "gzip"];
+  assert.deepEqual(encodings.map(acceptsGzip), [true, true, false, false, false, true, false, true]);
+});

@@ -350,6 +350,8 @@ Deno.test("pathOf gives what URL's pathname gives, cutting plain paths out of th
       "http://x/über",
     ]
   ) {
+    // Twice each, and each after another URL: pathOf keeps its last answer.
+    assert.equal(pathOf(url), new URL(url).pathname, url);
     assert.equal(pathOf(url), new URL(url).pathname, url);
   }
 });

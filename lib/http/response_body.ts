@@ -75,10 +75,10 @@ function sharedBody(parts: readonly Bytes[]): ReadableStream<Uint8Array> | Bytes
  * so detaches, every buffer enqueued, which would break the cached parts for every later
  * scrape.
  */
-export function responseBody(parts: readonly Bytes[]): { body: BodyInit; headers: Record<string, string> } {
+export function responseBody(parts: readonly Bytes[]): { body: BodyInit; headers?: Record<string, string> } {
   let length = 0;
   for (const part of parts) length += part.length;
-  if (length <= WHOLE_BODY_BYTES) return { body: sharedBody(parts), headers: {} };
+  if (length <= WHOLE_BODY_BYTES) return { body: sharedBody(parts) };
   let index = 0;
   let at = 0;
   const body = new ReadableStream<Uint8Array>({

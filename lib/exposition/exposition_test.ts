@@ -434,5 +434,7 @@ Deno.test("Exposition gives a body as its parts, never copied together, and its 
   const again = await exposition.encodeParts("text", false);
   assert.equal(again[0], parts[0]);
   assert.equal(
-decoder.decode(gunzipSync(await exposition.encode("text", true))), decoder.decode(whole));
+    decoder.decode(gunzipSync(await exposition.encode("text", true))),
+    decoder.decode(whole),
+  );
 });

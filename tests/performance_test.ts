@@ -108,6 +108,35 @@ Deno.test({
   },
 });
 
+Deno.test("HEAD /metrics answers with the GET's headers and Content-Length and no body, streamed or not", async () => {
+  // 30k series: the plain body (about 1.5 MB) is streamed from its parts, the gzip one is joined.
+  await withExporter({ "big.ts": seriesModule(30_000, "1h") }, async (e) => {
+    await e.waitForLog((l) => l.msg === "perf run done", 30_000);
+    for (const headers of [PLAIN, { "accept-encoding": "gzip" }]) {
+      const sameBytes = (a: Uint8Array, b: Uint8Array) =>
+        a.length === b.length && a.every((x, i) => x === b[i]);
+      const withoutDate = (h: Headers) => Object.fromEntries([...h].filter(([name]) => name !== "date"));
+      let checked = false;
+      // Until no self-metrics refresh fell between the GETs around the HEAD.
+      for (let attempt = 0; attempt < 20 && !checked; attempt++) {
+        const get = await rawScrape(e.url, headers);
+        const before = await get.bytes();
+        const head = await fetch(`${e.url}/metrics`, { method: "HEAD", headers });
+        const after = await (await rawScrape(e.url, headers)).bytes();
+        if (!sameBytes(before, after)) continue;
+        assert.equal(head.status, 200);
+        // fetch gunzips a gzip body: its bytes give the plain length only. The headers are as sent.
+        assert.deepEqual(withoutDate(head.headers), withoutDate(get.headers), JSON.stringify(headers));
+        if (headers === PLAIN) assert.equal(head.headers.get("content-length"), String(before.length));
+        assert.equal(await head.text(), "");
+        checked = true;
+      }
+      assert.ok(checked, "the body changed between every pair of scrapes");
+    }
+    assert.ok(e.logs.every((l) => l.level !== "error"), "no request failed");
+  });
+});
+
 Deno.test("a value set in process() shows in the next scrape after the run, plain and gzip", async () => {
   const count = 20_000;
   await withExporter({ "big.ts": seriesModule(count, "300ms") }, async (e) => {

@@ -148,17 +148,13 @@ export function createHandler(deps: HandlerDeps): Handler {
       const allow = route.methods.join(", ");
       return text(405, `Method ${request.method} not allowed on ${pathname}\n`, { allow });
     }
+    // A HEAD gets the GET's response: Deno.serve sends its headers and no body, with the
+    // GET's Content-Length, as node_exporter does. A bodiless Response would say 0.
     try {
       const handled = route.handle(request);
-      if (handled instanceof Response) return headOf(request, handled);
-      return handled.then((response) => headOf(request, response), (err) => failed(pathname, err));
+      return handled instanceof Response ? handled : handled.catch((err) => failed(pathname, err));
     } catch (err) {
       return failed(pathname, err);
     }
   };
-}
-
-/** `response` for a GET, or its status and headers without the body for a HEAD. */
-function headOf(request: Request, response: Response): Response {
-  return request.method === "HEAD" ? new Response(null, response) : response;
 }

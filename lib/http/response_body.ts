@@ -16,7 +16,7 @@ const CHUNK_BYTES = 1024 * 1024;
 
 /**
  * Up to this size a body, text or gzip, is joined into one buffer once and sent without a copy
- * (`sharedBody`); above it, a body is streamed from its parts, so that a body of tens of MB is
+ * (`shareBody`); above it, a body is streamed from its parts, so that a body of tens of MB is
  * not held twice. A body rebuilt at every self-metrics refresh is joined again then: at this
  * size a copy of a millisecond or less.
  */
@@ -57,13 +57,10 @@ const sharedBodies = new WeakMap<readonly Bytes[], ReadableStream<Uint8Array> | 
  * Reading such a Response in JavaScript gives the shared bytes themselves, not a copy: nothing
  * in the exporter does (Deno.serve writes them from Rust), and nothing may write to them.
  */
-function sharedBody(parts: readonly Bytes[]): ReadableStream<Uint8Array> | Bytes {
-  let body = sharedBodies.get(parts);
-  if (body === undefined) {
-    const bytes = parts.length === 1 ? parts[0] : joinBytes(parts);
-    body = REUSES_BODY_STREAMS ? new Response(bytes).body ?? bytes : bytes;
-    sharedBodies.set(parts, body);
-  }
+function shareBody(parts: readonly Bytes[]): ReadableStream<Uint8Array> | Bytes {
+  const bytes = parts.length === 1 ? parts[0] : joinBytes(parts);
+  const body = REUSES_BODY_STREAMS ? new Response(bytes).body ?? bytes : bytes;
+  sharedBodies.set(parts, body);
   return body;
 }
 
@@ -76,9 +73,11 @@ function sharedBody(parts: readonly Bytes[]): ReadableStream<Uint8Array> | Bytes
  * scrape.
  */
 export function responseBody(parts: readonly Bytes[]): { body: BodyInit; headers?: Record<string, string> } {
+  const shared = sharedBodies.get(parts);
+  if (shared !== undefined) return { body: shared };
   let length = 0;
   for (const part of parts) length += part.length;
-  if (length <= WHOLE_BODY_BYTES) return { body: sharedBody(parts) };
+  if (length <= WHOLE_BODY_BYTES) return { body: shareBody(parts) };
   let index = 0;
   let at = 0;
   const body = new ReadableStream<Uint8Array>({

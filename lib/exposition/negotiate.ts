@@ -5,6 +5,7 @@
  * @module
  */
 
+import { keepingLast } from "../keeping_last.ts";
 import type { Format } from "./format.ts";
 
 interface Element {
@@ -39,22 +40,6 @@ const QVALUE_RE = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/;
  */
 export function negotiateFormat(accept: string | null): Format {
   return accept === null ? "text" : formatFor(accept);
-}
-
-/**
- * `answer` that keeps its last answer: a client sends the same header at every scrape, and
- * parsing Prometheus 3's Accept took 3 us, more than the rest of a cached scrape (issue 10).
- */
-function keepingLast<T>(answer: (header: string) => T): (header: string) => T {
-  let last: string | undefined;
-  let kept: T;
-  return (header) => {
-    if (header !== last) {
-      kept = answer(header);
-      last = header;
-    }
-    return kept;
-  };
 }
 
 const formatFor = keepingLast((accept: string): Format => {

@@ -2,6 +2,7 @@
 
 import { CONTENT_TYPES, type Format } from "../exposition/format.ts";
 import { acceptsGzip, negotiateFormat } from "../exposition/negotiate.ts";
+import { keepingLast } from "../keeping_last.ts";
 import type { Logger } from "../log.ts";
 import { responseBody } from "./response_body.ts";
 
@@ -60,28 +61,17 @@ interface Route {
 /**
  * The path of a request URL. URL parsing costs more than the rest of a cached scrape, so a
  * plain path (letters, digits, "/", "-", "_") is cut out of the string; anything else (dot
- * segments, percent escapes) goes through URL, which normalises it.
+ * segments, percent escapes) goes through URL, which normalises it. The request limit and the
+ * router both ask for the same URL: the last answer is kept.
  */
-export function pathOf(url: string): string {
-  // The request limit and the router both ask, for the same URL.
-  if (url === lastUrl) return lastPath;
+export const pathOf: (url: string) => string = keepingLast((url) => {
   const start = url.indexOf("/", url.indexOf("//") + 2);
-  let path: string;
-  if (start < 0) {
-    path = new URL(url).pathname;
-  } else {
-    let end = url.indexOf("?", start);
-    if (end < 0) end = url.length;
-    path = url.slice(start, end);
-    if (!PLAIN_PATH.test(path)) path = new URL(url).pathname;
-  }
-  lastUrl = url;
-  lastPath = path;
-  return path;
-}
-
-let lastUrl: string | undefined;
-let lastPath = "";
+  if (start < 0) return new URL(url).pathname;
+  let end = url.indexOf("?", start);
+  if (end < 0) end = url.length;
+  const path = url.slice(start, end);
+  return PLAIN_PATH.test(path) ? path : new URL(url).pathname;
+});
 
 const PLAIN_PATH = /^(?:\/[\w-]+)*\/?$/;
 

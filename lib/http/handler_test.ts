@@ -131,7 +131,7 @@ Deno.test("scrapeCapMs keeps 500ms margin, at most half the timeout, and ignores
   assert.deepEqual(cases.map(([header]) => [header, scrapeCapMs(header)]), cases);
 });
 
-Deno.test("handler answers HEAD on the telemetry path as GET; Deno.serve leaves the body out", async () => {
+Deno.test("handler answers HEAD on the telemetry path with the GET's response, body included (Deno.serve sends none)", async () => {
   const { handler } = setup();
 
   const response = await handler(get("/metrics", { accept: PROMETHEUS_ACCEPT }, "HEAD"));

@@ -16,6 +16,8 @@ import { VERSION } from "./lib/version.ts";
 import { WebConfigError } from "./lib/web_config/web_config.ts";
 import { WebConfigWatcher } from "./lib/web_config/web_config_watcher.ts";
 import { guardHandler } from "./lib/web_config/web_guard.ts";
+import { HOST_COMMAND } from "./lib/host_protocol.ts";
+import { parseHostArgs, runHost } from "./lib/host/host_main.ts";
 
 /** The exit code when --shutdown.timeout passed with work still pending. */
 const SHUTDOWN_TIMED_OUT = 3;
@@ -91,6 +93,7 @@ export async function main(args: string[]): Promise<number> {
     return checkModule(command.file, {
       collectTimeoutMs: config.collectTimeoutMs,
       sandboxAll: config.sandboxAll,
+      hosts: config,
       collectIntervalMs: config.collectIntervalMs,
       log,
       // Set by scripts/check_module.ts (the check-module task) once `deno check` passed.
@@ -149,6 +152,8 @@ export async function main(args: string[]): Promise<number> {
     }),
   ]);
   log.info("shutting down", { signal, timeout: formatDuration(config.shutdownTimeoutMs) });
+  // No run starts after the signal, not even while in-flight scrapes finish.
+  exporter.stopRuns();
   const stopping = (async () => {
     await server.shutdown(); // stops accepting and lets in-flight scrapes finish
     web?.close(); // after the requests in flight: it ends the bcrypt Worker their checks may wait on
@@ -166,13 +171,17 @@ export async function main(args: string[]): Promise<number> {
   probe?.stop();
   if (!finished) {
     log.error("shutdown timed out; abandoning what is pending", { pending: exporter.pending().join(", ") });
+    exporter.killHosts();
     return SHUTDOWN_TIMED_OUT;
   }
   log.info("stopped");
   return 0;
 }
 
-if (import.meta.main) {
+if (import.meta.main && Deno.args[0] === HOST_COMMAND) {
+  // The compiled binary starts its module hosts from itself (lib/supervisor/host_command.ts).
+  await runHost(parseHostArgs(Deno.args.slice(1)));
+} else if (import.meta.main) {
   // Before any module loads: a module's Deno.exit() or process.exit() throws; this is the exit.
   const { exit } = installExitGuard();
   exit(await main(Deno.args));

@@ -1,11 +1,13 @@
 /** `dynamic_exporter check <file>`: load one module, run it once, print and validate its exposition. */
 
-import { basename, dirname, resolve } from "node:path";
+import { basename } from "node:path";
 import { describeError } from "./modules/describe_error.ts";
 import { register } from "prom-client";
 import { formatDuration } from "./duration.ts";
 import { formatFamilies, validateFamily } from "./exposition/format.ts";
-import { createModuleHost } from "./modules/routing_host.ts";
+import { ProcessHost } from "./supervisor/process_host.ts";
+import { type Ceiling, describePermissions } from "./supervisor/ceiling.ts";
+import type { Config } from "./flags.ts";
 import type { Logger } from "./log.ts";
 import { MetricOwnership, type PromRegistry } from "./modules/ownership.ts";
 import { runProcess } from "./schedule/runner.ts";
@@ -15,8 +17,10 @@ import { selfMetrics } from "./exposition/self_metrics.ts";
 
 export interface CheckOptions {
   collectTimeoutMs: number;
-  /** --modules.sandbox: check the module in a Worker even if it declares no sandbox. */
+  /** --modules.sandbox: check the module in a host of its own even if it declares no sandbox. */
   sandboxAll?: boolean;
+  /** The module hosts' settings, as the exporter takes them. */
+  hosts: Pick<Config, "moduleCeiling" | "sharedMemoryBytes" | "hostGraceMs" | "hostHeartbeatMs">;
   /** `--collect.interval`, shown when the module has no `interval` of its own. */
   collectIntervalMs: number;
   /**
@@ -47,14 +51,33 @@ export async function checkModule(file: string, options: CheckOptions): Promise<
 
   // The same names are reserved as in the exporter, so that a collision fails here too.
   const reserved = selfMetrics([], { version: "", deno: "", v8: "", typescript: "" }, 0);
-  // A sandboxed module is checked in its Worker, with only what it declares, as it will run.
-  const host = createModuleHost({
+  // In the host it will run in: the shared host's permissions, or only what its sandbox declares.
+  const host = new ProcessHost({
     ownership: new MetricOwnership(register as unknown as PromRegistry, { reserved }),
     log: options.log,
-    metricsDir: dirname(resolve(file)),
     loadTimeoutMs: options.collectTimeoutMs,
     sandboxAll: options.sandboxAll ?? false,
+    ceiling: options.hosts.moduleCeiling,
+    sharedMemoryBytes: options.hosts.sharedMemoryBytes,
+    heartbeatMs: options.hosts.hostHeartbeatMs,
+    graceMs: options.hosts.hostGraceMs,
   });
+  try {
+    return await check(file, name, host, options, fail, out, err);
+  } finally {
+    host.close();
+  }
+}
+
+async function check(
+  file: string,
+  name: string,
+  host: ProcessHost,
+  options: CheckOptions,
+  fail: (reason: string, hint?: string) => number,
+  out: (text: string) => void,
+  err: (text: string) => void,
+): Promise<number> {
   let sandbox: SandboxSpec | undefined;
   try {
     sandbox = readSandboxDeclaration(await Deno.readTextFile(file));
@@ -68,7 +91,7 @@ export async function checkModule(file: string, options: CheckOptions): Promise<
     return fail((e as Error).message, (e as { hint?: string }).hint);
   }
   const timeoutMs = module.timeoutMs ?? options.collectTimeoutMs;
-  err(report(module, sandbox, options));
+  err(report(module, sandbox, options, options.hosts.moduleCeiling));
   const run = await runProcess(module, { timeoutMs, log: options.log.child({ module: name }) }).result;
   if (run.outcome !== "success") {
     const described = run.outcome === "timeout" ? undefined : describeError(run.error, module.url);
@@ -102,6 +125,7 @@ function report(
   module: { name: string; intervalMs?: number; timeoutMs?: number },
   sandbox: SandboxSpec | undefined,
   options: CheckOptions,
+  ceiling: Ceiling,
 ): string {
   const setting = (own: number | undefined, flag: number, name: string) =>
     own === undefined
@@ -116,8 +140,10 @@ function report(
     `  timeout: ${setting(module.timeoutMs, options.collectTimeoutMs, "--collect.timeout")}`,
     `  sandbox: ${
       sandbox === undefined
-        ? "none (runs in the exporter's process, with its permissions)"
-        : `its own Worker with ${permissions!.length > 0 ? permissions!.join(" ") : "no permissions"}, ` +
+        ? `none (runs in the shared module host, with the modules' permissions: ${
+          describePermissions(ceiling)
+        })`
+        : `a host of its own with ${permissions!.length > 0 ? permissions!.join(" ") : "no permissions"}, ` +
           `memory ${size(sandbox.memoryBytes)}`
     }`,
     `  type check: ${

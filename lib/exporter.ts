@@ -10,9 +10,8 @@ import { Exposition } from "./exposition/exposition.ts";
 import type { Format } from "./exposition/format.ts";
 import { coalesce } from "./coalesce.ts";
 import { createHandler, type Handler } from "./http/handler.ts";
-import { createModuleHost } from "./modules/routing_host.ts";
+import { ProcessHost } from "./supervisor/process_host.ts";
 import { landingPage } from "./http/landing.ts";
-import type { ModuleHost } from "./modules/module_host.ts";
 import { MetricOwnership, type PromRegistry } from "./modules/ownership.ts";
 import { runProcess } from "./schedule/runner.ts";
 import { Scheduler } from "./schedule/scheduler.ts";
@@ -35,6 +34,10 @@ export type ExporterConfig = Pick<
   | "telemetryPath"
   | "enableLifecycle"
   | "sandboxAll"
+  | "moduleCeiling"
+  | "sharedMemoryBytes"
+  | "hostGraceMs"
+  | "hostHeartbeatMs"
 >;
 
 export interface ExporterOptions {
@@ -67,6 +70,7 @@ export class Exporter {
   readonly #watcher: DirWatcher;
   readonly #ignored: IgnoredFiles;
   readonly #modules: ModuleSet;
+  readonly #host: ProcessHost;
   readonly #startTimeSeconds = performance.timeOrigin / 1000;
   readonly #build = buildInfo();
   #ready = false;
@@ -79,12 +83,17 @@ export class Exporter {
     this.#ownership = new MetricOwnership(register as unknown as PromRegistry, {
       reserved: selfMetrics([], this.#build, 0),
     });
-    const host: ModuleHost = createModuleHost({
+    const host = this.#host = new ProcessHost({
       ownership: this.#ownership,
       log: this.#log,
-      metricsDir: config.metricsDir,
       loadTimeoutMs: config.collectTimeoutMs,
       sandboxAll: config.sandboxAll,
+      ceiling: config.moduleCeiling,
+      sharedMemoryBytes: config.sharedMemoryBytes,
+      heartbeatMs: config.hostHeartbeatMs,
+      graceMs: config.hostGraceMs,
+      onHostDown: (names) => this.#modules.onHostDown(names),
+      onQuarantine: (name, reason) => this.#modules.onQuarantine(name, reason),
     });
     this.#scheduler = new Scheduler({
       start: (module, timeoutMs) => {
@@ -102,7 +111,10 @@ export class Exporter {
     });
     this.#exposition = new Exposition({
       selfFamilies: () =>
-        selfMetrics(this.#board.list(), this.#build, this.#startTimeSeconds, this.#webConfig?.status()),
+        selfMetrics(this.#board.list(), this.#build, this.#startTimeSeconds, this.#webConfig?.status(), {
+          hosts: this.#host.hosts(),
+          restarts: this.#host.restarts,
+        }),
       // Two counters that only grow: their sum changes whenever either does.
       selfVersion: () => this.#board.generation + (this.#webConfig?.generation ?? 0),
       onRender: (name, err) => this.#modules.onRender(name, err),
@@ -120,6 +132,7 @@ export class Exporter {
       collectTimeoutMs: config.collectTimeoutMs,
       host,
       scheduler: this.#scheduler,
+      describeHost: (module) => host.describe(module),
       exposition: this.#exposition,
       board: this.#board,
       ignored: this.#ignored,
@@ -208,6 +221,16 @@ export class Exporter {
   /** What close() is still waiting for (a load, process() and dispose() calls), by module. */
   pending(): string[] {
     return this.#modules.pending();
+  }
+
+  /** Starts no run from now on (SIGTERM: shutdown has begun). */
+  stopRuns(): Promise<void> {
+    return this.#scheduler.close();
+  }
+
+  /** Kills every module host at once: shutdown passed its deadline, and none may outlive the server. */
+  killHosts(): void {
+    this.#host.killAll();
   }
 
   /** Stops watching and running, and disposes every module, all at once. */

@@ -3,6 +3,8 @@
 import { parseArgs } from "node:util";
 import { parseDuration } from "./duration.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
+import { type Ceiling, ceilingValue, defaultCeiling } from "./supervisor/ceiling.ts";
+import { parseSize, PERMISSION_KINDS } from "./modules/sandbox.ts";
 
 export interface ListenAddress {
   /** Host to bind; "" means every interface, IPv4 and IPv6. */
@@ -20,8 +22,16 @@ export interface Config {
   /** Idle connections are closed within this long (the socket is rebound this often). 0: never. */
   idleTimeoutMs: number;
   metricsDir: string;
-  /** --modules.sandbox: every module runs in a Worker of its own with only what it declares. */
+  /** --modules.sandbox: every module runs in a host of its own with only what it declares. */
   sandboxAll: boolean;
+  /** --modules.allow-*: the shared host's permissions and the most a sandbox may declare. */
+  moduleCeiling: Ceiling;
+  /** --modules.memory: the shared host's heap budget. */
+  sharedMemoryBytes: number;
+  /** --modules.host-grace: how long a host may be silent past its calls' timeouts before it is killed. */
+  hostGraceMs: number;
+  /** --modules.heartbeat: how often each host is pinged. */
+  hostHeartbeatMs: number;
   rescanIntervalMs: number;
   collectIntervalMs: number;
   collectTimeoutMs: number;
@@ -51,6 +61,8 @@ interface FlagSpec {
   boolean?: true;
   /** A one-letter alias, as `-h` for `--help`. */
   short?: string;
+  /** The value may be left out, as with Deno's `--allow-*`. */
+  optional?: true;
   help: string;
 }
 
@@ -86,8 +98,25 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
   "modules.sandbox": {
     boolean: true,
     help:
-      "Run every module in a Worker of its own with only the permissions its sandbox export declares (none if it declares none).",
+      "Run every module in a host process of its own with only the permissions its sandbox export declares (none if it declares none).",
   },
+  ...Object.fromEntries(PERMISSION_KINDS.map((kind) => [`modules.allow-${kind}`, {
+    optional: true,
+    help: `What modules may have of ${kind}, as Deno's --allow-${kind} takes it: the flag alone for all, ` +
+      `=a,b for those, = for none. The shared host holds it; a sandbox may declare within it.` +
+      (["read", "net", "env"].includes(kind) ? " Default: all." : " Default: none."),
+  }])),
+  "modules.memory": {
+    default: "1GiB",
+    help:
+      "The heap budget of the shared module host (modules without a sandbox); a sandboxed module's is its sandbox.memory. A host past it is restarted.",
+  },
+  "modules.host-grace": {
+    default: "3s",
+    help:
+      "A module host that answers nothing for this long past the timeouts of its calls (a loop after an await, a long native call) is killed and restarted.",
+  },
+  "modules.heartbeat": { default: "1s", help: "How often each module host is pinged." },
   "collect.interval": {
     default: "10s",
     help: "How often each module's process() runs; 0 runs it at scrape time.",
@@ -123,7 +152,7 @@ loading, reloading and unloading them as the files change.`;
 export function helpText(): string {
   const lines = [USAGE, "", "Flags:"];
   for (const [name, spec] of Object.entries(FLAGS)) {
-    const value = spec.boolean ? "" : "=<value>";
+    const value = spec.boolean ? "" : spec.optional ? "[=<values>]" : "=<value>";
     const def = spec.default === undefined ? "" : ` (default: ${JSON.stringify(spec.default)})`;
     const short = spec.short ? `-${spec.short}, ` : "";
     lines.push(`  ${short}--${name}${value}`, `      ${spec.help}${def}`);
@@ -131,8 +160,30 @@ export function helpText(): string {
   return lines.join("\n") + "\n";
 }
 
+/** A `--modules.allow-<kind>` given alone, as Deno's `--allow-<kind>` may be: all of the kind. */
+const ALL = "\u0000all";
+
+/** The ceiling the `--modules.allow-*` flags give, the default for those not given. */
+function ceilingFlags(values: Record<string, string | boolean | undefined>): Ceiling {
+  const ceiling = defaultCeiling();
+  for (const kind of PERMISSION_KINDS) {
+    const value = values[`modules.allow-${kind}`] as string | undefined;
+    if (value !== undefined) ceiling[kind] = ceilingValue(value === ALL ? undefined : value);
+  }
+  return ceiling;
+}
+
+function sizeFlag(name: string, value: string): number {
+  try {
+    return parseSize(value, `--${name}`);
+  } catch (err) {
+    throw new FlagError((err as Error).message, { cause: err });
+  }
+}
+
 /** Parses the command line; throws FlagError naming the flag at fault. */
 export function parseCommand(args: string[]): Command {
+  args = args.map((arg) => /^--modules\.allow-[a-z]+$/.test(arg) ? `${arg}=${ALL}` : arg);
   let parsed;
   try {
     parsed = parseArgs({
@@ -173,6 +224,10 @@ export function parseCommand(args: string[]): Command {
     idleTimeoutMs: durationFlag("web.idle-timeout", flag("web.idle-timeout"), ONE_TIMER_MS),
     metricsDir: nonEmpty("metrics.dir", flag("metrics.dir")),
     sandboxAll: values["modules.sandbox"] === true,
+    moduleCeiling: ceilingFlags(values),
+    sharedMemoryBytes: sizeFlag("modules.memory", flag("modules.memory")),
+    hostGraceMs: durationFlag("modules.host-grace", flag("modules.host-grace"), ONE_TIMER_MS),
+    hostHeartbeatMs: durationFlag("modules.heartbeat", flag("modules.heartbeat"), ONE_TIMER_MS),
     rescanIntervalMs: durationFlag("metrics.rescan-interval", flag("metrics.rescan-interval"), ONE_TIMER_MS),
     collectIntervalMs: durationFlag("collect.interval", flag("collect.interval")),
     collectTimeoutMs: durationFlag("collect.timeout", flag("collect.timeout")),
@@ -188,6 +243,9 @@ export function parseCommand(args: string[]): Command {
   }
   if (config.shutdownTimeoutMs === 0) {
     throw new FlagError(`--shutdown.timeout: must be greater than 0`);
+  }
+  if (config.hostHeartbeatMs === 0 || config.hostGraceMs <= config.hostHeartbeatMs) {
+    throw new FlagError(`--modules.heartbeat: must be greater than 0 and shorter than --modules.host-grace`);
   }
   if (config.rescanIntervalMs === 0) {
     throw new FlagError(`--metrics.rescan-interval: must be greater than 0`);

@@ -10,6 +10,10 @@ const DEFAULTS: Config = {
   idleTimeoutMs: 300_000,
   metricsDir: "./metrics",
   sandboxAll: false,
+  moduleCeiling: { read: true, net: true, env: true, run: [], write: [], sys: [] },
+  sharedMemoryBytes: 1024 ** 3,
+  hostGraceMs: 3000,
+  hostHeartbeatMs: 1000,
   rescanIntervalMs: 30_000,
   collectIntervalMs: 10_000,
   collectTimeoutMs: 5_000,
@@ -58,6 +62,10 @@ Deno.test("parseCommand reads every flag at once", () => {
       "/srv/metrics",
       "--metrics.rescan-interval=1m",
       "--modules.sandbox",
+      "--modules.allow-sys=hostname",
+      "--modules.memory=512MiB",
+      "--modules.host-grace=2s",
+      "--modules.heartbeat=250ms",
       "--collect.interval=1m30s",
       "--collect.timeout",
       "500ms",
@@ -78,6 +86,10 @@ Deno.test("parseCommand reads every flag at once", () => {
         idleTimeoutMs: 30_000,
         metricsDir: "/srv/metrics",
         sandboxAll: true,
+        moduleCeiling: { read: true, net: true, env: true, run: [], write: [], sys: ["hostname"] },
+        sharedMemoryBytes: 512 * 1024 ** 2,
+        hostGraceMs: 2000,
+        hostHeartbeatMs: 250,
         rescanIntervalMs: 60_000,
         collectIntervalMs: 90_000,
         collectTimeoutMs: 500,
@@ -387,7 +399,25 @@ Flags:
   --metrics.rescan-interval=<value>
       How often the metrics dir is rescanned without a file event (for file systems that send none, such as NFS), retrying modules that failed to load. (default: "30s")
   --modules.sandbox
-      Run every module in a Worker of its own with only the permissions its sandbox export declares (none if it declares none).
+      Run every module in a host process of its own with only the permissions its sandbox export declares (none if it declares none).
+  --modules.allow-net[=<values>]
+      What modules may have of net, as Deno's --allow-net takes it: the flag alone for all, =a,b for those, = for none. The shared host holds it; a sandbox may declare within it. Default: all.
+  --modules.allow-read[=<values>]
+      What modules may have of read, as Deno's --allow-read takes it: the flag alone for all, =a,b for those, = for none. The shared host holds it; a sandbox may declare within it. Default: all.
+  --modules.allow-env[=<values>]
+      What modules may have of env, as Deno's --allow-env takes it: the flag alone for all, =a,b for those, = for none. The shared host holds it; a sandbox may declare within it. Default: all.
+  --modules.allow-run[=<values>]
+      What modules may have of run, as Deno's --allow-run takes it: the flag alone for all, =a,b for those, = for none. The shared host holds it; a sandbox may declare within it. Default: none.
+  --modules.allow-write[=<values>]
+      What modules may have of write, as Deno's --allow-write takes it: the flag alone for all, =a,b for those, = for none. The shared host holds it; a sandbox may declare within it. Default: none.
+  --modules.allow-sys[=<values>]
+      What modules may have of sys, as Deno's --allow-sys takes it: the flag alone for all, =a,b for those, = for none. The shared host holds it; a sandbox may declare within it. Default: none.
+  --modules.memory=<value>
+      The heap budget of the shared module host (modules without a sandbox); a sandboxed module's is its sandbox.memory. A host past it is restarted. (default: "1GiB")
+  --modules.host-grace=<value>
+      A module host that answers nothing for this long past the timeouts of its calls (a loop after an await, a long native call) is killed and restarted. (default: "3s")
+  --modules.heartbeat=<value>
+      How often each module host is pinged. (default: "1s")
   --collect.interval=<value>
       How often each module's process() runs; 0 runs it at scrape time. (default: "10s")
   --collect.timeout=<value>
@@ -422,6 +452,15 @@ Deno.test("parseCommand --help lists every flag of the contract", () => {
     "metrics.dir",
     "metrics.rescan-interval",
     "modules.sandbox",
+    "modules.allow-net",
+    "modules.allow-read",
+    "modules.allow-env",
+    "modules.allow-run",
+    "modules.allow-write",
+    "modules.allow-sys",
+    "modules.memory",
+    "modules.host-grace",
+    "modules.heartbeat",
     "collect.interval",
     "collect.timeout",
     "shutdown.timeout",
@@ -508,4 +547,27 @@ Deno.test("parseCommand suggests nothing for a flag far from every known one", (
 Deno.test("parseCommand reads --env-file and refuses it empty", () => {
   assert.deepEqual(parseCommand(["--env-file=.env"]), run({ envFile: ".env" }));
   rejects(["--env-file="], "--env-file: must not be empty");
+});
+
+Deno.test("--modules.allow-* flags set the modules' ceiling: alone for all, a list, or empty for none", () => {
+  const { config } = parseCommand([
+    "--modules.allow-run=/usr/bin/df,/usr/bin/ps",
+    "--modules.allow-write",
+    "--modules.allow-net=",
+  ]) as { config: Config };
+  assert.deepEqual(config.moduleCeiling, {
+    read: true,
+    net: [],
+    env: true,
+    run: ["/usr/bin/df", "/usr/bin/ps"],
+    write: true,
+    sys: [],
+  });
+});
+
+Deno.test("--modules.heartbeat must be shorter than --modules.host-grace", () => {
+  rejects(
+    ["--modules.heartbeat=5s", "--modules.host-grace=2s"],
+    "--modules.heartbeat: must be greater than 0 and shorter than --modules.host-grace",
+  );
 });

@@ -10,10 +10,11 @@ import { type LoadedModule, type ModuleHost, ModuleLoadError } from "./modules/m
 import type { RunResult } from "./schedule/runner.ts";
 import { scanDir } from "./modules/scan.ts";
 import { MAX_ABANDONED, type OverrunReason, type Scheduler, STUCK_HINT } from "./schedule/scheduler.ts";
-import type { StatusBoard } from "./status.ts";
+import type { ModuleStatus, StatusBoard } from "./status.ts";
 import { describeError } from "./modules/describe_error.ts";
 import { formatDuration } from "./duration.ts";
 import type { IgnoredFiles } from "./modules/ignored_files.ts";
+import { helperSignature } from "./modules/local_imports.ts";
 
 export interface SyncOptions {
   reloadAll?: boolean;
@@ -40,19 +41,6 @@ interface Entry {
 /** How often the helper files of sandboxed modules are checked for a change. */
 const HELPER_CHECK_MS = 1000;
 
-/** A file's identity and version, as cheap as a stat: a changed helper has another. */
-async function helperSignature(paths: readonly string[]): Promise<string> {
-  const parts = await Promise.all(paths.map(async (path) => {
-    try {
-      const info = await Deno.stat(path);
-      return `${path}:${info.ino}:${info.size}:${info.mtime?.getTime()}`;
-    } catch {
-      return `${path}:gone`;
-    }
-  }));
-  return parts.join("\n");
-}
-
 function logFields(d: { message: string; file: string; line?: number; column?: number; hint?: string }) {
   return { file: d.file, line: d.line, column: d.column, err: d.message, hint: d.hint };
 }
@@ -63,7 +51,9 @@ export interface ModuleSetOptions {
   collectIntervalMs: number;
   collectTimeoutMs: number;
   host: ModuleHost;
-  scheduler: Pick<Scheduler, "add" | "remove" | "close">;
+  scheduler: Pick<Scheduler, "add" | "remove" | "close" | "runSoon">;
+  /** Where and with what a loaded module runs, for the status page. */
+  describeHost?(module: LoadedModule): ModuleStatus["host"];
   exposition: Pick<Exposition, "freeze" | "set" | "delete" | "invalidate" | "has">;
   board: StatusBoard;
   ignored: IgnoredFiles;
@@ -241,6 +231,8 @@ export class ModuleSet {
         s.file = file;
         s.lastLoadSuccessful = false;
         s.reloads.failure++;
+        s.quarantined = e.quarantined;
+        if (e.quarantined) s.up = false;
         s.lastError = { stage: "load", message: e.reason, file, line: e.line, hint: e.hint, at: Date.now() };
         if (!previous) s.up = false;
       });
@@ -266,6 +258,7 @@ export class ModuleSet {
       s.intervalMs = intervalMs;
       s.timeoutMs = timeoutMs;
       s.metricNames = module.metricNames();
+      s.host = this.#config.describeHost?.(module);
       s.up = false;
       s.stuck = false;
       s.quarantined = undefined;
@@ -358,12 +351,42 @@ export class ModuleSet {
       s.up = entry.runOk && !entry.renderFailed;
       s.stuck = false;
       s.quarantined = module.quarantined;
+      s.host = this.#config.describeHost?.(module);
       s.servingPrevious = entry.serving !== module && this.#exposition.has(name);
       s.metricNames = module.metricNames();
       if (!failed) {
         s.lastSuccessAt = result.startedAt + result.durationSeconds * 1000;
         if (s.lastError?.stage === "run") s.lastError = undefined;
       }
+    });
+  }
+
+  /**
+   * These modules' host ended: they are down until they run in its successor, which they do
+   * at once. What they served stays served.
+   */
+  onHostDown(names: string[]): void {
+    for (const name of names) {
+      const entry = this.#entries.get(name);
+      if (!entry?.module) continue;
+      entry.runOk = false;
+      this.#board.update(name, (s) => {
+        s.up = false;
+        s.host = entry.module && this.#config.describeHost?.(entry.module);
+      });
+      this.#scheduler.runSoon(name);
+    }
+  }
+
+  /** A module was quarantined: it runs no more until its file or a helper changes; its last values stay served. */
+  onQuarantine(name: string, reason: string): void {
+    const entry = this.#entries.get(name);
+    if (!entry?.module) return;
+    this.#scheduler.remove(name);
+    entry.runOk = false;
+    this.#board.update(name, (s) => {
+      s.up = false;
+      s.quarantined = reason;
     });
   }
 

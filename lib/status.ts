@@ -37,8 +37,10 @@ export interface ModuleStatus {
   metricNames: string[];
   /** Too many abandoned process() calls are still pending: runs are skipped until one settles. */
   stuck: boolean;
-  /** A sandboxed module whose Worker did not answer past its timeout: why no Worker is started until the file changes. */
+  /** Why the module is quarantined (its runs ended its host too often): it runs no more until its file or a helper changes. */
   quarantined?: string;
+  /** Where the module runs: the shared host, a host of its own (sandboxed, or alone on probation), with what permissions, and its host's restarts. */
+  host?: { placement: "shared" | "sandboxed" | "probation"; permissions: string; restarts: number };
   /** When the next run is due, ms since the epoch (interval modules). */
   nextRunAt?: number;
   /** That next run is a retry after a failure. */

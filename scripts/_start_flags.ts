@@ -8,7 +8,10 @@ export const ROOT: string = fileURLToPath(new URL("..", import.meta.url));
 /** The words between `deno run` and `main.ts` in the start task: one list of permissions for every task. */
 export async function startFlags(): Promise<string[]> {
   const config = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
-  const words: string[] = config.tasks.start.split(/\s+/);
+  // The task asks the deno it runs under for its path (the server may run only itself, to
+  // start module hosts): here that is this very executable.
+  const task = (config.tasks.start as string).replace(/"\$\(deno eval '[^']*'\)"/, Deno.execPath());
+  const words: string[] = task.split(/\s+/);
   // The task installs the dependencies first (`deno install ... && deno run ...`).
   const run = words.lastIndexOf("run");
   return words.slice(run + 1, words.indexOf("main.ts", run));

@@ -93,9 +93,12 @@ export async function startExporter(options: StartOptions): Promise<Exporter> {
     waitForLog,
     stop(signal: Deno.Signal = "SIGTERM") {
       stopped ??= (async () => {
+        // A SIGKILLed server cannot stop its module hosts: the test does.
+        const hosts = signal === "SIGKILL" ? descendants(process.pid) : [];
         try {
           process.kill(signal);
         } catch { /* already exited */ }
+        for (const pid of hosts) killPid(pid);
         const { code } = await status;
         await reading;
         return code;
@@ -140,6 +143,41 @@ function lineSplitter(): TransformStream<string, string> {
       if (buffer !== "") controller.enqueue(buffer);
     },
   });
+}
+
+/** The pids of every living descendant of `pid`, from /proc. */
+export function descendants(pid: number): number[] {
+  const parents = new Map<number, number>();
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      parents.set(Number(entry.name), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  const out: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    const parent = queue.shift()!;
+    for (const [child, ppid] of parents) {
+      if (ppid === parent) {
+        out.push(child);
+        queue.push(child);
+      }
+    }
+  }
+  return out;
+}
+
+/** SIGKILLs `pid`, if it is still there. */
+export function killPid(pid: number): void {
+  try {
+    Deno.kill(pid, "SIGKILL");
+  } catch {
+    // Already gone.
+  }
 }
 
 /** Polls `check` until it returns true (or stops throwing), failing after `timeoutMs`. */

@@ -5,6 +5,13 @@ import type { MetricFamily, Sample } from "./format.ts";
 import type { ModuleStatus } from "../status.ts";
 import type { WebConfigStatus } from "../web_config/web_config_watcher.ts";
 
+/** The module hosts, as the supervisor reports them. */
+export interface HostsStatus {
+  hosts: { label: string; rssBytes?: number }[];
+  /** Restarts by host label, then reason. */
+  restarts: ReadonlyMap<string, ReadonlyMap<string, number>>;
+}
+
 export interface BuildInfo {
   version: string;
   deno: string;
@@ -35,9 +42,11 @@ export function selfMetrics(
   build: BuildInfo,
   startTimeSeconds: number,
   web?: WebConfigStatus,
+  hosts?: HostsStatus,
 ): MetricFamily[] {
   const one = (m: ModuleStatus, value: number): Sample[] => [{ labels: { module: m.name }, value }];
-  const loaded = modules.filter((m) => m.loaded).length;
+  const quarantined = modules.filter((m) => m.quarantined !== undefined).length;
+  const loaded = modules.filter((m) => m.loaded && m.quarantined === undefined).length;
   const cpu = process.cpuUsage();
   return [
     {
@@ -49,12 +58,31 @@ export function selfMetrics(
     },
     {
       name: P + "modules",
-      help: "Number of modules in the metrics directory by state: loaded (a version is serving) or failed.",
+      help:
+        "Number of modules in the metrics directory by state: loaded (a version is serving), failed, or quarantined (its runs ended its host too often).",
       type: "gauge",
       values: [
         { labels: { state: "loaded" }, value: loaded },
-        { labels: { state: "failed" }, value: modules.length - loaded },
+        { labels: { state: "failed" }, value: modules.length - loaded - quarantined },
+        { labels: { state: "quarantined" }, value: quarantined },
       ],
+    },
+    {
+      name: P + "host_restarts_total",
+      help:
+        "Module host processes that ended and were restarted, by host (shared, or the module's name) and reason.",
+      type: "counter",
+      values: [...hosts?.restarts ?? []].flatMap(([host, byReason]) =>
+        [...byReason].map(([reason, value]) => ({ labels: { host, reason }, value }))
+      ),
+    },
+    {
+      name: P + "host_resident_memory_bytes",
+      help: "Resident memory of each module host process, by host (shared, or the module's name).",
+      type: "gauge",
+      values: (hosts?.hosts ?? []).flatMap((h) =>
+        h.rssBytes === undefined ? [] : [{ labels: { host: h.label }, value: h.rssBytes }]
+      ),
     },
     perModule(
       "module_up",

@@ -15,7 +15,7 @@ type Exports = Record<string, unknown>;
 
 const macrotask = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
-class InProcessModule implements LoadedModule {
+export class InProcessModule implements LoadedModule {
   constructor(
     readonly name: string,
     readonly file: string,
@@ -76,10 +76,17 @@ export class InProcessHost implements ModuleHost {
 
   readonly #loadTimeoutMs: number;
 
-  /** `loadTimeoutMs` bounds an import, so a top-level await that never settles cannot hold the import lock. */
-  constructor(ownership: MetricOwnership, options: { loadTimeoutMs?: number } = {}) {
+  readonly #sandboxExport: boolean;
+
+  /**
+   * `loadTimeoutMs` bounds an import, so a top-level await that never settles cannot hold the
+   * import lock. `sandboxExport`: a module may export `sandbox` (a module host, whose server
+   * read the declaration before it started the host, and compares the export with it).
+   */
+  constructor(ownership: MetricOwnership, options: { loadTimeoutMs?: number; sandboxExport?: boolean } = {}) {
     this.#ownership = ownership;
     this.#loadTimeoutMs = options.loadTimeoutMs ?? 5000;
+    this.#sandboxExport = options.sandboxExport ?? false;
   }
 
   async load(name: string, file: string, previous?: LoadedModule): Promise<LoadedModule> {
@@ -102,7 +109,7 @@ export class InProcessHost implements ModuleHost {
         const exports = await this.#importWithin(`${url}?v=${version}`);
         // The router found no literal declaration, yet the module exports one (re-exported
         // from a helper, say): it asked for a sandbox and must not run in-process.
-        if ("sandbox" in exports) {
+        if ("sandbox" in exports && !this.#sandboxExport) {
           throw new Error(
             `it exports "sandbox", but not as a literal the exporter can read before running it ` +
               `(export const sandbox = { ... } in the module file itself)`,

@@ -60,3 +60,16 @@ export async function localImports(file: string, source: string): Promise<string
   }
   return found.sort();
 }
+
+/** Files' identities and versions, as cheap as a stat each: a changed file has another. */
+export async function helperSignature(paths: readonly string[]): Promise<string> {
+  const parts = await Promise.all(paths.map(async (path) => {
+    try {
+      const info = await Deno.stat(path);
+      return `${path}:${info.ino}:${info.size}:${info.mtime?.getTime()}`;
+    } catch {
+      return `${path}:gone`;
+    }
+  }));
+  return parts.join("\n");
+}

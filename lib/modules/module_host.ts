@@ -58,6 +58,9 @@ export interface ModuleHost {
 
 /** A module file that could not be loaded; `message` names the module and the reason. */
 export class ModuleLoadError extends Error {
+  /** Set when the file is quarantined (its runs ended its host too often): why. */
+  quarantined?: string;
+
   constructor(
     readonly module: string,
     readonly file: string,

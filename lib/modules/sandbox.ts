@@ -242,6 +242,13 @@ export function sandboxSpec(value: unknown): SandboxSpec {
     if (!Array.isArray(entry) || entry.some((item) => typeof item !== "string" || item === "")) {
       throw new SandboxError(`"sandbox.${key}" must be a list of non-empty strings`);
     }
+    // An entry becomes part of a host's --allow-<kind>=a,b flag: a comma would add an entry.
+    const comma = (entry as string[]).find((item) => item.includes(","));
+    if (comma !== undefined) {
+      throw new SandboxError(
+        `"sandbox.${key}" entry ${JSON.stringify(comma)} holds a comma; give one value per entry`,
+      );
+    }
     spec.permissions[key as PermissionKind] = [...new Set(entry as string[])];
   }
   return spec;
@@ -257,8 +264,8 @@ const SIZE_UNITS: Record<string, number> = {
   gib: 1024 ** 3,
 };
 
-/** `memory`: bytes as a number, or a string like "256MB" or "1GiB". */
-function parseSize(value: unknown): number {
+/** `memory`: bytes as a number, or a string like "256MB" or "1GiB"; `what` names it in the error. */
+export function parseSize(value: unknown, what = `"sandbox.memory"`): number {
   const match = typeof value === "string" ? /^(\d+(?:\.\d+)?)\s*([kmg]i?b)?$/i.exec(value.trim()) : undefined;
   const bytes = typeof value === "number"
     ? value
@@ -266,7 +273,7 @@ function parseSize(value: unknown): number {
     ? Number(match[1]) * SIZE_UNITS[(match[2] ?? "").toLowerCase()]
     : NaN;
   if (!Number.isFinite(bytes) || bytes < 16 * 1024 ** 2) {
-    throw new SandboxError(`"sandbox.memory" must be a size of at least 16MiB, like "256MB"`);
+    throw new SandboxError(`${what} must be a size of at least 16MiB, like "256MB"`);
   }
   return Math.floor(bytes);
 }
@@ -355,56 +362,4 @@ class LiteralParser {
     this.#pos += match[0].length;
     return JSON.parse(`"${match[1].replace(/\\'/g, "'").replace(/(?<!\\)"/g, '\\"')}"`);
   }
-}
-
-/**
- * Fails, naming the flag to add, when the exporter itself does not hold a permission the
- * sandbox asks for: a Worker can only narrow its parent's permissions.
- */
-export async function checkCeiling(spec: SandboxSpec): Promise<void> {
-  const missing: string[] = [];
-  for (const kind of PERMISSION_KINDS) {
-    for (const value of spec.permissions[kind]) {
-      const state = await Deno.permissions.query(descriptor(kind, value));
-      if (state.state !== "granted") missing.push(`--allow-${kind}=${value}`);
-    }
-  }
-  if (missing.length > 0) {
-    throw new SandboxError(
-      `its sandbox asks for more than the exporter holds: add ${missing.join(" ")} (or the broader flag) ` +
-        `to the exporter's permission flags (for the binary: to the compile task, which bakes them in)`,
-    );
-  }
-}
-
-function descriptor(kind: PermissionKind, value: string): Deno.PermissionDescriptor {
-  switch (kind) {
-    case "net":
-      return { name: "net", host: value };
-    case "read":
-      return { name: "read", path: value };
-    case "write":
-      return { name: "write", path: value };
-    case "env":
-      return { name: "env", variable: value };
-    case "run":
-      return { name: "run", command: value };
-    case "sys":
-      return { name: "sys", kind: value as Deno.SysPermissionDescriptor["kind"] };
-  }
-}
-
-/** The Worker's permission option: exactly the declaration, plus reading the metrics dir (the module and its helpers). */
-export function workerPermissions(spec: SandboxSpec, metricsDir: string): Deno.PermissionOptionsObject {
-  const list = (values: string[]) => values.length > 0 ? values : false;
-  return {
-    net: list(spec.permissions.net),
-    read: [metricsDir, ...spec.permissions.read],
-    env: list(spec.permissions.env),
-    run: list(spec.permissions.run),
-    write: list(spec.permissions.write),
-    sys: list(spec.permissions.sys) as Deno.PermissionOptionsObject["sys"],
-    ffi: false,
-    import: false,
-  };
 }

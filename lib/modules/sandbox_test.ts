@@ -1,12 +1,5 @@
 import assert from "node:assert/strict";
-import {
-  checkCeiling,
-  DEFAULT_MEMORY_BYTES,
-  emptySandbox,
-  readSandboxDeclaration,
-  SandboxError,
-  workerPermissions,
-} from "./sandbox.ts";
+import { DEFAULT_MEMORY_BYTES, emptySandbox, readSandboxDeclaration, SandboxError } from "./sandbox.ts";
 
 Deno.test("readSandboxDeclaration reads a literal with bare and quoted keys, comments and trailing commas", () => {
   const source = `import { Gauge } from "prom-client";
@@ -131,32 +124,4 @@ Deno.test("readSandboxDeclaration refuses every other way of exporting sandbox",
   ) {
     assert.equal(readSandboxDeclaration(source), undefined, source);
   }
-});
-
-Deno.test("workerPermissions grants exactly the declaration, plus reading the metrics dir", () => {
-  const spec = readSandboxDeclaration(`export const sandbox = { net: ["a:1"], read: ["/etc/hostname"] };`)!;
-  assert.deepEqual(workerPermissions(spec, "/srv/metrics"), {
-    net: ["a:1"],
-    read: ["/srv/metrics", "/etc/hostname"],
-    env: false,
-    run: false,
-    write: false,
-    sys: false,
-    ffi: false,
-    import: false,
-  });
-});
-
-Deno.test("checkCeiling names the flag the exporter lacks for a declared permission", async () => {
-  // The test runner holds --allow-read, --allow-net, --allow-env, --allow-run, --allow-write, not --allow-sys.
-  await checkCeiling(readSandboxDeclaration(`export const sandbox = { read: ["/etc"], net: ["x:1"] };`)!);
-  await assert.rejects(
-    () => checkCeiling(readSandboxDeclaration(`export const sandbox = { sys: ["hostname"] };`)!),
-    {
-      name: "SandboxError",
-      message:
-        "its sandbox asks for more than the exporter holds: add --allow-sys=hostname (or the broader " +
-        "flag) to the exporter's permission flags (for the binary: to the compile task, which bakes them in)",
-    },
-  );
 });

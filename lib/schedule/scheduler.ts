@@ -113,6 +113,17 @@ export class Scheduler {
     this.#entries.delete(name);
   }
 
+  /**
+   * Runs the module as soon as it may (its host was restarted: it is down until it runs
+   * again); a run in flight settles first, as a retry would.
+   */
+  runSoon(name: string): void {
+    const entry = this.#entries.get(name);
+    if (!entry || entry.schedule.intervalMs === 0) return;
+    entry.retryAt = this.#clock.now();
+    if (!entry.pending) this.#arm(entry);
+  }
+
   /** Whether a module runs at scrape time. */
   hasScrapeTime(): boolean {
     for (const entry of this.#entries.values()) if (entry.schedule.intervalMs === 0) return true;

@@ -1,0 +1,265 @@
+/**
+ * One loaded version of a module, as the server holds it: where it runs (a slot: the shared
+ * host, or a host of its own), its last good families, and placeholders in the server's
+ * registry that keep cross-module name ownership exact. The version is imported into its
+ * slot's current host process, and again, lazily, into the next one after a restart.
+ */
+
+import type { MetricFamily } from "../exposition/format.ts";
+import type { FromHost, SerializedError } from "../host_protocol.ts";
+import type { LoadedModule, ProcessContext } from "../modules/module_host.ts";
+import { MetricOwner, type PromMetric } from "../modules/ownership.ts";
+import { FamilyAssembler } from "../modules/family_pages.ts";
+import type { HostProcess } from "./host_process.ts";
+import type { Ceiling } from "./ceiling.ts";
+import type { SandboxSpec } from "../modules/sandbox.ts";
+
+/**
+ * Samples one run may hand back. The families are copied into the server's heap: a million
+ * series took the exporter past 1.5 GB of RSS and its scrapes to seconds (issue 9).
+ */
+export const MAX_HOSTED_SAMPLES = 200_000;
+
+/** Where a version runs. */
+export type Placement = "shared" | "sandboxed" | "probation";
+
+/** What the module needs of the supervisor (process_host.ts). */
+export interface HostedModuleSupervisor {
+  readonly loadTimeoutMs: number;
+  /** Takes or releases a metric name in the server's registry for `owner`. */
+  hold(owner: MetricOwner, name: string, type: string): void;
+  drop(owner: MetricOwner, name: string): void;
+  /** A run of `module` succeeded: its blames in a row end. */
+  succeeded(module: HostedModule): void;
+}
+
+/** A slot: a logical host whose process may be restarted. */
+export interface HostSlot {
+  readonly label: string;
+  readonly permissions: Ceiling;
+  /** The live process, started (after the restart backoff) if there is none. */
+  get(): Promise<HostProcess>;
+  /** The live process, if any, without starting one. */
+  readonly current: HostProcess | undefined;
+}
+
+/** For a permission a module was denied, what to declare (and, past the ceiling, which flag to give). */
+export function permissionHint(message: string, placement: Placement): string | undefined {
+  const denied = /Requires (net|read|write|env|run|sys) access to "([^"]*)"/.exec(message);
+  if (!denied) return undefined;
+  const [, kind, value] = denied;
+  return placement === "sandboxed"
+    ? `declare it in the module's sandbox export: ${kind}: [${JSON.stringify(value)}] ` +
+      `(within what --modules.allow-${kind} grants modules)`
+    : `modules may not have it: start the exporter with --modules.allow-${kind}=${value} (or the broader flag)`;
+}
+
+/** Rebuilds a host's error so that describeError finds its line, and the hint fits the module's placement. */
+export function deserializeError(e: SerializedError, placement: Placement): Error {
+  const denied = e.name === "NotCapable" || e.name === "PermissionDenied";
+  const err = e.name === "NotCapable"
+    ? new Deno.errors.NotCapable(cleanPermissionMessage(e.message))
+    : e.name === "PermissionDenied"
+    ? new Deno.errors.PermissionDenied(cleanPermissionMessage(e.message))
+    : new Error(e.message);
+  if (!denied) err.name = e.name;
+  if (e.stack) err.stack = denied ? cleanPermissionMessage(e.stack) : e.stack;
+  if (e.code !== undefined) (err as { code?: string }).code = e.code;
+  const hint = denied ? permissionHint(e.message, placement) : undefined;
+  if (hint) (err as { hint?: string }).hint = hint;
+  return err;
+}
+
+/** Deno's own advice ("run again with the --allow-read flag") is wrong for a module: the hint says what to do. */
+function cleanPermissionMessage(text: string): string {
+  return text.replace(/, run again with the --allow-\w+ flag/g, "");
+}
+
+type Reply<T extends FromHost["type"]> = Extract<FromHost, { type: T }>;
+
+/** A placeholder in the server's registry for a metric that lives in a host: it holds the name. */
+export function placeholder(name: string, type: string): PromMetric & { type: string } {
+  return { name, type, get: () => ({ name, help: "", type, values: [] }) };
+}
+
+export class HostedModule implements LoadedModule {
+  readonly owner: MetricOwner;
+  quarantined: string | undefined;
+  #families: MetricFamily[] = [];
+  #dynamic = false;
+  #loadedIn: HostProcess | undefined;
+  #importing: Promise<HostProcess> | undefined;
+  #retired = false;
+  /**
+   * A new version is loading and has taken this one's names: a run that answers meanwhile
+   * must not take them back (the new version would fail to load), so its result is dropped.
+   */
+  replacing = false;
+
+  constructor(
+    readonly supervisor: HostedModuleSupervisor,
+    readonly slot: HostSlot,
+    readonly placement: Placement,
+    readonly name: string,
+    readonly file: string,
+    readonly url: string,
+    readonly version: number,
+    /** The version's name in its host. */
+    readonly key: string,
+    readonly intervalMs: number | undefined,
+    readonly timeoutMs: number | undefined,
+    readonly helpers: string[],
+    readonly spec: SandboxSpec | undefined,
+    loadedIn: HostProcess,
+  ) {
+    this.owner = new MetricOwner(name);
+    this.#loadedIn = loadedIn;
+  }
+
+  get loadedIn(): HostProcess | undefined {
+    return this.#loadedIn;
+  }
+
+  get retired(): boolean {
+    return this.#retired;
+  }
+
+  /** The version is retired: no run starts, no import into a new host. */
+  retire(): void {
+    this.#retired = true;
+  }
+
+  async invoke(ctx: ProcessContext, timeoutMs: number): Promise<void> {
+    if (this.quarantined) throw new Error(this.quarantined);
+    const host = await this.#imported();
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    const id = host.nextId();
+    const onAbort = () => host.send({ type: "abort", id: host.nextId(), run: id });
+    ctx.signal.addEventListener("abort", onAbort, { once: true });
+    let reply: Reply<"result">;
+    let families: MetricFamily[];
+    try {
+      reply = await host.request({ type: "run", id, key: this.key, timeoutMs }, "result", {
+        timeoutMs,
+        suspect: this.name,
+      });
+      if (reply.error) throw deserializeError(reply.error, this.placement);
+      families = await this.#paged(host, id, reply.samples, reply.page, timeoutMs);
+    } finally {
+      ctx.signal.removeEventListener("abort", onAbort);
+    }
+    if (this.replacing) return;
+    this.syncPlaceholders(families);
+    this.#families = families;
+    this.#dynamic = reply.dynamic === true;
+    this.supervisor.succeeded(this);
+  }
+
+  metricNames(): string[] {
+    return [...this.owner.metrics.keys()];
+  }
+
+  isDynamic(): boolean {
+    return this.#dynamic;
+  }
+
+  /** The last run's families; a collect() of the live version when a metric computes its value at render time. */
+  async families(): Promise<MetricFamily[]> {
+    const host = this.#loadedIn;
+    if (!this.#dynamic || !host?.alive || host !== this.slot.current) return this.#families;
+    const id = host.nextId();
+    const timeoutMs = this.timeoutMs ?? this.supervisor.loadTimeoutMs;
+    const reply = await host.request({ type: "collect", id, key: this.key }, "families", {
+      timeoutMs,
+      suspect: this.name,
+    });
+    if (reply.error) throw deserializeError(reply.error, this.placement);
+    const families = await this.#paged(host, id, reply.samples, reply.page, timeoutMs);
+    const foreign = families.find((f) => !this.owner.metrics.has(f.name));
+    if (foreign) {
+      throw new Error(`collect() rendered a family "${foreign.name}" that was not there after the last run`);
+    }
+    return families;
+  }
+
+  /** Calls dispose() in the version's host, if it is still there, within `timeoutMs`. */
+  async dispose(timeoutMs: number): Promise<void> {
+    this.#retired = true;
+    const host = this.#loadedIn;
+    if (!host?.alive || host !== this.slot.current) return;
+    const reply = await host.request(
+      { type: "dispose", id: host.nextId(), key: this.key, timeoutMs },
+      "disposed",
+      {
+        timeoutMs,
+        suspect: this.name,
+      },
+    );
+    if (reply.error) throw deserializeError(reply.error, this.placement);
+  }
+
+  /** Lets the host forget the version (its metrics go with it). */
+  release(): void {
+    this.#retired = true;
+    const host = this.#loadedIn;
+    this.#loadedIn = undefined;
+    if (host?.alive) host.send({ type: "release", id: host.nextId(), key: this.key });
+  }
+
+  /**
+   * Holds the names of the version's metrics in the server's registry, so that no other
+   * module can take them; throws, naming both, when another module holds one already.
+   */
+  syncPlaceholders(metrics: { name: string; type: string }[]): void {
+    const wanted = new Map(metrics.map((m) => [m.name, m.type]));
+    for (const [name, held] of [...this.owner.metrics]) {
+      if (wanted.get(name) !== (held as { type?: string }).type) this.supervisor.drop(this.owner, name);
+    }
+    for (const [name, type] of wanted) {
+      if (!this.owner.metrics.has(name)) this.supervisor.hold(this.owner, name, type);
+    }
+  }
+
+  /** The slot's live host, with this version imported in it (again, after a restart). */
+  #imported(): Promise<HostProcess> {
+    if (this.#retired) return Promise.reject(new Error("the module was unloaded"));
+    const current = this.slot.current;
+    if (current?.alive && current === this.#loadedIn) return Promise.resolve(current);
+    this.#importing ??= this.#reimport().finally(() => this.#importing = undefined);
+    return this.#importing;
+  }
+
+  async #reimport(): Promise<HostProcess> {
+    const host = await this.slot.get();
+    if (this.#retired) throw new Error("the module was unloaded");
+    const reply = await host.request(
+      { type: "load", id: host.nextId(), key: this.key, name: this.name, file: this.file },
+      "loaded",
+      { timeoutMs: this.supervisor.loadTimeoutMs, suspect: this.name },
+    ) as Reply<"loaded"> | Reply<"load-failed">;
+    if (reply.type === "load-failed") throw deserializeError(reply.error, this.placement);
+    this.#loadedIn = host;
+    return host;
+  }
+
+  /** The families a reply began (`samples` in all, `first` its first page), asked for page by page. */
+  async #paged(
+    host: HostProcess,
+    of: number,
+    samples: unknown,
+    first: unknown,
+    timeoutMs: number,
+  ): Promise<MetricFamily[]> {
+    const assembler = new FamilyAssembler(samples, MAX_HOSTED_SAMPLES);
+    let next = assembler.add(first);
+    while (next) {
+      const reply = await host.request({ type: "page", id: host.nextId(), of, from: next }, "page", {
+        timeoutMs,
+        suspect: this.name,
+      });
+      if (reply.error) throw deserializeError(reply.error, this.placement);
+      next = assembler.add(reply.page);
+    }
+    return assembler.families();
+  }
+}

@@ -42,7 +42,13 @@ export type ToHost =
   | { type: "release"; id: number; key: string };
 
 export type FromHost =
-  | { type: "pong"; id: number; heapUsed: number }
+  /** The host's own heap and resident memory: Deno lets the server read nothing under /proc. */
+  | { type: "pong"; id: number; heapUsed: number; rss: number }
+  /**
+   * Sent, synchronously, as the host begins a call that runs module code: if the host then
+   * goes silent or dies, the calls it had begun are the suspects, not those still queued.
+   */
+  | { type: "started"; id: number }
   | {
     type: "loaded";
     id: number;

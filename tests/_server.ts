@@ -94,7 +94,7 @@ export async function startExporter(options: StartOptions): Promise<Exporter> {
     stop(signal: Deno.Signal = "SIGTERM") {
       stopped ??= (async () => {
         // A SIGKILLed server cannot stop its module hosts: the test does.
-        const hosts = signal === "SIGKILL" ? descendants(process.pid) : [];
+        const hosts = signal === "SIGKILL" ? await descendants(process.pid) : [];
         try {
           process.kill(signal);
         } catch { /* already exited */ }
@@ -145,17 +145,16 @@ function lineSplitter(): TransformStream<string, string> {
   });
 }
 
-/** The pids of every living descendant of `pid`, from /proc. */
-export function descendants(pid: number): number[] {
+/**
+ * The pids of every living descendant of `pid` (its module hosts), from `ps`: Deno reads
+ * nothing under /proc without --allow-all.
+ */
+export async function descendants(pid: number): Promise<number[]> {
+  const { stdout } = await new Deno.Command("ps", { args: ["-eo", "pid=,ppid="], stdout: "piped" }).output();
   const parents = new Map<number, number>();
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
-      parents.set(Number(entry.name), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
-    } catch {
-      // Gone meanwhile.
-    }
+  for (const line of new TextDecoder().decode(stdout).split("\n")) {
+    const [child, parent] = line.trim().split(/\s+/).map(Number);
+    if (Number.isFinite(child) && Number.isFinite(parent)) parents.set(child, parent);
   }
   const out: number[] = [];
   const queue = [pid];
@@ -167,6 +166,23 @@ export function descendants(pid: number): number[] {
         queue.push(child);
       }
     }
+  }
+  return out;
+}
+
+/** The `/proc/<pid>/stat` lines of `pids` that still exist (read with `cat`: Deno reads nothing under /proc without --allow-all). */
+export async function procStats(pids: number[]): Promise<Map<number, string[]>> {
+  const out = new Map<number, string[]>();
+  for (const pid of pids) {
+    const { stdout, success } = await new Deno.Command("cat", {
+      args: [`/proc/${pid}/stat`],
+      stdout: "piped",
+      stderr: "null",
+    })
+      .output();
+    if (!success) continue;
+    const stat = new TextDecoder().decode(stdout);
+    out.set(pid, stat.slice(stat.lastIndexOf(")") + 2).split(" "));
   }
   return out;
 }

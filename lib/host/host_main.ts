@@ -161,6 +161,11 @@ function hideStdout(line: (level: string, text: string) => void): void {
   }
 }
 
+function memory(): { heapUsed: number; rss: number } {
+  const { heapUsed, rss } = Deno.memoryUsage();
+  return { heapUsed, rss };
+}
+
 /** Runs the host until its stdin closes (the server is gone or let it go), then exits. */
 export async function runHost(args: HostArgs): Promise<never> {
   for (const name of args.revoke) {
@@ -229,9 +234,15 @@ export async function runHost(args: HostArgs): Promise<never> {
   };
 
   const handle = async (message: ToHost): Promise<void> => {
+    if (
+      message.type === "load" || message.type === "run" || message.type === "collect" ||
+      message.type === "dispose"
+    ) {
+      send({ type: "started", id: message.id });
+    }
     switch (message.type) {
       case "ping":
-        send({ type: "pong", id: message.id, heapUsed: Deno.memoryUsage().heapUsed });
+        send({ type: "pong", id: message.id, ...memory() });
         return;
       case "load": {
         try {

@@ -49,6 +49,17 @@ interface Waiter {
   suspect?: string;
   /** performance.now() past which the call is late (its timeout). */
   until: number;
+  timeoutMs: number;
+  /** The host began the call (its module code may be what holds the host). */
+  started: boolean;
+}
+
+/** A call whose host ended before it answered; `begun` when the host had started it. */
+export class HostGoneError extends Error {
+  override name = "HostGoneError";
+  constructor(message: string, readonly begun: boolean) {
+    super(message);
+  }
 }
 
 /** How long a host may take to answer its first ping. */
@@ -71,6 +82,7 @@ export class HostProcess {
   #timer: ReturnType<typeof setInterval>;
   #stderrTail = "";
   #idleRss: number | undefined;
+  #rss: number | undefined;
   readonly #ready = Promise.withResolvers<void>();
   readonly #ended = Promise.withResolvers<HostDeath>();
   /** Receives log and uncaught messages. */
@@ -96,7 +108,8 @@ export class HostProcess {
     this.#child.status.then((status) => this.#exited(status));
     this.request({ type: "ping", id: this.nextId() }, "pong", { timeoutMs: START_TIMEOUT_MS }).then(
       () => {
-        this.#idleRss = this.rss();
+        this.#idleRss = this.#rss ?? 0;
+        this.#lastSign = performance.now();
         this.#ready.resolve();
       },
       (err) => this.#ready.reject(err),
@@ -149,7 +162,10 @@ export class HostProcess {
         resolve,
         reject,
         suspect: options.suspect,
-        until: performance.now() + (options.timeoutMs ?? 0),
+        // A call still queued behind a busy host extends nothing: only a begun call's timeout does.
+        until: message.type === "page" ? performance.now() + (options.timeoutMs ?? 0) : 0,
+        timeoutMs: options.timeoutMs ?? 0,
+        started: message.type === "page",
       })
     );
     this.send(message);
@@ -162,14 +178,12 @@ export class HostProcess {
     this.#writer.write(encodeFrame(message)).catch(() => {});
   }
 
-  /** The host's resident memory in bytes, from /proc; undefined once it is gone. */
+  /**
+   * The host's resident memory in bytes, as its last pong said (Deno lets the server read
+   * nothing under /proc without --allow-all); undefined once it is gone.
+   */
   rss(): number | undefined {
-    return procField(this.pid, "status", /^VmRSS:\s+(\d+) kB/m);
-  }
-
-  /** The host's proportional set size in bytes (its share of pages it shares with other hosts). */
-  pss(): number | undefined {
-    return procField(this.pid, "smaps_rollup", /^Pss:\s+(\d+) kB/m);
+    return this.alive ? this.#rss : undefined;
   }
 
   /** Ends the host with SIGKILL, for `why`; what waits on it fails with the reason. */
@@ -218,7 +232,8 @@ export class HostProcess {
   }
 
   #tick(): void {
-    if (!this.alive) return;
+    // Until its first pong, a host is starting (START_TIMEOUT_MS bounds that), not silent.
+    if (!this.alive || this.#idleRss === undefined) return;
     const now = performance.now();
     let until = this.#lastSign;
     for (const waiter of this.#waiting.values()) until = Math.max(until, waiter.until);
@@ -232,7 +247,7 @@ export class HostProcess {
     }
     const budget = this.#options.memoryBytes;
     if (budget > 0 && this.#idleRss !== undefined) {
-      const rss = this.rss();
+      const rss = this.#rss;
       if (rss !== undefined && rss > budget + this.#idleRss) {
         const mb = (n: number) => `${Math.round(n / 1e6)} MB`;
         this.kill({
@@ -270,6 +285,7 @@ export class HostProcess {
   }
 
   #receive(message: FromHost): void {
+    if (message.type === "pong" && Number.isSafeInteger(message.rss)) this.#rss = message.rss;
     if (message.type === "log" || message.type === "uncaught") {
       this.onMessage(message);
       return;
@@ -278,6 +294,12 @@ export class HostProcess {
     if (typeof id !== "number") return;
     const waiter = this.#waiting.get(id);
     if (!waiter) return;
+    if (message.type === "started") {
+      waiter.started = true;
+      // Its timeout counts from now: a call queued behind a busy host is not late yet.
+      waiter.until = performance.now() + waiter.timeoutMs;
+      return;
+    }
     if (waiter.type !== message.type && !(waiter.type === "loaded" && message.type === "load-failed")) {
       return;
     }
@@ -318,7 +340,10 @@ export class HostProcess {
 
   #exited(status: Deno.CommandStatus): void {
     clearInterval(this.#timer);
-    const suspects = [...new Set([...this.#waiting.values()].flatMap((w) => w.suspect ? [w.suspect] : []))];
+    // Calls the host had begun: one of them holds it (a call still queued cannot).
+    const suspects = [
+      ...new Set([...this.#waiting.values()].flatMap((w) => w.suspect && w.started ? [w.suspect] : [])),
+    ];
     let death: HostDeath;
     if (this.#killing) death = { ...this.#killing, suspects };
     else if (/out of memory/i.test(this.#stderrTail)) {
@@ -333,21 +358,13 @@ export class HostProcess {
       };
     }
     this.#death = death;
+    for (const waiter of this.#waiting.values()) {
+      waiter.reject(new HostGoneError(`its host ${death.reason}`, waiter.started));
+    }
     const err = new Error(`its host ${death.reason}`);
-    for (const waiter of this.#waiting.values()) waiter.reject(err);
     this.#waiting.clear();
     this.#writer.close().catch(() => {});
     this.#ready.reject(err);
     this.#ended.resolve(death);
-  }
-}
-
-/** A kB figure from /proc/<pid>/<file>, in bytes. */
-function procField(pid: number, file: string, pattern: RegExp): number | undefined {
-  try {
-    const match = pattern.exec(Deno.readTextFileSync(`/proc/${pid}/${file}`));
-    return match ? Number(match[1]) * 1024 : undefined;
-  } catch {
-    return undefined;
   }
 }

@@ -98,8 +98,9 @@ export class HostedModule implements LoadedModule {
 
   constructor(
     readonly supervisor: HostedModuleSupervisor,
-    readonly slot: HostSlot,
-    readonly placement: Placement,
+    /** Where it runs: a suspect of the shared host's death moves to a host of its own. */
+    public slot: HostSlot,
+    public placement: Placement,
     readonly name: string,
     readonly file: string,
     readonly url: string,

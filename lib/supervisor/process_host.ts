@@ -27,7 +27,7 @@ import { emptySandbox, readSandboxDeclaration, type SandboxSpec, sandboxSpec } f
 import type { SerializedError } from "../host_protocol.ts";
 import { type Ceiling, checkCeiling, describePermissions } from "./ceiling.ts";
 import { hostCommand } from "./host_command.ts";
-import { type HostDeath, HostProcess } from "./host_process.ts";
+import { type HostDeath, HostGoneError, HostProcess } from "./host_process.ts";
 import {
   deserializeError,
   HostedModule,
@@ -171,6 +171,8 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
   readonly #blames = new Map<string, number>();
   /** Modules that run in a host of their own until their file changes, by name: the source then. */
   readonly #probation = new Map<string, string>();
+  /** Each loaded version's source, for probation. */
+  readonly #sources = new WeakMap<HostedModule, string>();
   /** Quarantined files, by path: what the file and its helpers looked like then, and why. */
   readonly #quarantined = new Map<string, { signature: string; reason: string }>();
   /** Host restarts, by host label and reason. */
@@ -243,12 +245,19 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
         slot.recycle(this.#options.graceMs);
         host = await slot.get();
       }
-      const inSameHost = before?.slot === slot && before.loadedIn === host;
-      const reply = await host.request(
-        { type: "load", id: host.nextId(), key, name, file, previous: inSameHost ? before.key : undefined },
-        "loaded",
-        { timeoutMs: this.#options.loadTimeoutMs, suspect: name },
-      ).catch((err: Error) => {
+      const request = (host: HostProcess) => {
+        const inSameHost = before?.slot === slot && before.loadedIn === host;
+        return host.request(
+          { type: "load", id: host.nextId(), key, name, file, previous: inSameHost ? before.key : undefined },
+          "loaded",
+          { timeoutMs: this.#options.loadTimeoutMs, suspect: name },
+        );
+      };
+      const reply = await request(host).catch(async (err: Error) => {
+        // The host ended before it began this import (a neighbour's doing): import it in the next one.
+        if (err instanceof HostGoneError && !err.begun) return await request(host = await slot.get());
+        throw err;
+      }).catch((err: Error) => {
         throw new Error(`${err.message}; its import was under way`, { cause: err });
       }) as unknown as {
         type: "loaded";
@@ -301,6 +310,7 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
       );
       module.syncPlaceholders(reply.metrics);
       slot.modules.add(module);
+      this.#sources.set(module, source);
       if (before) host.reloads++;
       for (const [path, sig] of await helperSignatures(helpers)) host.helperSignatures.set(path, sig);
       return module;
@@ -430,15 +440,17 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
     if (slot === this.#shared && blamed.length > 1) {
       // Several calls were in flight: each suspect runs next in a host of its own, where a
       // death is its own doing, before a blame counts.
-      for (const module of slot.modules) {
-        if (blamed.includes(module.name)) this.#probation.set(module.name, "");
-      }
       this.#log.warn("module host ended with several calls in flight; each suspect runs alone next", {
         host: slot.label,
         suspects: blamed.join(","),
       });
     } else {
       for (const name of blamed) this.#blame(slot, name, death);
+    }
+    if (slot === this.#shared) {
+      for (const module of [...slot.modules]) {
+        if (blamed.includes(module.name) && !module.retired && !module.quarantined) this.#isolate(module);
+      }
     }
     const down = [...slot.modules].filter((m) => !m.retired && !m.quarantined).map((m) => m.name);
     if (down.length > 0) this.#options.onHostDown?.(down, death);
@@ -448,8 +460,6 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
     const count = (this.#blames.get(name) ?? 0) + 1;
     this.#blames.set(name, count);
     const module = [...slot.modules].find((m) => m.name === name && !m.retired);
-    // A suspect of the shared host runs alone from now on: its next death is its own.
-    if (slot === this.#shared && module) this.#probation.set(name, "");
     if (count < BLAMES_TO_QUARANTINE || !module) return;
     const reason = `its run ended its host ${count} times in a row (last: the host ${death.reason}); ` +
       `quarantined until its file or a helper changes`;
@@ -472,6 +482,20 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
       // The file is gone or changed: nothing to hold back.
     }
     if (module.slot !== this.#shared) this.#closeSlot(module.slot as Slot);
+  }
+
+  /**
+   * A suspect of the shared host's death runs alone from now on, with the same permissions,
+   * until its file changes: its next death is its own doing, and its neighbours are spared.
+   */
+  #isolate(module: HostedModule): void {
+    this.#probation.set(module.name, this.#sources.get(module) ?? "");
+    const slot = this.#slot(module.name, "probation", this.#options.ceiling, this.#options.sharedMemoryBytes);
+    (module.slot as Slot).modules.delete(module);
+    slot.modules.add(module);
+    module.slot = slot;
+    module.placement = "probation";
+    this.#log.info("module moved to a host of its own", { module: module.name, host: slot.label });
   }
 
   #relay(

@@ -79,6 +79,8 @@ export class HostProcess {
   #lastSign = performance.now();
   #death: HostDeath | undefined;
   #killing: Omit<HostDeath, "suspects"> | undefined;
+  /** retire() let it go: its exit is the one asked for, not a death to restart and back off from. */
+  #retiring = false;
   #timer: ReturnType<typeof setInterval>;
   #stderrTail = "";
   #idleRss: number | undefined;
@@ -203,6 +205,7 @@ export class HostProcess {
    */
   async retire(graceMs: number): Promise<void> {
     if (!this.alive) return;
+    this.#retiring = true;
     const calls = [...this.#waiting.values()].map((w) =>
       new Promise<void>((resolve) => {
         const { resolve: done, reject } = w;
@@ -348,6 +351,8 @@ export class HostProcess {
     if (this.#killing) death = { ...this.#killing, suspects };
     else if (/out of memory/i.test(this.#stderrTail)) {
       death = { kind: "out_of_memory", reason: `ran out of memory (exit ${status.code})`, suspects };
+    } else if (this.#retiring) {
+      death = { kind: "retired", reason: "was retired", suspects };
     } else {
       death = {
         kind: "exited",

@@ -5,7 +5,7 @@
  * slot's current host process, and again, lazily, into the next one after a restart.
  */
 
-import type { MetricFamily } from "../exposition/format.ts";
+import { type MetricFamily, validateFamilyHeader } from "../exposition/format.ts";
 import type { FromHost, SerializedError } from "../host_protocol.ts";
 import type { LoadedModule, ProcessContext } from "../modules/module_host.ts";
 import { MetricOwner, type PromMetric } from "../modules/ownership.ts";
@@ -132,6 +132,9 @@ export class HostedModule implements LoadedModule {
 
   async invoke(ctx: ProcessContext, timeoutMs: number): Promise<void> {
     if (this.quarantined) throw new Error(this.quarantined);
+    // Its host was replaced while a new version loads: importing this one into the new host
+    // would take the metric names the new version is registering there (its result is dropped anyway).
+    if (this.replacing && this.slot.current !== this.#loadedIn) return;
     const host = await this.#imported();
     if (ctx.signal.aborted) throw ctx.signal.reason;
     const id = host.nextId();
@@ -150,7 +153,8 @@ export class HostedModule implements LoadedModule {
       ctx.signal.removeEventListener("abort", onAbort);
     }
     if (this.replacing) return;
-    this.syncPlaceholders(families);
+    // A family with an invalid name or type holds no name: the exposition leaves it out, saying why.
+    this.syncPlaceholders(families.filter((f) => validateFamilyHeader(f) === undefined));
     this.#families = families;
     this.#dynamic = reply.dynamic === true;
     this.supervisor.succeeded(this);
@@ -176,7 +180,9 @@ export class HostedModule implements LoadedModule {
     });
     if (reply.error) throw deserializeError(reply.error, this.placement);
     const families = await this.#paged(host, id, reply.samples, reply.page, timeoutMs);
-    const foreign = families.find((f) => !this.owner.metrics.has(f.name));
+    const foreign = families.find((f) =>
+      validateFamilyHeader(f) === undefined && !this.owner.metrics.has(f.name)
+    );
     if (foreign) {
       throw new Error(`collect() rendered a family "${foreign.name}" that was not there after the last run`);
     }

@@ -104,6 +104,8 @@ class Slot implements HostSlot {
   #restartAt = 0;
   #closed = false;
   readonly modules = new Set<HostedModule>();
+  /** Names of the modules being imported into it now: their top-level code may log. */
+  readonly loading = new Set<string>();
 
   constructor(
     readonly supervisor: ProcessHost,
@@ -136,6 +138,11 @@ class Slot implements HostSlot {
 
   /** The process now serving the slot; its death is reported to the supervisor. */
   adopt(process: HostProcess): void {
+    if (this.#closed) {
+      // Started while the slot closed (shutdown): it must not outlive the server.
+      process.kill({ kind: "retired", reason: "was shut down" });
+      return;
+    }
     this.#process = process;
     process.ended.then((death) => {
       if (this.#process === process) this.#process = undefined;
@@ -236,14 +243,16 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
       this.#options.ownership.release(before.owner);
       before.replacing = true;
     }
+    let used: HostProcess | undefined;
+    slot.loading.add(name);
     try {
-      let host = await slot.get();
+      let host = used = await slot.get();
       if (slot === this.#shared && await this.#stale(host, helpers)) {
         this.#log.info("replacing the shared module host", {
           reason: host.reloads >= RECYCLE_AFTER_RELOADS ? `${host.reloads} reloads` : "a helper file changed",
         });
         slot.recycle(this.#options.graceMs);
-        host = await slot.get();
+        host = used = await slot.get();
       }
       const request = (host: HostProcess) => {
         const inSameHost = before?.slot === slot && before.loadedIn === host;
@@ -255,7 +264,7 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
       };
       const reply = await request(host).catch(async (err: Error) => {
         // The host ended before it began this import (a neighbour's doing): import it in the next one.
-        if (err instanceof HostGoneError && !err.begun) return await request(host = await slot.get());
+        if (err instanceof HostGoneError && !err.begun) return await request(host = used = await slot.get());
         throw err;
       }).catch((err: Error) => {
         throw new Error(`${err.message}; its import was under way`, { cause: err });
@@ -319,12 +328,27 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
         this.#options.ownership.restore(before.owner, kept);
         before.replacing = false;
       }
+      const gone = err instanceof HostGoneError ? err : (err as Error)?.cause;
+      // Settled already: the death's handler (died()) has counted its blame before the slot closes.
+      if (gone instanceof HostGoneError && used) await used.ended;
       if (slot !== this.#shared) this.#closeSlot(slot);
+      if (gone instanceof HostGoneError && gone.begun) {
+        const quarantined = this.#importEndedHost(name, file, source, signature);
+        if (quarantined) {
+          const e = new ModuleLoadError(name, file, quarantined, undefined, undefined, undefined, {
+            cause: err,
+          });
+          e.quarantined = quarantined;
+          throw e;
+        }
+      }
       if (err instanceof ModuleLoadError) throw err;
       const { message, line, column, hint } = describeError(err, url);
       throw new ModuleLoadError(name, file, message, line, column, hint ?? (err as { hint?: string }).hint, {
         cause: err,
       });
+    } finally {
+      slot.loading.delete(name);
     }
   }
 
@@ -436,7 +460,7 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
       ? death.suspects
       : death.kind === "start"
       ? []
-      : [...slot.modules].map((m) => m.name);
+      : [...new Set([...death.suspects, ...[...slot.modules].map((m) => m.name)])];
     if (slot === this.#shared && blamed.length > 1) {
       // Several calls were in flight: each suspect runs next in a host of its own, where a
       // death is its own doing, before a blame counts.
@@ -485,6 +509,27 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
   }
 
   /**
+   * The module's import ended its host (the death's blame is counted): it loads alone from now
+   * on, and is quarantined after BLAMES_TO_QUARANTINE; returns why, if so.
+   */
+  #importEndedHost(
+    name: string,
+    file: string,
+    source: string,
+    signature: string,
+  ): string | undefined {
+    this.#probation.set(name, source);
+    const count = this.#blames.get(name) ?? 0;
+    if (count < BLAMES_TO_QUARANTINE) return undefined;
+    this.#blames.delete(name);
+    const reason = `its import ended its host ${count} times in a row (a loop at its top level?); ` +
+      `quarantined until its file or a helper changes`;
+    this.#quarantined.set(file, { signature, reason });
+    this.#log.error("module quarantined", { module: name, file, reason });
+    return reason;
+  }
+
+  /**
    * A suspect of the shared host's death runs alone from now on, with the same permissions,
    * until its file changes: its next death is its own doing, and its neighbours are spared.
    */
@@ -510,7 +555,7 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
     },
   ): void {
     // A host names the module a line came from; only one of its own counts.
-    const names = new Set([...slot.modules].map((m) => m.name));
+    const names = new Set([...slot.modules].map((m) => m.name).concat(...slot.loading));
     const module = typeof message.key === "string" && names.has(message.key)
       ? message.key
       : names.size === 1

@@ -224,8 +224,8 @@ export class Exporter {
   }
 
   /** Starts no run from now on (SIGTERM: shutdown has begun). */
-  stopRuns(): Promise<void> {
-    return this.#scheduler.close();
+  stopRuns(): void {
+    this.#scheduler.stop();
   }
 
   /** Kills every module host at once: shutdown passed its deadline, and none may outlive the server. */

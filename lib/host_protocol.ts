@@ -68,7 +68,8 @@ export type FromHost =
   }
   | { type: "families"; id: number; samples?: number; page?: Page; error?: SerializedError }
   | { type: "page"; id: number; page?: Page; error?: SerializedError }
-  | { type: "disposed"; id: number; error?: SerializedError }
+  /** `threads`: the module started a Worker, which only the host's end is sure to stop. */
+  | { type: "disposed"; id: number; error?: SerializedError; threads?: boolean }
   | { type: "released"; id: number }
   /** A line a module logged (ctx.log or its console); `key` names the version when known. */
   | { type: "log"; key?: string; level: string; msg: string; fields?: Record<string, unknown> }

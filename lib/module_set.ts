@@ -38,8 +38,8 @@ interface Entry {
   helpers?: string;
 }
 
-/** How often the helper files of sandboxed modules are checked for a change. */
-const HELPER_CHECK_MS = 1000;
+/** How often the helper files modules import are checked for a change (an edited helper is served within about 2 s). */
+const HELPER_CHECK_MS = 500;
 
 function logFields(d: { message: string; file: string; line?: number; column?: number; hint?: string }) {
   return { file: d.file, line: d.line, column: d.column, err: d.message, hint: d.hint };

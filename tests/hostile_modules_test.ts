@@ -10,8 +10,6 @@ import {
   type Exporter,
   gaugeModule,
   scrape,
-  startExporter,
-  tempMetricsDir,
   tickingModule,
   waitAbove,
   waitFor,
@@ -67,11 +65,13 @@ export function process() { JSON.parse(text); }
   await withExporter(
     { "fill.ts": fill, "json.ts": json, "healthy.ts": tickingModule("healthy_runs") },
     async (e, dir) => {
-      // Each hostile module times out more than once: it is run again after its timeout.
-      await waitAbove(e.url, errors("fill", "timeout"), 1, 20_000);
-      await waitAbove(e.url, errors("json", "timeout"), 1, 20_000);
+      // Each hostile module times out more than once: it is run again after its timeout. A
+      // native call that outlasts the timeout by the host grace holds the shared host, which is
+      // killed and the module moved to a host of its own: give that time on a loaded machine.
+      await waitAbove(e.url, errors("fill", "timeout"), 1, 40_000);
+      await waitAbove(e.url, errors("json", "timeout"), 1, 40_000);
       const runs = (await scrape(e.url)).get("healthy_runs") ?? 0;
-      await waitAbove(e.url, "healthy_runs", runs + 3);
+      await waitAbove(e.url, "healthy_runs", runs + 3, 20_000);
       const ready = await fetch(`${e.url}/-/ready`);
       await ready.body?.cancel();
       assert.equal(ready.status, 200);
@@ -79,6 +79,7 @@ export function process() { JSON.parse(text); }
       const { code } = await exitWithin(e, 15_000);
       assert.equal(code, 0);
     },
+    { args: ["--modules.host-grace=1s", "--modules.heartbeat=200ms"] },
   );
 });
 
@@ -131,28 +132,26 @@ export function process() { exit(7); }`,
   });
 });
 
-// Item 7: nothing can survive V8's out-of-memory abort in the main isolate, but the exit must
-// be non-zero so that systemd's Restart=on-failure restarts the exporter.
-Deno.test("a module that runs the heap out of memory ends the exporter with a non-zero exit code", async () => {
+// Item 7: a module that ran the heap out of memory ended the exporter. Module code now runs in a
+// host process (issue 21): the host dies, is reported, and the exporter keeps serving.
+Deno.test("a module that runs its host's heap out of memory ends its host, not the exporter", async () => {
   const hog = `export const timeout = "60s";
 const keep: unknown[] = [];
 export function process() { for (;;) keep.push({ n: keep.length, s: "x".repeat(16) + keep.length }); }
 `;
-  const dir = await tempMetricsDir({ "hog.ts": hog });
-  const e = await startExporter({ metricsDir: dir, env: { DENO_V8_FLAGS: "--max-old-space-size=96" } });
-  try {
-    const { code } = await exitWithin(e, 60_000, null);
-    assert.ok(
-      code !== undefined && code !== 0,
-      `exit code ${code}; last lines:\n${
-        [...e.logs.slice(-5).map((r) => JSON.stringify(r)), ...e.output.slice(-5)].join("\n")
-      }`,
+  await withExporter({ "hog.ts": hog, "healthy.ts": tickingModule("healthy_runs") }, async (e, dir) => {
+    const death = await e.waitForLog(
+      (r) => r.msg === "module host ended" && /memory/.test(String(r.reason)),
+      60_000,
     );
-    assert.ok(e.output.some((line) => line.includes("Fatal JavaScript out of memory")), e.output.join("\n"));
-  } finally {
-    await e.stop("SIGKILL");
-    await Deno.remove(dir, { recursive: true });
-  }
+    assert.match(String(death.reason), /ran out of memory|over its budget/);
+    assert.equal(death.suspects, "hog");
+    const runs = (await scrape(e.url)).get("healthy_runs") ?? 0;
+    await waitAbove(e.url, "healthy_runs", runs + 3);
+    await assertDirStillFollowed(e, dir, "healthy.ts", "healthy_runs");
+    const { code } = await exitWithin(e, 15_000);
+    assert.equal(code, 0);
+  }, { args: ["--modules.memory=96MiB"] });
 });
 
 // Item 16: a module importing `npm:lodash@4` downloaded it at run time and rewrote deno.lock.
@@ -193,7 +192,9 @@ export function process() {}
     { "slow_a.ts": slow, "slow_b.ts": slow, "slow_c.ts": slow },
     async (e) => {
       // A SIGTERM before the first load has begun is a clean stop: wait until a load hangs.
-      await waitFor(() => e.output.includes("slow import started"));
+      await waitFor(() =>
+        e.logs.some((r) => r.msg === "slow import started" && /^slow_[abc]$/.test(String(r.module)))
+      );
       const { code, seconds } = await exitWithin(e, 12_000);
       assert.equal(code, 3);
       assert.ok(seconds < 8, `exit took ${seconds} s`);
@@ -249,8 +250,8 @@ export function dispose() {
       const { code } = await exitWithin(e, 15_000);
       assert.equal(code, 0, e.logs.map((l) => JSON.stringify(l)).join("\n"));
       assert.deepEqual(
-        e.output.filter((line) => line.startsWith("DISPOSED")).sort(),
-        names.map((n) => `DISPOSED ${n}`),
+        e.logs.filter((r) => String(r.msg).startsWith("DISPOSED")).map((r) => `${r.module}: ${r.msg}`).sort(),
+        names.map((n) => `${n}: DISPOSED ${n}`),
       );
     },
     { args: ["--shutdown.timeout=4500ms"] },

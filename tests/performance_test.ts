@@ -50,6 +50,21 @@ function seriesValues(text: string): { values: number[]; complete: boolean } {
   return { values, complete: /^process_start_time_seconds \S+\n(# EOF\n)?$/m.test(text.slice(-200)) };
 }
 
+/**
+ * Waits until a scrape serves all `count` series. The module's log line comes first: its run's
+ * families then still cross from its host in pages.
+ */
+async function waitForSeries(e: Exporter, count: number): Promise<void> {
+  let seen = 0;
+  await waitFor(
+    async () => (seen = seriesValues(await (await rawScrape(e.url, PLAIN)).text()).values.length) === count,
+    {
+      timeoutMs: 30_000,
+      message: () => `${seen} of ${count} series served`,
+    },
+  );
+}
+
 /** curl's output for `args` (the URL last), as bytes. */
 async function curl(args: string[]): Promise<Uint8Array> {
   const { code, stdout, stderr } = await new Deno.Command("curl", { args: ["-sS", ...args] }).output();
@@ -111,7 +126,7 @@ Deno.test({
 Deno.test("HEAD /metrics answers with the GET's headers and Content-Length and no body, streamed or not", async () => {
   // 30k series: the plain body (about 1.5 MB) is streamed from its parts, the gzip one is joined.
   await withExporter({ "big.ts": seriesModule(30_000, "1h") }, async (e) => {
-    await e.waitForLog((l) => l.msg === "perf run done", 30_000);
+    await waitForSeries(e, 30_000);
     for (const headers of [PLAIN, { "accept-encoding": "gzip" }]) {
       const sameBytes = (a: Uint8Array, b: Uint8Array) =>
         a.length === b.length && a.every((x, i) => x === b[i]);
@@ -160,7 +175,7 @@ Deno.test("a value set in process() shows in the next scrape after the run, plai
 Deno.test("concurrent scrapes while the module's fragment is rebuilt all get a whole, consistent body", async () => {
   const count = 30_000;
   await withExporter({ "big.ts": seriesModule(count, "200ms") }, async (e) => {
-    await e.waitForLog((l) => l.msg === "perf run done", 30_000);
+    await waitForSeries(e, count);
     const seen = new Set<number>();
     // Rounds of 16 scrapes at once until several runs (and so rebuilds) fell inside them.
     for (let round = 0; round < 60 && seen.size < 4; round++) {

@@ -1,7 +1,9 @@
 /**
  * Reloads one small module 300 times and prints the exporter's RSS growth per reload.
- * In-process reloads cannot free old module versions (V8 never unloads a module); this
- * measures what that costs, and fails only on a gross leak.
+ * Module code runs in the shared module host, which is replaced every few reloads (V8 never
+ * unloads a module); this measures what each reload costs the exporter itself, and fails only
+ * on a gross leak. A replaced host that counted as a crash backed off until a reload took
+ * longer than the test waits.
  */
 
 import assert from "node:assert/strict";

@@ -21,6 +21,7 @@ import {
   encodeFrame,
   FrameDecoder,
   type FromHost,
+  MAX_FRAME_BYTES,
   type SerializedError,
   type ToHost,
 } from "../host_protocol.ts";
@@ -106,6 +107,9 @@ function frameWriter(): (message: FromHost) => void {
       // A field JSON cannot carry: drop the message rather than the host.
       return;
     }
+    // A module's log line over the frame bound would have the server kill this host (and
+    // every module in it): drop the line instead.
+    if (frame.length - 4 > MAX_FRAME_BYTES && (message.type === "log" || message.type === "uncaught")) return;
     // Synchronous, so frames never interleave; the server reads continuously.
     let written = 0;
     while (written < frame.length) written += stdout.writeSync(frame.subarray(written));
@@ -203,6 +207,17 @@ export async function runHost(args: HostArgs): Promise<never> {
     send({ type: "uncaught", key: currentModule(), error: serialize(event.reason) });
   });
 
+  // A Worker a module starts may spin on after the module is gone (terminate() does not stop
+  // a loop on Deno 2.9.6): remember who started one, so the server replaces this host then.
+  const startedWorkers = new Set<string>();
+  const NativeWorker = globalThis.Worker;
+  globals.Worker = class extends NativeWorker {
+    constructor(...args: ConstructorParameters<typeof Worker>) {
+      super(...args);
+      const module = currentModule();
+      if (module) startedWorkers.add(module);
+    }
+  };
   const host = new InProcessHost(ownership, { loadTimeoutMs: args.loadTimeoutMs, sandboxExport: true });
   const running = new Map<number, AbortController>();
   /** Families handed back whose later pages the server has yet to ask for, by the reply's id. */
@@ -312,9 +327,14 @@ export async function runHost(args: HostArgs): Promise<never> {
         const module = modules.get(message.key);
         try {
           if (module) await host.dispose(module, message.timeoutMs);
-          send({ type: "disposed", id: message.id });
+          send({ type: "disposed", id: message.id, threads: module && startedWorkers.has(module.name) });
         } catch (err) {
-          send({ type: "disposed", id: message.id, error: serialize(err) });
+          send({
+            type: "disposed",
+            id: message.id,
+            error: serialize(err),
+            threads: module && startedWorkers.has(module.name),
+          });
         }
         return;
       }

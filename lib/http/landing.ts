@@ -54,8 +54,8 @@ const NOTE: Readonly<Partial<Record<State, string>>> = {
   failed: "Nothing from this module is served until the file loads.",
   stale: "The previous version of this module keeps serving.",
   quarantined:
-    "Its sandboxed process() kept its Worker's thread busy past its timeout (a loop after an await?): " +
-    "no new Worker is started until the file changes. Fix the loop, or honour ctx.signal.",
+    "Its runs or its import ended its host process too often (a loop, an out-of-memory, an exit): it is " +
+    "not run again until its file or a helper it imports changes. Its last values stay served.",
   stuck:
     `Runs are skipped while ${MAX_ABANDONED} calls abandoned at their timeout are still running: ${STUCK_HINT}.`,
 };
@@ -156,16 +156,22 @@ function counts(m: ModuleStatus, now: number): string {
     `<div${bad ? ' class="bad"' : ""}><dt>${label}</dt><dd>${n}${more}</dd></div>`;
   const { success, failure } = m.reloads;
   const at = m.lastCountedAt;
+  const host = m.host
+    ? `<div title="permissions: ${escapeHtml(m.host.permissions)}"><dt>host</dt><dd>${
+      m.host.placement === "shared" ? "shared" : m.host.placement === "sandboxed" ? "own, sandboxed" : "own"
+    }${m.host.restarts > 0 ? `, ${m.host.restarts} restarts` : ""}</dd></div>`
+    : "";
   return `<dl>${item("errors", m.errors.error, recent(at.error))}${
     item("timeouts", m.errors.timeout, recent(at.timeout))
   }${item("overruns", m.overruns, recent(at.overrun))}${
     item("loads", success + failure, !m.lastLoadSuccessful, failure > 0 ? `, ${failure} failed` : "")
-  }</dl>`;
+  }${host}</dl>`;
 }
 
 /** What went wrong, for a module with an error or a state that needs explaining; "" otherwise. */
 function details(m: ModuleStatus, state: State, now: number): string {
   let note = NOTE[state] ? `<p class="note">${escapeHtml(NOTE[state])}</p>` : "";
+  if (state === "quarantined" && m.quarantined) note += `<p class="note">${escapeHtml(m.quarantined)}</p>`;
   if (m.servingPrevious) {
     note += `<p class="note">The previous version's last values are served until this version's first ` +
       `successful run.</p>`;

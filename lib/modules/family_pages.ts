@@ -12,7 +12,7 @@
  * fails the run, as a bad result does.
  */
 
-import type { MetricFamily } from "../exposition/format.ts";
+import type { MetricFamily, Sample } from "../exposition/format.ts";
 
 /** Samples in one page: about 1 ms to deserialize (100k series took 45-55 ms in one message). */
 export const PAGE_SAMPLES = 2000;
@@ -54,11 +54,37 @@ export function pageOf(
     const values = family.values;
     const start = at === from.family ? from.sample : 0;
     const end = Math.min(values.length, start + room);
-    parts.push({ at, family: { ...family, values: values.slice(start, end) } });
+    parts.push({ at, family: { ...family, values: encodeValues(values.slice(start, end)) } });
     room -= Math.max(1, end - start);
     if (end < values.length) return { parts, next: { family: at, sample: end } };
   }
   return { parts };
+}
+
+/**
+ * JSON, which pages now cross in (host_protocol.ts), writes NaN and ±Inf as null: such a value
+ * goes as its exposition text, and the exporter side turns it back into the number.
+ */
+const NON_FINITE: Record<string, number> = { "NaN": NaN, "+Inf": Infinity, "-Inf": -Infinity };
+
+function encodeValues(values: Sample[]): Sample[] {
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i]?.value;
+    if (typeof value === "number" && !Number.isFinite(value)) {
+      values[i] = {
+        ...values[i],
+        value: (Number.isNaN(value) ? "NaN" : value > 0 ? "+Inf" : "-Inf") as unknown as number,
+      };
+    }
+  }
+  return values;
+}
+
+function decodeValue(sample: Sample): Sample {
+  const value: unknown = sample?.value;
+  return typeof value === "string" && Object.hasOwn(NON_FINITE, value)
+    ? { ...sample, value: NON_FINITE[value] }
+    : sample;
 }
 
 /** The number of samples in `families`, as pages will carry them. */
@@ -117,9 +143,9 @@ export class FamilyAssembler {
       }
       const last = this.#families.length - 1;
       if (at === last && Array.isArray(this.#families[last]?.values)) {
-        for (const value of values) this.#families[last].values.push(value);
+        for (const value of values) this.#families[last].values.push(decodeValue(value));
       } else if (at === last + 1) {
-        this.#push({ ...family, values: [...values] });
+        this.#push({ ...family, values: values.map(decodeValue) });
       } else {
         throw new Error("its Worker handed back the parts of its families out of order");
       }

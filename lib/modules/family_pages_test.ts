@@ -117,3 +117,16 @@ Deno.test("FamilyAssembler refuses what a Worker's page must not be, each with i
     ],
   );
 });
+
+Deno.test("NaN and ±Inf samples keep their values through a page sent as JSON", () => {
+  const special: MetricFamily = {
+    name: "special",
+    help: "special help",
+    type: "gauge",
+    values: [NaN, Infinity, -Infinity, 1.5e-9].map((value, i) => ({ value, labels: { i: String(i) } })),
+  };
+  const assembler = new FamilyAssembler(4, 10);
+  const page = JSON.parse(JSON.stringify(pageOf([special])));
+  assert.equal(assembler.add(page), undefined);
+  assert.deepEqual(assembler.families(), [special]);
+});

@@ -92,6 +92,7 @@ export class Scheduler {
   readonly #clock: Clock;
   readonly #entries = new Map<string, Entry>();
   readonly #settling = new Set<Promise<void>>();
+  #stopped = false;
 
   constructor(options: SchedulerOptions) {
     this.#options = options;
@@ -142,6 +143,18 @@ export class Scheduler {
     await Promise.all(waits);
   }
 
+  /**
+   * Starts no run from now on (shutdown has begun): no tick, no retry, no scrape-time run. Runs
+   * in flight still deliver their results, so a scrape in flight gets what it waits for.
+   */
+  stop(): void {
+    this.#stopped = true;
+    for (const entry of this.#entries.values()) {
+      if (entry.timer !== undefined) this.#clock.clearTimeout(entry.timer);
+      entry.timer = undefined;
+    }
+  }
+
   /** Stops every timer and waits up to `graceMs` for calls in flight to settle. */
   async close(graceMs = 0): Promise<void> {
     for (const name of [...this.#entries.keys()]) this.remove(name);
@@ -165,6 +178,7 @@ export class Scheduler {
   }
 
   #arm(entry: Entry): void {
+    if (this.#stopped) return;
     if (entry.timer !== undefined) this.#clock.clearTimeout(entry.timer);
     const retry = entry.retryAt !== undefined && entry.retryAt < entry.nextAt;
     const delay = Math.max(0, (retry ? entry.retryAt! : entry.nextAt) - this.#clock.now());
@@ -174,6 +188,7 @@ export class Scheduler {
 
   /** Starts a run unless one is pending or the module is stuck; reports an overrun if not. */
   #attempt(entry: Entry): Promise<RunResult> | undefined {
+    if (this.#stopped) return undefined;
     if (entry.pending) {
       this.#options.onOverrun(entry.module, "running");
       return undefined;

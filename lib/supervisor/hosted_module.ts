@@ -95,6 +95,8 @@ export class HostedModule implements LoadedModule {
    * must not take them back (the new version would fail to load), so its result is dropped.
    */
   replacing = false;
+  /** The version started a Worker: its host must end for the thread to stop. */
+  startedThreads = false;
 
   constructor(
     readonly supervisor: HostedModuleSupervisor,
@@ -202,6 +204,7 @@ export class HostedModule implements LoadedModule {
         suspect: this.name,
       },
     );
+    if (reply.threads === true) this.startedThreads = true;
     if (reply.error) throw deserializeError(reply.error, this.placement);
   }
 

@@ -49,6 +49,9 @@ export const RESTART_BASE_MS = 250;
 export const RESTART_CAP_MS = 30_000;
 /** A host that lived this long before it died starts the backoff afresh. */
 const STABLE_MS = 60_000;
+/** Probation: a suspect still, or proven by a good run alone (it returns to the shared host at its next load). */
+const SUSPECT = "suspect";
+const PROVEN = "proven";
 /** The longest a log message or field of a module's line keeps. */
 const MAX_LOG_TEXT = 4096;
 
@@ -176,10 +179,8 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
   readonly #slots = new Set<Slot>();
   readonly #spawns = new Limiter(SPAWNS_AT_ONCE);
   readonly #blames = new Map<string, number>();
-  /** Modules that run in a host of their own until their file changes, by name: the source then. */
-  readonly #probation = new Map<string, string>();
-  /** Each loaded version's source, for probation. */
-  readonly #sources = new WeakMap<HostedModule, string>();
+  /** Modules that run in a host of their own until they have run well there (PROVEN), by name. */
+  readonly #probation = new Map<string, typeof PROVEN | typeof SUSPECT>();
   /** Quarantined files, by path: what the file and its helpers looked like then, and why. */
   readonly #quarantined = new Map<string, { signature: string; reason: string }>();
   /** Host restarts, by host label and reason. */
@@ -220,7 +221,8 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
         throw err;
       }
       this.#quarantined.delete(file);
-      if (this.#probation.has(name) && this.#probation.get(name) !== source) this.#probation.delete(name);
+      // A module on probation goes back to the shared host once it has run well alone.
+      if (this.#probation.get(name) === PROVEN) this.#probation.delete(name);
       if (spec) checkCeiling(spec, this.#options.ceiling);
     } catch (err) {
       if (err instanceof ModuleLoadError) throw err;
@@ -319,7 +321,6 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
       );
       module.syncPlaceholders(reply.metrics);
       slot.modules.add(module);
-      this.#sources.set(module, source);
       if (before) host.reloads++;
       for (const [path, sig] of await helperSignatures(helpers)) host.helperSignatures.set(path, sig);
       return module;
@@ -333,7 +334,7 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
       if (gone instanceof HostGoneError && used) await used.ended;
       if (slot !== this.#shared) this.#closeSlot(slot);
       if (gone instanceof HostGoneError && gone.begun) {
-        const quarantined = this.#importEndedHost(name, file, source, signature);
+        const quarantined = this.#importEndedHost(name, file, signature);
         if (quarantined) {
           const e = new ModuleLoadError(name, file, quarantined, undefined, undefined, undefined, {
             cause: err,
@@ -369,6 +370,10 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
       clearTimeout(timer);
       this.#options.ownership.retire(module.owner);
       this.#forget(module);
+      if (module.startedThreads && module.slot === this.#shared) {
+        this.#log.info("replacing the shared module host", { reason: `${module.name} started a Worker` });
+        this.#shared.recycle(this.#options.graceMs);
+      }
     }
   }
 
@@ -422,6 +427,7 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
 
   succeeded(module: HostedModule): void {
     this.#blames.delete(module.name);
+    if (module.placement === "probation") this.#probation.set(module.name, PROVEN);
   }
 
   /** Starts a host for `slot`, a few at a time. */
@@ -515,10 +521,9 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
   #importEndedHost(
     name: string,
     file: string,
-    source: string,
     signature: string,
   ): string | undefined {
-    this.#probation.set(name, source);
+    this.#probation.set(name, SUSPECT);
     const count = this.#blames.get(name) ?? 0;
     if (count < BLAMES_TO_QUARANTINE) return undefined;
     this.#blames.delete(name);
@@ -534,7 +539,7 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
    * until its file changes: its next death is its own doing, and its neighbours are spared.
    */
   #isolate(module: HostedModule): void {
-    this.#probation.set(module.name, this.#sources.get(module) ?? "");
+    this.#probation.set(module.name, SUSPECT);
     const slot = this.#slot(module.name, "probation", this.#options.ceiling, this.#options.sharedMemoryBytes);
     (module.slot as Slot).modules.delete(module);
     slot.modules.add(module);

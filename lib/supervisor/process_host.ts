@@ -26,6 +26,7 @@ import { readRegularFile } from "../modules/read_regular_file.ts";
 import { emptySandbox, readSandboxDeclaration, type SandboxSpec, sandboxSpec } from "../modules/sandbox.ts";
 import type { SerializedError } from "../host_protocol.ts";
 import { type Ceiling, checkCeiling, describePermissions } from "./ceiling.ts";
+import { expandSandbox } from "../modules/sandbox_env.ts";
 import { hostCommand } from "./host_command.ts";
 import { type HostDeath, HostGoneError, HostProcess } from "./host_process.ts";
 import {
@@ -203,6 +204,8 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
     const before = previous instanceof HostedModule ? previous : undefined;
     let source: string;
     let spec: SandboxSpec | undefined;
+    /** The declaration as written, before $NAME expansion: what the module's export must equal. */
+    let literal: SandboxSpec | undefined;
     let helpers: string[];
     let real: string;
     let signature: string;
@@ -223,7 +226,11 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
       this.#quarantined.delete(file);
       // A module on probation goes back to the shared host once it has run well alone.
       if (this.#probation.get(name) === PROVEN) this.#probation.delete(name);
-      if (spec) checkCeiling(spec, this.#options.ceiling);
+      literal = spec;
+      if (spec) {
+        spec = expandSandbox(spec, Deno.env);
+        checkCeiling(spec, this.#options.ceiling);
+      }
     } catch (err) {
       if (err instanceof ModuleLoadError) throw err;
       throw new ModuleLoadError(name, file, (err as Error).message, undefined, undefined, undefined, {
@@ -298,7 +305,7 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
       }
       if (spec && declared !== null && declared !== undefined) {
         const actual = sandboxSpec(declared);
-        if (JSON.stringify(actual) !== JSON.stringify(spec)) {
+        if (JSON.stringify(actual) !== JSON.stringify(literal)) {
           throw new Error(
             `its "sandbox" export differs from the literal in its source; export a plain literal`,
           );

@@ -122,6 +122,14 @@ export async function main(args: string[]): Promise<number> {
   const limited = limitRequests(exporter.handler(), { max: config.maxRequests, log });
   const handler = policy ? guardHandler(limited, policy) : limited;
   log.info("starting", { version: VERSION, metrics_dir: config.metricsDir });
+  // Before the socket listens (issue 18, defect 7): a SIGTERM sent as soon as `listening` is
+  // logged would otherwise find Deno's default action and end the exporter with 143.
+  const stopped = Promise.withResolvers<string>();
+  const onStop = (signal: string) => () => stopped.resolve(signal);
+  const onHup = () => exporter.reload("SIGHUP");
+  Deno.addSignalListener("SIGTERM", onStop("SIGTERM"));
+  Deno.addSignalListener("SIGINT", onStop("SIGINT"));
+  Deno.addSignalListener("SIGHUP", onHup);
   try {
     server = HttpServer.listen(config.listenAddress, handler, {
       log,
@@ -135,13 +143,6 @@ export async function main(args: string[]): Promise<number> {
     return 1;
   }
   const probe = StallProbe.enabled() ? new StallProbe(log) : undefined;
-
-  const stopped = Promise.withResolvers<string>();
-  const onStop = (signal: string) => () => stopped.resolve(signal);
-  const onHup = () => exporter.reload("SIGHUP");
-  Deno.addSignalListener("SIGTERM", onStop("SIGTERM"));
-  Deno.addSignalListener("SIGINT", onStop("SIGINT"));
-  Deno.addSignalListener("SIGHUP", onHup);
 
   // A signal during the first load (slow top-level awaits) stops at once, not after it.
   const signal = await Promise.race([

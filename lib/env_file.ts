@@ -8,6 +8,14 @@
  * line is an error naming its number: the exporter never starts half-configured.
  */
 
+import { NotAModuleFileError, readRegularFile } from "./modules/read_regular_file.ts";
+
+/**
+ * The size bound of an env file: far above any real one, and a 64 MB file held the exporter
+ * from listening for 25 s at 800 MB (issue 18, defect 5).
+ */
+export const MAX_ENV_FILE_BYTES: number = 1024 * 1024;
+
 /** The file named by --env-file cannot be used; the message names the file and the line. */
 export class EnvFileError extends Error {
   constructor(message: string, options?: ErrorOptions) {
@@ -50,6 +58,12 @@ export function parseEnvFile(
       },
     );
   const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
+  // No environment variable can hold a NUL: Deno.env.set() throws a TypeError that quotes the
+  // value (issue 18, defect 5). Named by its line, never shown.
+  const nul = lines.findIndex((line) => line.includes("\0"));
+  if (nul >= 0) {
+    throw new EnvFileError(`line ${nul + 1} holds a NUL byte, which no environment variable can hold`);
+  }
   for (let i = 0; i < lines.length; i++) {
     const lineNo = i + 1;
     const line = lines[i].trim();
@@ -100,18 +114,21 @@ function closingQuote(body: string, quote: string): number {
 
 /**
  * Reads `path` and sets its variables in `env` (names `env` already has are kept as they are).
- * Throws EnvFileError when the file is missing, not a regular file, unreadable or malformed.
+ * Throws EnvFileError when the file is missing, not a regular file, over MAX_ENV_FILE_BYTES,
+ * unreadable or malformed; its message never holds a value.
  */
 export async function loadEnvFile(path: string, env: Environment = Deno.env): Promise<EnvFileResult> {
   let text: string;
   try {
-    // A FIFO or a device would block the read for ever: only a regular file is read.
-    if (!(await Deno.stat(path)).isFile) throw new EnvFileError(`"${path}" is not a regular file`);
-    text = await Deno.readTextFile(path);
+    // Stat first and read at most one byte past the bound: a FIFO or a device would block the
+    // read for ever, /dev/zero would fill the memory.
+    text = new TextDecoder().decode(await readRegularFile(path, MAX_ENV_FILE_BYTES));
   } catch (err) {
-    if (err instanceof EnvFileError) throw err;
     if (err instanceof Deno.errors.NotFound) {
       throw new EnvFileError(`"${path}" does not exist`, { cause: err });
+    }
+    if (err instanceof Deno.errors.IsADirectory || err instanceof NotAModuleFileError) {
+      throw new EnvFileError(`"${path}" ${(err as Error).message}`, { cause: err });
     }
     throw new EnvFileError(`cannot read "${path}": ${(err as Error).message}`, { cause: err });
   }
@@ -127,7 +144,12 @@ export async function loadEnvFile(path: string, env: Environment = Deno.env): Pr
       result.kept.push(key);
       continue;
     }
-    env.set(key, value);
+    try {
+      env.set(key, value);
+    } catch (err) {
+      // The environment's own message quotes the value: name the variable only.
+      throw new EnvFileError(`"${path}": the environment refuses the value of ${key}`, { cause: err });
+    }
     result.set.push(key);
   }
   return result;

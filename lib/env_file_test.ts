@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { EnvFileError, loadEnvFile, parseEnvFile } from "./env_file.ts";
+import { EnvFileError, loadEnvFile, MAX_ENV_FILE_BYTES, parseEnvFile } from "./env_file.ts";
 
 // The values `deno run --env-file` (2.9.6) gives for the same lines, measured, except G: Deno
 // expands `$A` there with the file's last A ("2") although A itself keeps its first value.
@@ -59,6 +59,9 @@ Deno.test("parseEnvFile names the line that is not KEY=VALUE", () => {
     ["=x\n", "line 1 is not KEY=VALUE (a name of letters, digits and _, then =, then the value)"],
     ['A=1\nB="open\nC=2\n', `line 2: the value's " quote is never closed`],
     ["A='x' y\n", "line 1: unexpected text after the quoted value"],
+    ["A=1\nSECRET_TOKEN=hunter2\0tail\n", "line 2 holds a NUL byte, which no environment variable can hold"],
+    ["A=1\n# a comment \0\n", "line 2 holds a NUL byte, which no environment variable can hold"],
+    ['A="multi\nline\0"\n', "line 2 holds a NUL byte, which no environment variable can hold"],
   ];
   for (const [text, message] of cases) {
     assert.throws(() => parseEnvFile(text), { name: "EnvFileError", message }, JSON.stringify(text));
@@ -78,19 +81,38 @@ Deno.test("loadEnvFile sets the file's variables and keeps those the environment
   }
 });
 
-Deno.test("loadEnvFile refuses a missing file, a directory and a malformed file, naming the file", async () => {
+Deno.test("loadEnvFile refuses a missing, non-regular, oversized or malformed file, naming the file and never a value", async () => {
   const dir = await Deno.makeTempDir();
   try {
     await Deno.writeTextFile(`${dir}/bad.env`, "OK=1\nnope\n");
+    await Deno.writeTextFile(`${dir}/nul.env`, "OK=1\nSECRET_TOKEN=hunter2\0tail\n");
+    // One byte over the bound; a file that size is refused by its size, before it is read.
+    await Deno.writeTextFile(
+      `${dir}/big.env`,
+      `SECRET_TOKEN=hunter2\n#${"x".repeat(MAX_ENV_FILE_BYTES - 22)}\n`,
+    );
+    assert.equal((await Deno.stat(`${dir}/big.env`)).size, MAX_ENV_FILE_BYTES + 1);
+    await Deno.writeTextFile(`${dir}/huge.env`, "SECRET_TOKEN=hunter2\n" + "#\n".repeat(1024 * 1024));
+    const mkfifo = await new Deno.Command("mkfifo", { args: [`${dir}/fifo.env`] }).output();
+    assert.equal(mkfifo.code, 0);
     const env = { get: () => undefined, set: () => {} };
     for (
       const [path, message] of [
         [`${dir}/missing.env`, `"${dir}/missing.env" does not exist`],
-        [dir, `"${dir}" is not a regular file`],
+        [dir, `"${dir}" is a directory, not a regular file`],
         [
           `${dir}/bad.env`,
           `"${dir}/bad.env" line 2 is not KEY=VALUE (a name of letters, digits and _, then =, then the value)`,
         ],
+        [
+          `${dir}/nul.env`,
+          `"${dir}/nul.env" line 2 holds a NUL byte, which no environment variable can hold`,
+        ],
+        [`${dir}/big.env`, `"${dir}/big.env" is 1.0 MiB, over the 1 MiB limit`],
+        [`${dir}/huge.env`, `"${dir}/huge.env" is 2.0 MiB, over the 1 MiB limit`],
+        // A FIFO would block the read until a writer came: refused by its kind, at once.
+        [`${dir}/fifo.env`, `"${dir}/fifo.env" is a FIFO, not a regular file`],
+        ["/dev/zero", `"/dev/zero" is a character device, not a regular file`],
       ]
     ) {
       await assert.rejects(loadEnvFile(path, env), (err: unknown) => {
@@ -101,5 +123,38 @@ Deno.test("loadEnvFile refuses a missing file, a directory and a malformed file,
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadEnvFile reads a file of exactly its size bound", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".env" });
+  try {
+    await Deno.writeTextFile(path, `AT_BOUND=1\n#${"x".repeat(MAX_ENV_FILE_BYTES - 13)}\n`);
+    assert.equal((await Deno.stat(path)).size, MAX_ENV_FILE_BYTES);
+    const env = new Map<string, string>();
+    const result = await loadEnvFile(path, { get: (k) => env.get(k), set: (k, v) => void env.set(k, v) });
+    assert.deepEqual(result, { set: ["AT_BOUND"], kept: [] });
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("loadEnvFile names the variable, never its value, when the environment refuses the value", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".env" });
+  try {
+    await Deno.writeTextFile(path, "OK=1\nSECRET_TOKEN=hunter2\n");
+    const env = {
+      get: () => undefined,
+      set: (key: string, value: string) => {
+        if (key === "SECRET_TOKEN") throw new TypeError(`Value contains invalid characters: "${value}"`);
+      },
+    };
+    await assert.rejects(loadEnvFile(path, env), (err: unknown) => {
+      assert.ok(err instanceof EnvFileError);
+      assert.equal(err.message, `"${path}": the environment refuses the value of SECRET_TOKEN`);
+      return true;
+    });
+  } finally {
+    await Deno.remove(path);
   }
 });

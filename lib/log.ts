@@ -1,6 +1,6 @@
 /** Structured logger: one line per event to stderr, logfmt or JSON. */
 
-import { redactSecrets } from "./redact.ts";
+import { isSecretKey, redactField, redactSecrets } from "./redact.ts";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export type LogFormat = "logfmt" | "json";
@@ -85,16 +85,18 @@ export class Logger {
 
 /**
  * A field's value as it is written. Every string in it has its credentials masked: fields
- * carry errors, and errors quote connection strings with their passwords (issue 8, item 14).
+ * carry errors, and errors quote connection strings with their passwords (issue 8, item 14);
+ * and a module may log a field, or an object, with a key such as `password` (issue 18).
  */
-function plain(value: unknown): unknown {
+function plain(value: unknown, key: string): unknown {
   if (value instanceof Error) return redactSecrets(value.message);
   if (value instanceof Date) return value.toISOString();
-  if (typeof value === "bigint") return value.toString();
-  if (typeof value === "string") return redactSecrets(value);
+  if (typeof value === "bigint") return redactField(key, value.toString());
+  if (typeof value === "string") return redactField(key, value);
+  if (typeof value === "number") return isSecretKey(key) ? redactField(key, String(value)) : value;
   if (typeof value === "object" && value !== null) {
     try {
-      return JSON.parse(JSON.stringify(value, (_, v) => typeof v === "string" ? redactSecrets(v) : v));
+      return JSON.parse(JSON.stringify(value, (k, v) => typeof v === "string" ? redactField(k, v) : v));
     } catch {
       return redactSecrets(String(value)); // circular or otherwise unserialisable: still log the event
     }
@@ -105,7 +107,7 @@ function plain(value: unknown): unknown {
 function toJson(record: LogFields): string {
   const out: LogFields = {};
   for (const [key, value] of Object.entries(record)) {
-    if (value !== undefined) out[key] = plain(value);
+    if (value !== undefined) out[key] = plain(value, key);
   }
   return JSON.stringify(out);
 }
@@ -114,7 +116,7 @@ function toLogfmt(record: LogFields): string {
   const parts: string[] = [];
   for (const [key, value] of Object.entries(record)) {
     if (value === undefined) continue;
-    parts.push(`${key}=${logfmtValue(plain(value))}`);
+    parts.push(`${key}=${logfmtValue(plain(value, key))}`);
   }
   return parts.join(" ");
 }

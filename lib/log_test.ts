@@ -150,6 +150,21 @@ Deno.test("Logger masks credentials in an err string field in json", () => {
   ]);
 });
 
+Deno.test("Logger masks the value of a field named like a credential, at any depth", () => {
+  const { log, lines } = capture({ format: "json" });
+  log.info("calling the API", {
+    api_key: "k1",
+    pin: 1234,
+    token: 5678,
+    request: { headers: { Authorization: "Basic dXNlcjpwYXNz", "x-api-key": "k2" }, author: "Jane" },
+    tokens_total: 5,
+  });
+  assert.deepEqual(lines, [
+    `{"ts":"${TS}","level":"info","msg":"calling the API","api_key":"***","pin":1234,"token":"***",` +
+    `"request":{"headers":{"Authorization":"Basic ***","x-api-key":"***"},"author":"Jane"},"tokens_total":5}`,
+  ]);
+});
+
 // Levels
 
 Deno.test("Logger at the default level drops debug and writes info, warn and error", () => {

@@ -4,7 +4,9 @@ import assert from "node:assert/strict";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { hasCommand } from "./_promtool.ts";
+import { readLogs, scrape, startTaskFlags, tempMetricsDir, waitFor } from "./_server.ts";
 
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const UNIT = fileURLToPath(new URL("../contrib/systemd/dynamic_exporter.service", import.meta.url));
 const UNIT_NAME = "dynamic_exporter.service";
 // Measured with systemd 252: 1.3, "OK". Loosening the sandbox raises it and fails the test;
@@ -103,4 +105,144 @@ Deno.test({
     assert.deepEqual({ code, level: overall[2] }, { code: 0, level: "OK" });
     assert.ok(Number(overall[1]) <= MAX_EXPOSURE, `exposure ${overall[1]} is above ${MAX_EXPOSURE}`);
   },
+});
+
+// How systemd runs the unit's ExecStart (systemd.service(5), systemd.exec(5)), for the test below.
+
+/** Splits `text` into words at whitespace, as systemd does, a quoted run ("..." or '...') one word. */
+function systemdWords(text: string): string[] {
+  const words: string[] = [];
+  for (const match of text.matchAll(/(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|(\S+))/g)) {
+    words.push(match[1]?.replace(/\\(.)/g, "$1") ?? match[2] ?? match[3]);
+  }
+  return words;
+}
+
+/** The assignments of the unit's `Environment=` lines, in order. */
+function unitEnvironment(unitText: string): Map<string, string> {
+  const env = new Map<string, string>();
+  for (const line of unitText.split("\n")) {
+    if (!line.startsWith("Environment=")) continue;
+    for (const word of systemdWords(line.slice("Environment=".length))) {
+      const eq = word.indexOf("=");
+      env.set(word.slice(0, eq), word.slice(eq + 1));
+    }
+  }
+  return env;
+}
+
+/** An `EnvironmentFile=`'s assignments: KEY=VALUE lines, # and ; comments, a quoted value unquoted. */
+function environmentFile(text: string): Map<string, string> {
+  const env = new Map<string, string>();
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    const eq = line.indexOf("=");
+    if (line === "" || line.startsWith("#") || line.startsWith(";") || eq < 0) continue;
+    const value = line.slice(eq + 1).trim();
+    const quoted = /^"((?:[^"\\]|\\.)*)"$|^'([^']*)'$/.exec(value);
+    env.set(line.slice(0, eq).trim(), quoted ? quoted[2] ?? quoted[1].replace(/\\(.)/g, "$1") : value);
+  }
+  return env;
+}
+
+/**
+ * The unit's ExecStart as systemd expands it with `env`: `${NAME}` becomes its value within its
+ * word, always one word; `$NAME` as a word of its own becomes the value's words, none when unset.
+ */
+function execStart(unitText: string, env: Map<string, string>): string[] {
+  const line = unitText.split("\n").find((l) => l.startsWith("ExecStart="));
+  assert.ok(line, "the unit has an ExecStart=");
+  return systemdWords(line.slice("ExecStart=".length)).flatMap((word) => {
+    const whole = /^\$([A-Za-z_][A-Za-z0-9_]*)$/.exec(word);
+    if (whole) return (env.get(whole[1]) ?? "").split(/\s+/).filter((w) => w !== "");
+    return [word.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => env.get(name) ?? "")];
+  });
+}
+
+/** A TCP port nothing listens on now. */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+Deno.test("systemd expands the unit's ExecStart with the EnvironmentFile's settings over the unit's defaults", () => {
+  const unit = [
+    "Environment=LISTEN_ADDRESS=:8000 METRICS_DIR=/etc/dynamic_exporter/metrics",
+    "ExecStart=/usr/local/bin/dynamic_exporter --web.listen-address=${LISTEN_ADDRESS} --metrics.dir=${METRICS_DIR} $ARGS",
+  ].join("\n");
+  const env = unitEnvironment(unit);
+  assert.deepEqual(execStart(unit, env), [
+    "/usr/local/bin/dynamic_exporter",
+    "--web.listen-address=:8000",
+    "--metrics.dir=/etc/dynamic_exporter/metrics",
+  ]);
+  const file =
+    `# comment\nMETRICS_DIR="/srv/my metrics"\nARGS="--log.format=json  --collect.interval=30s"\nX='a b'\n`;
+  for (const [key, value] of environmentFile(file)) env.set(key, value);
+  assert.deepEqual(execStart(unit, env), [
+    "/usr/local/bin/dynamic_exporter",
+    "--web.listen-address=:8000",
+    "--metrics.dir=/srv/my metrics",
+    "--log.format=json",
+    "--collect.interval=30s",
+  ]);
+  assert.equal(env.get("X"), "a b");
+});
+
+Deno.test("the shipped unit, run as systemd runs it, listens where the EnvironmentFile says and serves its dir", async () => {
+  const unit = await Deno.readTextFile(UNIT);
+  const dir = await tempMetricsDir({
+    "unit_probe.ts": `import { Gauge } from "prom-client";
+const g = new Gauge({ name: "unit_probe_value", help: "served from the EnvironmentFile's dir" });
+export function process() { g.set(7); }
+`,
+  });
+  const port = freePort();
+  // /etc/default/dynamic_exporter as an operator moving off port 8000 writes it.
+  const envFile = [
+    "# the old tool still runs on 8000 during the move",
+    `LISTEN_ADDRESS=127.0.0.1:${port}`,
+    `METRICS_DIR=${dir}`,
+    'ARGS="--log.format=json --collect.interval=1s"',
+    "PROBE_URL=https://api.internal/health",
+  ].join("\n");
+  const env = unitEnvironment(unit);
+  assert.deepEqual(Object.fromEntries(env), {
+    LISTEN_ADDRESS: ":8000",
+    METRICS_DIR: "/etc/dynamic_exporter/metrics",
+  });
+  for (const [key, value] of environmentFile(envFile)) env.set(key, value);
+  const [binary, ...args] = execStart(unit, env);
+  assert.equal(binary, "/usr/local/bin/dynamic_exporter");
+  // The binary is the start task's `deno run` of main.ts, with the same permissions.
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...await startTaskFlags(), `${ROOT}/main.ts`, ...args],
+    cwd: ROOT,
+    env: { NO_COLOR: "1", ...Object.fromEntries(env) },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const { logs, output, reading } = readLogs(child.stderr);
+  try {
+    await waitFor(() => logs.some((r) => r.msg === "listening"), {
+      message: () => `no listening line:\n${[...logs.map((r) => JSON.stringify(r)), ...output].join("\n")}`,
+    });
+    assert.equal(logs.find((r) => r.msg === "listening")?.address, `127.0.0.1:${port}`);
+    let value: number | undefined;
+    await waitFor(
+      async () => (value = (await scrape(`http://127.0.0.1:${port}`)).get("unit_probe_value")) === 7,
+      {
+        message: () => `unit_probe_value is ${value}`,
+      },
+    );
+  } finally {
+    child.kill("SIGTERM");
+    const { code } = await child.status;
+    await reading;
+    await Deno.remove(dir, { recursive: true });
+    assert.equal(code, 0);
+  }
 });

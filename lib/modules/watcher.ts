@@ -63,10 +63,17 @@ async function findFifo(dir: string): Promise<string | undefined> {
   return undefined;
 }
 
-/** What the polling fallback compares: each module file's name, inode, size and mtime. */
+/**
+ * What the polling fallback compares: the dir's own mtime, then each module file's name, inode,
+ * size and mtime. The dir's mtime moves with every create, delete and rename in it, so a module
+ * written and deleted between two polls (and loaded by a rescan in between) still differs from
+ * the earlier listing (issue 18, defect 6: it stayed served for good).
+ */
 async function listing(dir: string): Promise<string> {
   const lines: string[] = [];
   try {
+    const self = await Deno.stat(dir);
+    lines.push(`\0${self.mtime?.getTime()}\0${self.ctime?.getTime()}`);
     for await (const entry of Deno.readDir(dir)) {
       if (moduleName(entry.name) === undefined) continue;
       const info = await Deno.stat(join(dir, entry.name)).catch(() => undefined);
@@ -199,6 +206,8 @@ export class DirWatcher {
     const fifo = await findFifo(this.#dir);
     if (fifo === undefined || this.#polling) return;
     this.#polling = true;
+    // The first listing, before the rescan below: what changes after it must tell at the next poll.
+    this.#listing = await listing(this.#dir);
     this.#options.log.warn("metrics dir holds a FIFO, which wedges file events; polling the dir instead", {
       dir: this.#dir,
       file: fifo,

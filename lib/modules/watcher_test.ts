@@ -364,3 +364,34 @@ Deno.test("DirWatcher.close() resolves when the watched dir was just deleted", L
     await withDeadline(h.watcher.close(), "close() after the dir was deleted");
   });
 });
+
+Deno.test(
+  "DirWatcher polling a dir with a FIFO calls onChange for a module created and deleted between two polls",
+  LEAK_CHECKS,
+  async () => {
+    const root = await Deno.makeTempDir({ prefix: "watcher_test_" });
+    try {
+      const h = new Harness(root, {});
+      await Deno.mkdir(h.dir);
+      await h.write("a.ts", "export const v = 0;");
+      const mkfifo = await new Deno.Command("mkfifo", { args: [join(h.dir, "status.fifo")] }).output();
+      assert.equal(mkfifo.code, 0);
+      await h.watcher.start();
+      try {
+        await h.waitForCallSince(0, "onChange when polling starts");
+        // Let a few polls pass, so that the listing they compare against is an old one.
+        await delay(3 * CHECK_MS);
+        const before = performance.now();
+        // Both within one poll period: a rescan may have loaded the module in between (issue 18,
+        // defect 6), so the poll must tell, although the module files are as they were.
+        await h.write("later.ts", "export const v = 1;");
+        await Deno.remove(join(h.dir, "later.ts"));
+        await h.waitForCallSince(before, "onChange after later.ts came and went");
+      } finally {
+        await withDeadline(h.watcher.close(), "close()");
+      }
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+);

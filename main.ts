@@ -6,7 +6,7 @@ import { checkModule } from "./lib/check.ts";
 import { installExitGuard } from "./lib/modules/exit_guard.ts";
 import { Exporter } from "./lib/exporter.ts";
 import { formatDuration } from "./lib/duration.ts";
-import { EnvFileError, type EnvFileResult, loadEnvFile } from "./lib/env_file.ts";
+import { EnvFileError, type EnvFileResult, loadEnvFile, reloadEnvFile } from "./lib/env_file.ts";
 import { FlagError, formatHostPort, parseCommand } from "./lib/flags.ts";
 import { HttpServer } from "./lib/http/http_server.ts";
 import { Logger } from "./lib/log.ts";
@@ -117,7 +117,20 @@ export async function main(args: string[]): Promise<number> {
   const policy = web && (() => web!.policy());
 
   survive(log);
-  const exporter = new Exporter(config, { log, webConfig: web });
+  const envFile = config.envFile;
+  const reloadEnv = envFile === undefined || env === undefined ? undefined : async () => {
+    try {
+      env = await reloadEnvFile(envFile, env!);
+      log.info("env file reloaded", { file: envFile, set: env.set.join(","), kept: env.kept.join(",") });
+    } catch (err) {
+      // Names and line numbers only: never a value.
+      log.error("env file reload failed; the modules keep the values they had", {
+        file: envFile,
+        err: err instanceof EnvFileError ? err.message : String(err),
+      });
+    }
+  };
+  const exporter = new Exporter(config, { log, webConfig: web, reloadEnv });
   // Inside the guard: only authenticated requests take one of the --web.max-requests slots.
   const limited = limitRequests(exporter.handler(), { max: config.maxRequests, log });
   const handler = policy ? guardHandler(limited, policy) : limited;

@@ -154,3 +154,25 @@ export async function loadEnvFile(path: string, env: Environment = Deno.env): Pr
   }
   return result;
 }
+
+/**
+ * Reads `path` again (SIGHUP, POST /-/reload): the names the last load set (`previous.set`) take
+ * their new values, or go when the file no longer has them; names the environment had of its
+ * own still win. The file is read and checked whole before anything changes: a bad file
+ * throws EnvFileError and leaves the environment as it was.
+ */
+export async function reloadEnvFile(
+  path: string,
+  previous: EnvFileResult,
+  env: Environment & { delete(key: string): void } = Deno.env,
+): Promise<EnvFileResult> {
+  const ours = new Set(previous.set);
+  const next = new Map<string, string>();
+  const result = await loadEnvFile(path, {
+    get: (key) => ours.has(key) ? next.get(key) : env.get(key) ?? next.get(key),
+    set: (key, value) => void next.set(key, value),
+  });
+  for (const key of ours) if (!next.has(key)) env.delete(key);
+  for (const [key, value] of next) env.set(key, value);
+  return result;
+}

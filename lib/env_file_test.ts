@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { EnvFileError, loadEnvFile, MAX_ENV_FILE_BYTES, parseEnvFile } from "./env_file.ts";
+import { EnvFileError, loadEnvFile, MAX_ENV_FILE_BYTES, parseEnvFile, reloadEnvFile } from "./env_file.ts";
 
 // The values `deno run --env-file` (2.9.6) gives for the same lines, measured, except G: Deno
 // expands `$A` there with the file's last A ("2") although A itself keeps its first value.
@@ -156,5 +156,29 @@ Deno.test("loadEnvFile names the variable, never its value, when the environment
     });
   } finally {
     await Deno.remove(path);
+  }
+});
+
+Deno.test("reloadEnvFile gives the names the file set their new values, drops removed ones, and keeps the environment's own", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/env`;
+    const env = new Map<string, string>([["OWN", "from-env"]]);
+    const environment = {
+      get: (k: string) => env.get(k),
+      set: (k: string, v: string) => void env.set(k, v),
+      delete: (k: string) => void env.delete(k),
+    };
+    await Deno.writeTextFile(path, "A=1\nB=2\nOWN=from-file\n");
+    const first = await loadEnvFile(path, environment);
+    await Deno.writeTextFile(path, "A=10\nC=3\nOWN=from-file-2\n");
+    const second = await reloadEnvFile(path, first, environment);
+    assert.deepEqual(Object.fromEntries(env), { OWN: "from-env", A: "10", C: "3" });
+    assert.deepEqual(second, { set: ["A", "C"], kept: ["OWN"] });
+    await Deno.writeTextFile(path, "A=oops\nthis line is bad\n");
+    await assert.rejects(() => reloadEnvFile(path, second, environment), EnvFileError);
+    assert.deepEqual(Object.fromEntries(env), { OWN: "from-env", A: "10", C: "3" });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

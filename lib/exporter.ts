@@ -42,6 +42,11 @@ export type ExporterConfig = Pick<
 
 export interface ExporterOptions {
   log: Logger;
+  /**
+   * Re-reads --env-file before every reload of all modules (SIGHUP, POST /-/reload); the module
+   * hosts then start afresh, so the modules see the new values. A bad file keeps the old ones.
+   */
+  reloadEnv?(): Promise<void>;
   /** The --web.config.file: its state for the self-metrics; re-read with every module reload. */
   webConfig?: {
     status(): WebConfigStatus;
@@ -65,6 +70,7 @@ export class Exporter {
   readonly #ownership: MetricOwnership;
   readonly #board = new StatusBoard();
   readonly #webConfig: ExporterOptions["webConfig"];
+  readonly #reloadEnv: ExporterOptions["reloadEnv"];
   readonly #scheduler: Scheduler;
   readonly #exposition: Exposition;
   readonly #watcher: DirWatcher;
@@ -79,6 +85,7 @@ export class Exporter {
     this.#config = config;
     this.#log = options.log;
     this.#webConfig = options.webConfig;
+    this.#reloadEnv = options.reloadEnv;
     this.#ignored = new IgnoredFiles(this.#log);
     this.#ownership = new MetricOwnership(register as unknown as PromRegistry, {
       reserved: selfMetrics([], this.#build, 0),
@@ -178,6 +185,10 @@ export class Exporter {
   readonly #reload = coalesce(async () => {
     const reason = this.#reloadReason;
     this.#log.info("reloading every module", { reason });
+    await this.#reloadEnv?.();
+    // A host's environment is fixed when it starts: the shared host starts afresh (each
+    // sandboxed module gets a new host with its reload).
+    this.#host.recycleShared();
     await Promise.all([this.#webConfig?.reload(reason), this.sync({ reloadAll: true })]);
   });
 

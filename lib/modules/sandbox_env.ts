@@ -13,7 +13,10 @@ const REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g;
  * variable when one is unset or empty, or when its value holds a comma (it would add an entry
  * to the host's --allow-<kind> flag).
  */
-export function expandSandbox(spec: SandboxSpec, env: { get(name: string): string | undefined }): SandboxSpec {
+export function expandSandbox(
+  spec: SandboxSpec,
+  env: { get(name: string): string | undefined },
+): SandboxSpec {
   const permissions = { ...spec.permissions };
   for (const kind of PERMISSION_KINDS) {
     permissions[kind] = spec.permissions[kind].map((entry) =>
@@ -21,11 +24,15 @@ export function expandSandbox(spec: SandboxSpec, env: { get(name: string): strin
         const name = braced ?? bare!;
         const value = env.get(name);
         if (value === undefined || value === "") {
-          throw new SandboxError(`"sandbox.${kind}" entry ${JSON.stringify(entry)} names $${name}, which is not set`);
+          throw new SandboxError(
+            `"sandbox.${kind}" entry ${JSON.stringify(entry)} names $${name}, which is not set`,
+          );
         }
         if (value.includes(",")) {
           throw new SandboxError(
-            `"sandbox.${kind}" entry ${JSON.stringify(entry)}: the value of $${name} holds a comma; give one value per entry`,
+            `"sandbox.${kind}" entry ${
+              JSON.stringify(entry)
+            }: the value of $${name} holds a comma; give one value per entry`,
           );
         }
         return value;

@@ -395,6 +395,11 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
     this.#slots.clear();
   }
 
+  /** Lets the shared host go: its modules import afresh in a new one at their next run (a new environment, say). */
+  recycleShared(): void {
+    if (this.#shared.current) this.#shared.recycle(this.#options.graceMs);
+  }
+
   /** Kills every host at once (shutdown past its deadline): none may outlive the server. */
   killAll(): void {
     this.close();

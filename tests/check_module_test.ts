@@ -27,7 +27,7 @@ Deno.test("check-module prints a good module's exposition and exits 0", async ()
       stderr,
       new RegExp(
         `^module good\\n  interval: 10s \\(--collect.interval\\)\\n  timeout: 5s \\(--collect.timeout\\)\\n` +
-          `  sandbox: none \\(runs in the exporter's process, with its permissions\\)\\n` +
+          `  sandbox: none \\(runs in the shared module host, with the modules' permissions: net read env\\)\\n` +
           `  type check: passed \\(deno check\\)\\n` +
           `OK ${dir}/good.ts: 1 metric family, process\\(\\) took [0-9.]+ms\\n$`,
       ),
@@ -97,7 +97,7 @@ Deno.test("check-module type-checks a module outside the project against the exp
           "module typed",
           "  interval: 1d (its own export)",
           "  timeout: 3s (its own export)",
-          "  sandbox: its own Worker with --allow-net=api.internal:443 --allow-env=API_KEY, memory 128 MB",
+          "  sandbox: a host of its own with --allow-net=api.internal:443 --allow-env=API_KEY, memory 128 MB",
           "  type check: passed (deno check)",
         ],
       },
@@ -125,8 +125,8 @@ Deno.test("check-module prints the permission hint the log line has", async () =
     const { code, stderr } = await checkModule(`${dir}/needs_run.ts`);
     assert.equal(code, 1);
     assert.deepEqual(stderr.split("\n").slice(-3), [
-      "  hint: grant it with --allow-run in the exporter's permission flags",
-      `FAIL ${dir}/needs_run.ts: process() failed: Requires run access to "true", run again with the --allow-run flag`,
+      "  hint: modules may not have it: start the exporter with --modules.allow-run=true (or the broader flag)",
+      `FAIL ${dir}/needs_run.ts: process() failed: Requires run access to "true"`,
       "",
     ]);
   } finally {

@@ -1,7 +1,8 @@
 /**
- * End to end, issue 9 attacked: sandboxed modules that try to confuse the static reader of
- * their declaration, flood the exporter through their Worker's messages, or reach files the
- * loader must not read. Each runs next to a healthy module through the real exporter.
+ * End to end, issues 9 and 21 attacked: sandboxed modules that try to confuse the static reader
+ * of their declaration, flood the exporter through their host's log, forge frames on their
+ * stdout, or reach files the loader must not read. Each runs next to a healthy module through
+ * the real exporter.
  */
 
 import assert from "node:assert/strict";
@@ -34,7 +35,7 @@ export function process() { g.set(String(Deno.env.get("HOME")).length); }
 `;
 }
 
-Deno.test("a declaration after a regex or a nested template holding comment marks still runs the module in a Worker", async () => {
+Deno.test("a declaration after a regex or a nested template holding comment marks still runs the module in a host of its own", async () => {
   const files = {
     // A regex literal holding "/*" and another holding "*/" read as one block comment
     // hid the declaration between them: the module ran in-process with every permission.
@@ -92,7 +93,7 @@ Deno.test("a sandbox export the reader cannot read is refused before any of the 
   });
 });
 
-Deno.test("a sandbox export re-exported from a helper fails the load of an in-process module", async () => {
+Deno.test("a sandbox export re-exported from a helper fails the load of a shared-host module", async () => {
   const files = {
     "reexport.ts": `export * from "./lib/decl.ts";\nexport function process() {}\n`,
     "lib/decl.ts": `export const sandbox = { env: ["HOME"] };\n`,
@@ -163,68 +164,38 @@ export function process() { return value; }
   }
 });
 
-Deno.test("a sandboxed module flooding its log is cut short, then replaced; the exporter keeps answering", async () => {
+Deno.test("a sandboxed module flooding its log never stalls a scrape; a line over the frame bound is dropped, not its host", async () => {
   const flood = `export const sandbox = {};
 export const interval = "1s";
 export function process(ctx) {
-  // Shapes the exporter's own code used to trip on.
   const cyclic = { n: 1n };
   cyclic.self = cyclic;
-  self.postMessage({ type: "log", level: "constructor", msg: { toString: null }, fields: { cyclic } });
-  self.postMessage({ type: "uncaught", error: null });
-  self.postMessage(null);
   ctx.log.info("x".repeat(20_000_000));
   for (let i = 0; i < 100_000; i++) ctx.log.info("flood line", { i });
-  // Straight to the exporter, past the Worker's own ctx.log.
-  for (let i = 0; i < 100_000; i++) self.postMessage({ type: "log", level: "error", msg: "forged", fields: { i } });
+  for (let i = 0; i < 10_000; i++) console.error("console flood", i);
+  ctx.log.info("odd fields", { cyclic });
 }
 `;
   await withExporter({ "flood.ts": flood, "ticking.ts": tickingModule("ticking_runs") }, async (e) => {
-    await e.waitForLog((r) => r.msg === "sandboxed module log lines dropped" && r.module === "flood", 15_000);
-    const failed = await e.waitForLog((r) => r.msg === "module run failed" && r.module === "flood");
-    assert.equal(
-      failed.err,
-      "the module's Worker posted more than 10000 messages in a second; it was replaced",
-    );
+    await e.waitForLog((r) => r.msg === "flood line" && r.module === "flood", 20_000);
     const timer = new ScrapeTimer(e.url);
     for (let i = 0; i < 10; i++) {
       await timer.scrape();
       await observationWindow(300);
     }
     assert.ok(timer.slowestMs < 1500, `a scrape took ${timer.slowestMs.toFixed(0)} ms`);
-    const lines = e.logs.filter((r) =>
-      r.module === "flood" && (r.msg === "flood line" || r.msg === "forged")
-    );
-    assert.ok(lines.length < 2000, `${lines.length} lines of the flood were logged`);
     const long = e.logs.find((r) => r.module === "flood" && r.msg.startsWith("xxx"));
     assert.ok(
       long === undefined || long.msg.length <= 4200,
       `a ${long?.msg.length}-character line was logged`,
     );
-    assert.deepEqual(e.logs.filter((r) => r.msg === "uncaught exception, ignored"), []);
-    const odd = e.logs.find((r) => r.module === "flood" && r.msg === `{"toString":null}`);
-    assert.equal(odd?.level, "info");
-    assert.equal(odd?.cyclic, "[object Object]");
+    assert.deepEqual(e.logs.filter((r) => r.msg === "module host ended"), []);
     const samples = await scrape(e.url);
     await waitAbove(e.url, "ticking_runs", samples.get("ticking_runs") ?? 0);
   });
 });
 
-/** A sandboxed module whose run hands back `count` samples, saying it hands back `declared`. */
-const manySamples = (count: number, declared: number | string = "values.length", series = "many_series") =>
-  `export const sandbox = {};
-export const interval = "2s";
-export function process() {
-  const values = [];
-  for (let i = 0; i < ${count}; i++) values.push({ value: i, labels: { i: String(i) } });
-  const family = { name: "${series}", help: "h", type: "gauge", values };
-  // As the Worker's own reply would be, with every sample in its first page.
-  self.postMessage({ type: "result", id: 1, heapUsed: 0, samples: ${declared}, page: { parts: [{ at: 0, family }] } });
-}
-`;
-
-/**
- * Runs `source` as module `name` beside a ticking module until `name`'s run fails; `check` gets
+/** Runs `source` as module `name` beside a ticking module until `name`'s run fails; `check` gets
  * that failure's error and the exporter. Then the module serves nothing and is down, and the
  * ticking module has gone on.
  */
@@ -234,7 +205,7 @@ async function failingRun(
   check: (err: unknown, e: Exporter) => Promise<void> | void,
 ): Promise<void> {
   await withExporter({ [`${name}.ts`]: source, "ticking.ts": tickingModule("ticking_runs") }, async (e) => {
-    const failed = await e.waitForLog((r) => r.msg === "module run failed" && r.module === name, 20_000);
+    const failed = await e.waitForLog((r) => r.msg === "module run failed" && r.module === name, 40_000);
     await check(failed.err, e);
     const samples = await scrape(e.url);
     assert.deepEqual([...samples.keys()].filter((k) => k.startsWith(`${name}_series`)), []);
@@ -244,8 +215,15 @@ async function failingRun(
 }
 
 Deno.test("a sandboxed run handing back more samples than the bound fails; the exporter's memory stays put", async () => {
-  await failingRun("many", manySamples(1_000_000), async (err, e) => {
-    assert.equal(err, "its run handed back 1000000 samples, over the bound of 200000 for a sandboxed module");
+  const many = `import { Gauge } from "prom-client";
+export const sandbox = {};
+export const interval = "30s";
+export const timeout = "30s";
+const g = new Gauge({ name: "many_series", help: "h", labelNames: ["i"] });
+export function process() { for (let i = 0; i < 250_000; i++) g.set({ i: String(i) }, i); }
+`;
+  await failingRun("many", many, async (err, e) => {
+    assert.equal(err, "its run handed back 250000 samples, over the bound of 200000 for a sandboxed module");
     const timer = new ScrapeTimer(e.url);
     const samples = await timer.scrape();
     assert.ok(timer.slowestMs < 1500, `a scrape took ${timer.slowestMs.toFixed(0)} ms`);
@@ -253,97 +231,48 @@ Deno.test("a sandboxed run handing back more samples than the bound fails; the e
   });
 });
 
-Deno.test("a sandboxed run that says it hands back fewer samples than it does fails at the bound", async () => {
-  await failingRun("liar", manySamples(300_000, 10, "liar_series"), (err) => {
-    assert.equal(err, "its run handed back more than 200000 samples, the bound for a sandboxed module");
-  });
-});
+/** A frame of the host protocol (lib/host_protocol.ts), as module code would forge one. */
+const FRAME = `const frame = (message) => {
+  const body = new TextEncoder().encode(JSON.stringify(message));
+  const out = new Uint8Array(4 + body.length);
+  new DataView(out.buffer).setUint32(0, body.length);
+  out.set(body, 4);
+  return out;
+};`;
 
-Deno.test("a sandboxed module whose Worker stops handing back pages fails that run at its timeout", async () => {
-  // More than a page of series, and the Worker's message handler wrapped so that every request
-  // for a next page goes unanswered (lib/modules/worker_host_test.ts checks the Worker is replaced).
-  const stuck = `import { Gauge } from "prom-client";
+Deno.test("frames a module forges on its stdout are its log lines: they gain it nothing and end no host", async () => {
+  // The host's frames go to the real stdout; a module's Deno.stdout and console are its log.
+  const forge = `import { Gauge } from "prom-client";
+import nodeProcess from "node:process";
 export const sandbox = {};
-export const timeout = "1s";
-export const interval = "2s";
-const g = new Gauge({ name: "stuck_series", help: "h", labelNames: ["i"] });
-const handle = self.onmessage;
-self.onmessage = (event) => { if (event.data?.type !== "page") handle(event); };
-export function process() {
-  for (let i = 0; i < 5000; i++) g.set({ i: String(i) }, i);
-}
-`;
-  await failingRun("stuck", stuck, async (err, e) => {
-    assert.match(String(err), /timed out/);
-    // And it is run again, to fail the same way.
-    await waitFor(
-      () => e.logs.filter((r) => r.msg === "module run failed" && r.module === "stuck").length >= 2,
-      { timeoutMs: 20_000, message: () => "the module did not run again after its run timed out" },
-    );
-  });
-});
-
-/** Module code that posts a run's result as the Worker would, in one page (lib/modules/family_pages.ts). */
-const FORGED_RESULT = `const result = (id, families) => self.postMessage({
-  type: "result", id, heapUsed: 0,
-  samples: families.reduce((n, f) => n + f.values.length, 0),
-  page: { parts: families.map((family, at) => ({ at, family })) },
-});`;
-
-Deno.test("forged Worker messages gain a module nothing it could not do with its own metrics", async () => {
-  // Forged results naming another module's metric, sample names outside the family, an
-  // invalid type, a forged exit: each is that module's failure only.
-  const forge = `export const sandbox = {};
 export const interval = "300ms";
-${FORGED_RESULT}
+const g = new Gauge({ name: "forge_ok", help: "h" });
+${FRAME}
 export function process() {
   for (let id = 0; id < 100; id++) {
-    result(id, [
-      { name: "forge_ok", help: "h", type: "gauge", values: [{ value: 1 }] },
-      { name: "forge_steal", help: "h", type: "gauge", values: [{ value: 5, metricName: "ticking_runs" }] },
-      { name: "forge_type", help: "h", type: "weird", values: [{ value: 1 }] },
-      { name: "forge_label", help: "h", type: "gauge", values: [{ value: 1, labels: { __name__: "ticking_runs" } }] },
-    ]);
+    const result = {
+      type: "result", id, samples: 1,
+      page: { parts: [{ at: 0, family: { name: "ticking_runs", help: "h", type: "gauge", values: [{ value: 666 }] } }] },
+    };
+    Deno.stdout.writeSync(frame(result));
+    nodeProcess.stdout.write(new TextDecoder().decode(frame(result)));
   }
+  // Were it trusted, this pong would put the host over --modules.memory and have it killed.
+  Deno.stdout.writeSync(frame({ type: "pong", id: 1, heapUsed: 0, rss: 1e12 }));
+  g.set(1);
 }
 `;
-  const thief = `export const sandbox = {};
-export const interval = "300ms";
-${FORGED_RESULT}
-export function process() {
-  for (let id = 0; id < 100; id++) {
-    result(id, [{ name: "ticking_runs", help: "h", type: "gauge", values: [{ value: 666 }] }]);
-  }
-}
-`;
-  const exiter = `export const sandbox = {};
-export const interval = "300ms";
-export function process() { self.postMessage({ type: "exit", code: 0 }); }
-`;
-  // The healthy module loads first (names sort), so its metric is taken when the others run.
-  const files = {
-    "a_ticking.ts": tickingModule("ticking_runs"),
-    "forge.ts": forge,
-    "thief.ts": thief,
-    "exiter.ts": exiter,
-  };
+  const files = { "a_ticking.ts": tickingModule("ticking_runs"), "forge.ts": forge };
   await withExporter(files, async (e) => {
-    const stolen = await e.waitForLog((r) => r.msg === "module run failed" && r.module === "thief");
-    assert.equal(stolen.err, `metric "ticking_runs" is already registered by module "a_ticking"`);
-    const exited = await e.waitForLog((r) => r.msg === "module run failed" && r.module === "exiter");
-    assert.equal(exited.err, "the module ended its Worker with exit(0)");
-    // Rendered (and refused) at the first scrape.
-    await waitForSample(e.url, "forge_ok", 1);
-    const render = await e.waitForLog((r) =>
-      r.msg.startsWith("module metrics failed to render") && r.module === "forge"
-    );
-    assert.match(String(render.err), /forge_steal.*forge_type.*forge_label/s);
+    await waitForSample(e.url, "forge_ok", 1, 20_000);
+    await observationWindow(1000);
     const samples = await scrape(e.url);
+    assert.equal(samples.get(up("forge")), 1);
     assert.notEqual(samples.get("ticking_runs"), 666);
-    assert.equal(samples.has("forge_steal"), false);
+    assert.deepEqual(e.logs.filter((r) => r.msg === "module host ended"), []);
+    assert.ok(e.logs.some((r) => r.module === "forge" && r.msg.includes('"type":"result"')));
     await waitAbove(e.url, "ticking_runs", samples.get("ticking_runs") ?? 0);
-    await waitFor(async () => (await scrape(e.url)).get(up("thief")) === 0);
-  });
+  }, { args: ["--modules.memory=200MB"] });
 });
 
 /** Sends SIGHUP and waits until module `name` has loaded again (or failed to); returns that log line. */
@@ -375,23 +304,23 @@ Deno.test("reloading a sandboxed module while its runs come back never fails the
   );
 });
 
-Deno.test("a quarantined module stays quarantined across SIGHUP: one runaway thread, not one per reload", async () => {
+Deno.test("a quarantined module stays quarantined across SIGHUP: no new host per reload", async () => {
   const spin = `export const sandbox = {};
 export const timeout = "1s";
+export const interval = "300ms";
 export async function process() { await Promise.resolve(); for (;;); }
 `;
   await withExporter({ "spin.ts": spin, "ticking.ts": tickingModule("ticking_runs") }, async (e, dir) => {
-    const quarantined = (r: LogRecord) =>
-      r.msg.startsWith("sandboxed module quarantined") && r.module === "spin";
-    await e.waitForLog(quarantined);
+    const quarantined = (r: LogRecord) => r.msg === "module quarantined" && r.module === "spin";
+    await e.waitForLog(quarantined, 40_000);
     const reload = await reloadOnce(e, "spin");
     assert.equal(reload.msg, "module load failed");
-    assert.match(String(reload.err), /quarantined until its file changes/);
+    assert.match(String(reload.err), /quarantined until its file or a helper changes/);
     await observationWindow(4000);
     assert.equal(e.logs.filter(quarantined).length, 1);
     await waitAbove(e.url, "ticking_runs", (await scrape(e.url)).get("ticking_runs") ?? 0);
     // A changed file is loaded afresh.
     await Deno.writeTextFile(`${dir}/spin.ts`, `export const sandbox = {};\n${tickingModule("spin_runs")}`);
-    await waitAbove(e.url, "spin_runs", 1);
-  }, { args: ["--collect.timeout=1s"] });
+    await waitAbove(e.url, "spin_runs", 1, 10_000);
+  }, { args: ["--collect.timeout=1s", "--modules.host-grace=1s", "--modules.heartbeat=200ms"] });
 });

@@ -9,7 +9,8 @@ import { createModuleHost } from "./modules/routing_host.ts";
 import type { Logger } from "./log.ts";
 import { MetricOwnership, type PromRegistry } from "./modules/ownership.ts";
 import { runProcess } from "./schedule/runner.ts";
-import { PERMISSION_KINDS, readSandboxDeclaration, type SandboxSpec } from "./modules/sandbox.ts";
+import { readSandboxDeclaration } from "./modules/declaration.ts";
+import { PERMISSION_KINDS, type SandboxSpec } from "./modules/sandbox.ts";
 import { moduleName } from "./modules/scan.ts";
 import { selfMetrics } from "./exposition/self_metrics.ts";
 
@@ -57,7 +58,7 @@ export async function checkModule(file: string, options: CheckOptions): Promise<
   });
   let sandbox: SandboxSpec | undefined;
   try {
-    sandbox = readSandboxDeclaration(await Deno.readTextFile(file));
+    sandbox = await readSandboxDeclaration(await Deno.realPath(file), await Deno.readTextFile(file));
   } catch (e) {
     return fail((e as Error).message);
   }

@@ -10,7 +10,8 @@ import { localImports } from "./local_imports.ts";
 import { type LoadedModule, type ModuleHost, ModuleLoadError } from "./module_host.ts";
 import type { MetricOwner, MetricOwnership } from "./ownership.ts";
 import { readRegularFile } from "./read_regular_file.ts";
-import { emptySandbox, readSandboxDeclaration, type SandboxSpec } from "./sandbox.ts";
+import { readSandboxDeclaration } from "./declaration.ts";
+import { emptySandbox, type SandboxSpec } from "./sandbox.ts";
 import { WorkerHost, WorkerModule } from "./worker_host.ts";
 
 export interface RoutingHostOptions {
@@ -53,9 +54,11 @@ export class RoutingHost implements ModuleHost {
     let helpers: string[];
     try {
       source = new TextDecoder().decode(await readRegularFile(file));
-      spec = readSandboxDeclaration(source) ?? (this.#options.sandboxAll ? emptySandbox() : undefined);
+      const real = await Deno.realPath(file);
+      spec = await readSandboxDeclaration(real, source) ??
+        (this.#options.sandboxAll ? emptySandbox() : undefined);
       // Read once: a helper that is not a regular file fails the load before anything imports it.
-      helpers = await localImports(await Deno.realPath(file), source);
+      helpers = await localImports(real, source);
     } catch (err) {
       throw new ModuleLoadError(name, file, (err as Error).message, undefined, undefined, undefined, {
         cause: err,

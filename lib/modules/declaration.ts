@@ -52,7 +52,7 @@ class ExportReader {
 
   constructor(entry: string, source: string) {
     this.#entry = entry;
-    this.#programs.set(entry, parseModule(entry, source, this.#named(entry)));
+    this.#programs.set(entry, parseModule(entry, entry, source));
   }
 
   /** The binding `file` exports as `name`, after ES module semantics; undefined when it exports none. */
@@ -207,29 +207,37 @@ class ExportReader {
         { cause: err },
       );
     }
-    const program = parseModule(file, source, this.#named(file));
+    const program = parseModule(this.#entry, file, source);
     this.#programs.set(file, program);
     return program;
   }
 
-  /** A file as messages name it: relative to the module's dir, so that it reads like the specifier. */
   #named(file: string): string {
-    return file === this.#entry ? "the module" : `"${relative(dirname(this.#entry), file)}"`;
+    return named(this.#entry, file);
   }
 
-  /** `3:5` in the module, `lib/x.ts:3:5` in a file it re-exports from (columns from 1, as editors count). */
   #at(file: string, node: Located): string {
     const start = node.loc?.start;
-    const place = start ? `${start.line}:${start.column + 1}` : "?";
-    return file === this.#entry ? place : `${relative(dirname(this.#entry), file)}:${place}`;
+    return place(this.#entry, file, start ? `${start.line}:${start.column + 1}` : "?");
   }
+}
+
+/** A file as messages name it: relative to the module's dir, so that it reads like the specifier. */
+function named(entry: string, file: string): string {
+  return file === entry ? "the module" : `"${relative(dirname(entry), file)}"`;
+}
+
+/** `3:5` in the module, `lib/x.ts:3:5` in a file it re-exports from (columns from 1, as editors count). */
+function place(entry: string, file: string, lineColumn: string): string {
+  return file === entry ? lineColumn : `${relative(dirname(entry), file)}:${lineColumn}`;
 }
 
 /**
  * Parses `source` as an ES module; throws SandboxError naming the place and Babel's reason, or
  * when Deno could load the file as CommonJS, whose exports are not declarations.
  */
-function parseModule(file: string, source: string, what: string): Program {
+function parseModule(entry: string, file: string, source: string): Program {
+  const what = named(entry, file);
   const plugins: ParserPlugin[] = [["decorators", {}], "sourcePhaseImports"];
   // Deno reads .js and .mjs as JavaScript, where `a < b > (c)` is not a generic call.
   if (!/\.m?jsx?$/.test(file)) plugins.push("typescript");
@@ -239,11 +247,16 @@ function parseModule(file: string, source: string, what: string): Program {
     program = parse(source, { sourceType: "module", plugins, attachComment: false }).program;
   } catch (err) {
     const { loc, message } = err as ParseError;
-    if (!loc) throw new SandboxError(`cannot parse ${what} to read its sandbox: ${message}`, { cause: err });
+    if (!loc) {
+      throw new SandboxError(`cannot parse ${what} for the sandbox declaration: ${message}`, { cause: err });
+    }
+    // Babel may be stricter than Deno, or lack a plugin: the message says whose reading failed.
     throw new SandboxError(
-      `cannot parse ${what} to read its sandbox: ${message.replace(/ \(\d+:\d+\)$/, "")} ` +
-        `(at ${loc.line}:${loc.column + 1})`,
-      { cause: err },
+      `SyntaxError: ${message.replace(/ \(\d+:\d+\)$/, "")} ` +
+        `(at ${
+          place(entry, file, `${loc.line}:${loc.column + 1}`)
+        }, parsing ${what} for the sandbox declaration)`,
+      { cause: err, ...file === entry ? { line: loc.line, column: loc.column + 1 } : {} },
     );
   }
   if (program.body.some((statement) => statement.type === "TSExportAssignment")) {

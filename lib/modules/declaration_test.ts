@@ -199,7 +199,7 @@ Deno.test("readSandboxDeclaration refuses what it cannot read before the module 
     ],
     [
       `export const sandbox = {\n  net: [],\n`,
-      `cannot parse the module to read its sandbox: Unexpected token (at 3:1)`,
+      `SyntaxError: Unexpected token (at 3:1, parsing the module for the sandbox declaration)`,
     ],
     [
       `const sandbox = {};\nexport { sandbox };\nexport { sandbox };`,
@@ -209,11 +209,23 @@ Deno.test("readSandboxDeclaration refuses what it cannot read before the module 
   assert.deepEqual(await outcomes(table), table);
 });
 
+Deno.test("readSandboxDeclaration's syntax error in the module carries its line and column, for the load error", async () => {
+  const err = await readSandboxDeclaration(MODULE, `export function process() {\n  const x = ;\n}\n`).catch((
+    e,
+  ) => e);
+  assert.ok(err instanceof SandboxError);
+  assert.deepEqual([err.message, err.line, err.column], [
+    `SyntaxError: Unexpected token (at 2:13, parsing the module for the sandbox declaration)`,
+    2,
+    13,
+  ]);
+});
+
 Deno.test("readSandboxDeclaration parses a .js module as JavaScript: type syntax there fails, as it does in Deno", async () => {
   assert.deepEqual(await outcome(`export const sandbox = { net: [] };`, "/srv/metrics/m.js"), emptySandbox());
   assert.equal(
     await outcome(`export const sandbox: {} = {};`, "/srv/metrics/m.js"),
-    `cannot parse the module to read its sandbox: Missing initializer in const declaration. (at 1:21)`,
+    `SyntaxError: Missing initializer in const declaration. (at 1:21, parsing the module for the sandbox declaration)`,
   );
 });
 
@@ -285,7 +297,7 @@ Deno.test("readSandboxDeclaration refuses a re-export it cannot follow to a lite
       ],
       [
         `export * from "./lib/broken.ts";`,
-        `cannot parse "lib/broken.ts" to read its sandbox: Unexpected token (at 1:14)`,
+        `SyntaxError: Unexpected token (at lib/broken.ts:1:14, parsing "lib/broken.ts" for the sandbox declaration)`,
       ],
       [
         `export { s as sandbox } from "./lib/let.ts";`,

@@ -11,7 +11,7 @@ import { type LoadedModule, type ModuleHost, ModuleLoadError } from "./module_ho
 import type { MetricOwner, MetricOwnership } from "./ownership.ts";
 import { readRegularFile } from "./read_regular_file.ts";
 import { readSandboxDeclaration } from "./declaration.ts";
-import { emptySandbox, type SandboxSpec } from "./sandbox.ts";
+import { emptySandbox, SandboxError, type SandboxSpec } from "./sandbox.ts";
 import { WorkerHost, WorkerModule } from "./worker_host.ts";
 
 export interface RoutingHostOptions {
@@ -60,7 +60,9 @@ export class RoutingHost implements ModuleHost {
       // Read once: a helper that is not a regular file fails the load before anything imports it.
       helpers = await localImports(real, source);
     } catch (err) {
-      throw new ModuleLoadError(name, file, (err as Error).message, undefined, undefined, undefined, {
+      // A syntax error the declaration reader found keeps its place, as Deno's own would.
+      const at = err instanceof SandboxError ? err : undefined;
+      throw new ModuleLoadError(name, file, (err as Error).message, at?.line, at?.column, undefined, {
         cause: err,
       });
     }

@@ -22,6 +22,15 @@ export interface SandboxSpec {
 /** A sandbox declaration that cannot be used; the message says what is wrong. */
 export class SandboxError extends Error {
   override name = "SandboxError";
+  /** Where in the module file the fault is, when it is there: the load error and status page show it. */
+  readonly line?: number;
+  readonly column?: number;
+
+  constructor(message: string, options?: ErrorOptions & { line?: number; column?: number }) {
+    super(message, options);
+    this.line = options?.line;
+    this.column = options?.column;
+  }
 }
 
 /** The sandbox of a module without a declaration, under --modules.sandbox: no permissions. */

@@ -2,6 +2,7 @@
 
 import "prom-client"; // `deno compile` embeds only npm packages imported statically from here.
 import "bcryptjs"; // for lib/web_config/bcrypt_worker.ts, which `deno compile` takes in only by --include
+import "@babel/parser"; // for lib/modules/declaration.ts, so `deno compile` embeds it
 import { checkModule } from "./lib/check.ts";
 import { installExitGuard } from "./lib/modules/exit_guard.ts";
 import { Exporter } from "./lib/exporter.ts";

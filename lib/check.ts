@@ -11,7 +11,7 @@ import type { Config } from "./flags.ts";
 import type { Logger } from "./log.ts";
 import { MetricOwnership, type PromRegistry } from "./modules/ownership.ts";
 import { runProcess } from "./schedule/runner.ts";
-import { PERMISSION_KINDS, readSandboxDeclaration, type SandboxSpec } from "./modules/sandbox.ts";
+import { PERMISSION_KINDS, type SandboxSpec } from "./modules/sandbox.ts";
 import { moduleName } from "./modules/scan.ts";
 import { selfMetrics } from "./exposition/self_metrics.ts";
 
@@ -78,12 +78,6 @@ async function check(
   out: (text: string) => void,
   err: (text: string) => void,
 ): Promise<number> {
-  let sandbox: SandboxSpec | undefined;
-  try {
-    sandbox = readSandboxDeclaration(await Deno.readTextFile(file));
-  } catch (e) {
-    return fail((e as Error).message);
-  }
   let module;
   try {
     module = await host.load(name, file);
@@ -91,6 +85,8 @@ async function check(
     return fail((e as Error).message, (e as { hint?: string }).hint);
   }
   const timeoutMs = module.timeoutMs ?? options.collectTimeoutMs;
+  // The sandbox as the host got it: $NAME entries expanded.
+  const sandbox = (module as { spec?: SandboxSpec }).spec;
   err(report(module, sandbox, options, options.hosts.moduleCeiling));
   const run = await runProcess(module, { timeoutMs, log: options.log.child({ module: name }) }).result;
   if (run.outcome !== "success") {

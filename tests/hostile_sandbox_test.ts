@@ -56,6 +56,32 @@ Deno.test("a declaration after a regex or a nested template holding comment mark
   });
 });
 
+Deno.test("a declaration after a regex holding a quote, or with an escaped name, still runs the module in a host of its own", async () => {
+  const files = {
+    // The hand lexer read a quote or a backtick in a regex literal as the start of a string,
+    // and the declaration after it as text: the module ran in-process with every permission.
+    "regex_quote.ts": envReader("regex_quote", "const q = /'/;"),
+    "regex_tick.ts": envReader("regex_tick", "const t = /`/;"),
+    // `sandbo\u0078` is `sandbox` to the engine, not to a regular expression.
+    "escaped_name.ts": envReader("escaped_name", "", "").replace("sandbox", "sandbo\\u0078"),
+    "string_name.ts": envReader("string_name", "", "").replace(
+      "export const sandbox = {};",
+      'const s = {};\nexport { s as "sandbo\\u0078" };',
+    ),
+    "ticking.ts": tickingModule("ticking_runs"),
+  };
+  const names = ["regex_quote", "regex_tick", "escaped_name", "string_name"];
+  await withExporter(files, async (e) => {
+    for (const name of names) {
+      const failed = await e.waitForLog((r) => r.msg === "module run failed" && r.module === name);
+      assert.match(String(failed.err), /^Requires env access to "HOME"/, name);
+    }
+    const samples = await scrape(e.url);
+    assert.deepEqual(names.map((name) => samples.get(up(name))), [0, 0, 0, 0]);
+    assert.deepEqual(names.filter((name) => samples.has(`${name}_home`)), []);
+  });
+});
+
 Deno.test("a sandbox literal inside a string grants nothing: only a real export does", async () => {
   const module = `import { Gauge } from "prom-client";
 const g = new Gauge({ name: "stringy_home", help: "h" });
@@ -76,33 +102,52 @@ Deno.test("a sandbox export the reader cannot read is refused before any of the 
   // Each prints a marker at import: in-process, that line reaches the exporter's stderr.
   const marker = (name: string) => `console.error("imported ${name}");`;
   const files = {
-    "multi.ts": `${marker("multi")}\nexport const level = 1, sandbox = {};\nexport function process() {}\n`,
+    "let.ts": `${marker("let")}\nexport let sandbox = {};\nexport function process() {}\n`,
     "destructured.ts": `${marker("destructured")}\nexport const { sandbox } = { sandbox: {} };\n` +
       `export function process() {}\n`,
     "fn.ts": `${marker("fn")}\nexport function sandbox() {}\nexport function process() {}\n`,
+    // A package's exports cannot be read before it runs, and could hold a sandbox.
+    "star.ts": `${marker("star")}\nexport * from "prom-client";\nexport function process() {}\n`,
     "ticking.ts": tickingModule("ticking_runs"),
   };
+  const refusals: [string, RegExp][] = [
+    ["let", /^"sandbox" must be declared with const: export const sandbox = \{ ... \}, not let/],
+    [
+      "destructured",
+      /^"sandbox" must be exported as a literal: export const sandbox = \{ ... \}, not by a destructuring/,
+    ],
+    ["fn", /^"sandbox" must be exported as a literal: export const sandbox = \{ ... \}, not a function/],
+    ["star", /^"sandbox" could come from export \* from "prom-client" \(at 2:1\), which is not a local file/],
+  ];
   await withExporter(files, async (e) => {
-    for (const name of ["multi", "destructured", "fn"]) {
+    for (const [name, message] of refusals) {
       const failed = await e.waitForLog((r) => r.msg === "module load failed" && r.module === name);
-      assert.match(String(failed.err), /^"sandbox" must be exported as a literal/, name);
+      assert.match(String(failed.err), message, name);
     }
     assert.deepEqual(e.output.filter((line) => line.startsWith("imported ")), []);
     const samples = await scrape(e.url);
-    assert.deepEqual(["multi", "destructured", "fn"].map((m) => samples.get(loadOk(m))), [0, 0, 0]);
+    assert.deepEqual(refusals.map(([m]) => samples.get(loadOk(m))), [0, 0, 0, 0]);
   });
 });
 
-Deno.test("a sandbox export re-exported from a helper fails the load of a shared-host module", async () => {
+Deno.test("a sandbox re-exported from a local helper is read before the module runs: the module runs in a host of its own", async () => {
   const files = {
-    "reexport.ts": `export * from "./lib/decl.ts";\nexport function process() {}\n`,
+    "reexport.ts": `import { Gauge } from "prom-client";
+const g = new Gauge({ name: "reexport_home", help: "h" });
+export * from "./lib/decl.ts";
+export function process() {
+  g.set(String(Deno.env.get("HOME")).length);
+  Deno.env.get("PATH");
+}
+`,
     "lib/decl.ts": `export const sandbox = { env: ["HOME"] };\n`,
     "ticking.ts": tickingModule("ticking_runs"),
   };
   await withExporter(files, async (e) => {
-    const failed = await e.waitForLog((r) => r.msg === "module load failed" && r.module === "reexport");
-    assert.match(String(failed.err), /^it exports "sandbox", but not as a literal/);
-    assert.equal((await scrape(e.url)).get(loadOk("reexport")), 0);
+    // HOME is granted by the helper's declaration; PATH, which in-process would be, is not.
+    const failed = await e.waitForLog((r) => r.msg === "module run failed" && r.module === "reexport");
+    assert.match(String(failed.err), /^Requires env access to "PATH"/);
+    assert.equal((await scrape(e.url)).get(loadOk("reexport")), 1);
   });
 });
 

@@ -64,9 +64,12 @@ Deno.test("a quarantined module edited 3 times, then deleted, leaves no process 
     await e.waitForLog((r) => r.msg === "module quarantined" && r.module === "spinner", 40_000);
     for (let n = 1; n <= 3; n++) {
       await Deno.writeTextFile(`${dir}/spinner.ts`, spinner(n));
-      await waitFor(() => e.logs.filter((r) => r.msg === "module reloaded" && r.module === "spinner").length >= n, {
-        timeoutMs: 20_000,
-      });
+      await waitFor(
+        () => e.logs.filter((r) => r.msg === "module reloaded" && r.module === "spinner").length >= n,
+        {
+          timeoutMs: 20_000,
+        },
+      );
     }
     await Deno.remove(`${dir}/spinner.ts`);
     await e.waitForLog((r) => r.msg === "module unloaded" && r.module === "spinner");
@@ -83,19 +86,25 @@ export const interval = "1h";
 export function process() { g.set(${n}); }
 export async function dispose() { await Promise.resolve(); for (;;) {} }
 `;
-  await withExporter({ "looper.ts": module(0), "ticking.ts": tickingModule("ticking_runs", "1s") }, async (e, dir) => {
-    await waitFor(async () => (await scrape(e.url)).get("looper_version") === 0);
-    for (let n = 1; n <= 4; n++) {
-      await Deno.writeTextFile(`${dir}/looper.ts`, module(n));
-      await waitFor(async () => (await scrape(e.url)).get("looper_version") === n, { timeoutMs: 20_000 });
-    }
-    // Each old version's dispose() froze the shared host: it was killed, and a new one serves.
-    await waitFor(() => e.logs.filter((r) => r.msg === "module host ended").length >= 1, { timeoutMs: 20_000 });
-    await Deno.remove(`${dir}/ticking.ts`);
-    await waitFor(async () => !(await scrape(e.url)).has("ticking_runs"));
-    await observationWindow(2500); // the last dispose()'s timeout and grace
-    await idle(e);
-  }, { args: FAST });
+  await withExporter(
+    { "looper.ts": module(0), "ticking.ts": tickingModule("ticking_runs", "1s") },
+    async (e, dir) => {
+      await waitFor(async () => (await scrape(e.url)).get("looper_version") === 0);
+      for (let n = 1; n <= 4; n++) {
+        await Deno.writeTextFile(`${dir}/looper.ts`, module(n));
+        await waitFor(async () => (await scrape(e.url)).get("looper_version") === n, { timeoutMs: 20_000 });
+      }
+      // Each old version's dispose() froze the shared host: it was killed, and a new one serves.
+      await waitFor(() => e.logs.filter((r) => r.msg === "module host ended").length >= 1, {
+        timeoutMs: 20_000,
+      });
+      await Deno.remove(`${dir}/ticking.ts`);
+      await waitFor(async () => !(await scrape(e.url)).has("ticking_runs"));
+      await observationWindow(2500); // the last dispose()'s timeout and grace
+      await idle(e);
+    },
+    { args: FAST },
+  );
 });
 
 Deno.test("a Worker a module started, looping, stops with its host when the module is deleted", async () => {
@@ -111,15 +120,19 @@ export function process() {
   g.set(1);
 }
 `;
-  await withExporter({ "starter.ts": module, "ticking.ts": tickingModule("ticking_runs", "1s") }, async (e, dir) => {
-    await waitFor(async () => (await scrape(e.url)).get("worker_started") === 1);
-    await Deno.remove(`${dir}/starter.ts`);
-    await e.waitForLog((r) => r.msg === "replacing the shared module host");
-    await waitAbove(e.url, "ticking_runs", (await scrape(e.url)).get("ticking_runs") ?? 0);
-    await Deno.remove(`${dir}/ticking.ts`);
-    await waitFor(async () => !(await scrape(e.url)).has("ticking_runs"));
-    await idle(e);
-  }, { args: FAST });
+  await withExporter(
+    { "starter.ts": module, "ticking.ts": tickingModule("ticking_runs", "1s") },
+    async (e, dir) => {
+      await waitFor(async () => (await scrape(e.url)).get("worker_started") === 1);
+      await Deno.remove(`${dir}/starter.ts`);
+      await e.waitForLog((r) => r.msg === "replacing the shared module host");
+      await waitAbove(e.url, "ticking_runs", (await scrape(e.url)).get("ticking_runs") ?? 0);
+      await Deno.remove(`${dir}/ticking.ts`);
+      await waitFor(async () => !(await scrape(e.url)).has("ticking_runs"));
+      await idle(e);
+    },
+    { args: FAST },
+  );
 });
 
 Deno.test("an edited helper of a shared-host module is served within 2 s", async () => {
@@ -159,7 +172,10 @@ export function process() {
   try {
     await withExporter({}, async (e, dir) => {
       await Deno.symlink(`${outside}/linked.ts`, `${dir}/linked.ts`);
-      const failed = await e.waitForLog((r) => r.msg === "module run failed" && r.module === "linked", 20_000);
+      const failed = await e.waitForLog(
+        (r) => r.msg === "module run failed" && r.module === "linked",
+        20_000,
+      );
       assert.match(String(failed.err), /^Requires read access to ".*secret\.txt"/);
       assert.match(String(failed.hint), /^declare it in the module's sandbox export: read: \[/);
     }, { args: FAST });

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { hasCommand } from "./_promtool.ts";
-import { readLogs, scrape, startTaskFlags, tempMetricsDir, waitFor } from "./_server.ts";
+import { type LogRecord, readLogs, scrape, startTaskFlags, tempMetricsDir, waitFor } from "./_server.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const UNIT = fileURLToPath(new URL("../contrib/systemd/dynamic_exporter.service", import.meta.url));
@@ -167,59 +167,58 @@ function freePort(): number {
   return port;
 }
 
-Deno.test("systemd expands the unit's ExecStart with the EnvironmentFile's settings over the unit's defaults", () => {
-  const unit = [
-    "Environment=LISTEN_ADDRESS=:8000 METRICS_DIR=/etc/dynamic_exporter/metrics",
-    "ExecStart=/usr/local/bin/dynamic_exporter --web.listen-address=${LISTEN_ADDRESS} --metrics.dir=${METRICS_DIR} $ARGS",
-  ].join("\n");
-  const env = unitEnvironment(unit);
-  assert.deepEqual(execStart(unit, env), [
-    "/usr/local/bin/dynamic_exporter",
-    "--web.listen-address=:8000",
-    "--metrics.dir=/etc/dynamic_exporter/metrics",
-  ]);
+/** The unit's `WorkingDirectory=`, which systemd enters before it runs ExecStart. */
+function workingDirectory(unitText: string): string {
+  const line = unitText.split("\n").find((l) => l.startsWith("WorkingDirectory="));
+  assert.ok(line, "the unit has a WorkingDirectory=");
+  return line.slice("WorkingDirectory=".length);
+}
+
+Deno.test("systemd expands the unit's ExecStart to the EnvironmentFile's ARGS, and to no flag when it is unset", () => {
+  const unit = "ExecStart=/usr/local/bin/dynamic_exporter $ARGS";
+  // ARGS unset: no flag at all, so every flag takes the exporter's default.
+  assert.deepEqual(execStart(unit, new Map()), ["/usr/local/bin/dynamic_exporter"]);
   const file =
-    `# comment\nMETRICS_DIR="/srv/my metrics"\nARGS="--log.format=json  --collect.interval=30s"\nX='a b'\n`;
-  for (const [key, value] of environmentFile(file)) env.set(key, value);
+    `# comment\nARGS="--web.listen-address=:9101  --metrics.dir=/srv/metrics --log.format=json"\n` +
+    `X='a b'\nY="c \\"d\\""\n`;
+  const env = environmentFile(file);
   assert.deepEqual(execStart(unit, env), [
     "/usr/local/bin/dynamic_exporter",
-    "--web.listen-address=:8000",
-    "--metrics.dir=/srv/my metrics",
+    "--web.listen-address=:9101",
+    "--metrics.dir=/srv/metrics",
     "--log.format=json",
-    "--collect.interval=30s",
   ]);
-  assert.equal(env.get("X"), "a b");
+  assert.deepEqual([env.get("X"), env.get("Y")], ["a b", 'c "d"']);
+  // `${NAME}` stays one word, spaces and all.
+  assert.deepEqual(execStart("ExecStart=/bin/x --a=${X} $X", env), ["/bin/x", "--a=a b", "a", "b"]);
 });
 
-Deno.test("the shipped unit, run as systemd runs it, listens where the EnvironmentFile says and serves its dir", async () => {
-  const unit = await Deno.readTextFile(UNIT);
-  const dir = await tempMetricsDir({
-    "unit_probe.ts": `import { Gauge } from "prom-client";
-const g = new Gauge({ name: "unit_probe_value", help: "served from the EnvironmentFile's dir" });
-export function process() { g.set(7); }
-`,
-  });
-  const port = freePort();
-  // /etc/default/dynamic_exporter as an operator moving off port 8000 writes it.
-  const envFile = [
-    "# the old tool still runs on 8000 during the move",
-    `LISTEN_ADDRESS=127.0.0.1:${port}`,
-    `METRICS_DIR=${dir}`,
-    'ARGS="--log.format=json --collect.interval=1s"',
-    "PROBE_URL=https://api.internal/health",
-  ].join("\n");
+/**
+ * Runs the shipped unit's ExecStart as systemd would: its `Environment=` lines, then
+ * `envFile` as its EnvironmentFile, `$ARGS` split into words, in its WorkingDirectory (here
+ * `workDir`, which replaces /etc/dynamic_exporter as the test replaces the binary), and
+ * `check`s the exporter it started, which must then stop with exit 0 on SIGTERM.
+ */
+async function runShippedUnit(
+  envFile: string,
+  workDir: string,
+  check: (listening: LogRecord) => Promise<void>,
+): Promise<void> {
+  const shipped = await Deno.readTextFile(UNIT);
+  assert.equal(workingDirectory(shipped), "/etc/dynamic_exporter");
+  const unit = shipped.replace(/^WorkingDirectory=.*$/m, `WorkingDirectory=${workDir}`);
   const env = unitEnvironment(unit);
-  assert.deepEqual(Object.fromEntries(env), {
-    LISTEN_ADDRESS: ":8000",
-    METRICS_DIR: "/etc/dynamic_exporter/metrics",
-  });
+  // No defaults that the file could only duplicate: every flag comes from ARGS or nowhere.
+  assert.deepEqual(Object.fromEntries(env), {});
   for (const [key, value] of environmentFile(envFile)) env.set(key, value);
   const [binary, ...args] = execStart(unit, env);
   assert.equal(binary, "/usr/local/bin/dynamic_exporter");
-  // The binary is the start task's `deno run` of main.ts, with the same permissions.
+  // The binary is the start task's `deno run` of main.ts, with the same permissions; the
+  // config is named because the working directory is not the checkout (the compiled binary
+  // embeds it).
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...await startTaskFlags(), `${ROOT}/main.ts`, ...args],
-    cwd: ROOT,
+    args: ["run", `--config=${ROOT}deno.json`, ...await startTaskFlags(), `${ROOT}main.ts`, ...args],
+    cwd: workingDirectory(unit),
     env: { NO_COLOR: "1", ...Object.fromEntries(env) },
     stdin: "null",
     stdout: "null",
@@ -230,19 +229,64 @@ export function process() { g.set(7); }
     await waitFor(() => logs.some((r) => r.msg === "listening"), {
       message: () => `no listening line:\n${[...logs.map((r) => JSON.stringify(r)), ...output].join("\n")}`,
     });
-    assert.equal(logs.find((r) => r.msg === "listening")?.address, `127.0.0.1:${port}`);
-    let value: number | undefined;
-    await waitFor(
-      async () => (value = (await scrape(`http://127.0.0.1:${port}`)).get("unit_probe_value")) === 7,
-      {
-        message: () => `unit_probe_value is ${value}`,
-      },
-    );
+    await check(logs.find((r) => r.msg === "listening")!);
   } finally {
     child.kill("SIGTERM");
     const { code } = await child.status;
     await reading;
-    await Deno.remove(dir, { recursive: true });
     assert.equal(code, 0);
+  }
+}
+
+/** A module whose gauge `name` reads `value`. */
+function probeModule(name: string, value: number): string {
+  return `import { Gauge } from "prom-client";
+const g = new Gauge({ name: "${name}", help: "which dir the unit serves" });
+export function process() { g.set(${value}); }
+`;
+}
+
+Deno.test("the shipped unit, run as systemd runs it, listens on the port in ARGS and serves the dir in ARGS", async () => {
+  const dir = await tempMetricsDir({ "unit_probe.ts": probeModule("unit_probe_value", 7) });
+  // The working directory's ./metrics, the default, must not be what is served.
+  const workDir = await tempMetricsDir({ "metrics/default_dir.ts": probeModule("default_dir_value", 1) });
+  const port = freePort();
+  try {
+    // /etc/default/dynamic_exporter as an operator moving off port 8000 writes it.
+    await runShippedUnit(
+      `ARGS="--web.listen-address=127.0.0.1:${port} --metrics.dir=${dir}"\n`,
+      workDir,
+      async (listening) => {
+        assert.equal(listening.address, `127.0.0.1:${port}`);
+        let samples: Map<string, number> | undefined;
+        await waitFor(
+          async () => (samples = await scrape(`http://127.0.0.1:${port}`)).get("unit_probe_value") === 7,
+          { message: () => `unit_probe_value is ${samples?.get("unit_probe_value")}` },
+        );
+        assert.equal(samples!.get("default_dir_value"), undefined);
+      },
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(workDir, { recursive: true });
+  }
+});
+
+Deno.test("the shipped unit, with no --metrics.dir in ARGS, serves ./metrics in its WorkingDirectory", async () => {
+  const workDir = await tempMetricsDir({ "metrics/default_dir.ts": probeModule("default_dir_value", 5) });
+  const port = freePort();
+  try {
+    // With ARGS unset ExecStart passes no flag at all (the test above expands it); this run
+    // moves only the port, off the default :8000 that a test machine may be using.
+    await runShippedUnit(`ARGS="--web.listen-address=127.0.0.1:${port}"\n`, workDir, async (listening) => {
+      assert.equal(listening.address, `127.0.0.1:${port}`);
+      let value: number | undefined;
+      await waitFor(
+        async () => (value = (await scrape(`http://127.0.0.1:${port}`)).get("default_dir_value")) === 5,
+        { message: () => `default_dir_value is ${value}` },
+      );
+    });
+  } finally {
+    await Deno.remove(workDir, { recursive: true });
   }
 });

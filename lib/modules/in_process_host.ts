@@ -107,8 +107,9 @@ export class InProcessHost implements ModuleHost {
         // The old version's metrics must go first, or re-registering their names throws.
         if (old) this.#ownership.release(old.owner);
         const exports = await this.#importWithin(`${url}?v=${version}`);
-        // The router found no literal declaration, yet the module exports one (re-exported
-        // from a helper, say): it asked for a sandbox and must not run in-process.
+        // The router read no declaration, yet the module exports one: a form the reader
+        // missed. It asked for a sandbox and must not go on running where it is (in a host,
+        // the server compares the export with the declaration instead).
         if ("sandbox" in exports && !this.#sandboxExport) {
           throw new Error(
             `it exports "sandbox", but not as a literal the exporter can read before running it ` +

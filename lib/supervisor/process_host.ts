@@ -23,7 +23,8 @@ import { type LoadedModule, type ModuleHost, ModuleLoadError } from "../modules/
 import { validateExports } from "../modules/module_exports.ts";
 import type { MetricOwner, MetricOwnership } from "../modules/ownership.ts";
 import { readRegularFile } from "../modules/read_regular_file.ts";
-import { emptySandbox, readSandboxDeclaration, type SandboxSpec, sandboxSpec } from "../modules/sandbox.ts";
+import { emptySandbox, SandboxError, type SandboxSpec, sandboxSpec } from "../modules/sandbox.ts";
+import { readSandboxDeclaration } from "../modules/declaration.ts";
 import type { SerializedError } from "../host_protocol.ts";
 import { type Ceiling, checkCeiling, describePermissions } from "./ceiling.ts";
 import { expandSandbox } from "../modules/sandbox_env.ts";
@@ -212,7 +213,7 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
     try {
       real = await Deno.realPath(file);
       source = new TextDecoder().decode(await readRegularFile(real));
-      spec = readSandboxDeclaration(source) ??
+      spec = await readSandboxDeclaration(real, source) ??
         (this.#options.sandboxAll ? emptySandbox() : undefined);
       // Read once: a helper that is not a regular file fails the load before anything imports it.
       helpers = await localImports(real, source);
@@ -233,7 +234,9 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
       }
     } catch (err) {
       if (err instanceof ModuleLoadError) throw err;
-      throw new ModuleLoadError(name, file, (err as Error).message, undefined, undefined, undefined, {
+      // A syntax error the declaration reader found keeps its place, as Deno's own would.
+      const at = err instanceof SandboxError ? err : undefined;
+      throw new ModuleLoadError(name, file, (err as Error).message, at?.line, at?.column, undefined, {
         cause: err,
       });
     }

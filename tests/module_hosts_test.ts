@@ -273,3 +273,44 @@ export async function process() {
     await waitFor(async () => (await scrape(e.url)).get("runner_ok") === 1);
   }, { args: [`--modules.allow-run=true,${truePath}`] });
 });
+
+Deno.test("the declaration reader's four escapes run sandboxed: no request reaches a fixture server from their top level", async () => {
+  let requests = 0;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => {
+    requests++;
+    return new Response("ok");
+  });
+  const url = `http://127.0.0.1:${server.addr.port}/`;
+  // Each fetches the server at its top level; each declares `sandbox = { net: [] }` in a form the
+  // old hand-written reader missed, which ran the module with every permission.
+  const module = (name: string, before: string, declaration: string) =>
+    `${before}
+try { await fetch(${JSON.stringify(url)}); } catch { /* denied */ }
+${declaration}
+export function process() {}
+`;
+  const files = {
+    "quote.ts": module("quote", "const r = /'/;", "export const sandbox = { net: [] };"),
+    "backtick.ts": module("backtick", "const r = /`/;", "export const sandbox = { net: [] };"),
+    "escaped.ts": module("escaped", "", "export const sandbo\\u0078 = { net: [] };"),
+    "named.ts": module("named", "const s = { net: [] };", `export { s as "sandbo\\u0078" };`),
+    "ticking.ts": tickingModule("ticking_runs"),
+  };
+  try {
+    await withExporter(files, async (e) => {
+      await e.waitForLog((r) => r.msg === "metrics dir loaded; ready", 30_000);
+      await waitAbove(e.url, "ticking_runs", 0);
+      for (const name of ["quote", "backtick", "escaped", "named"]) {
+        assert.ok(
+          e.logs.some((r) =>
+            (r.msg === "module loaded" || r.msg === "module load failed") && r.module === name
+          ),
+          `${name} was neither loaded nor refused`,
+        );
+      }
+      assert.equal(requests, 0, "a module's top level reached the fixture server");
+    });
+  } finally {
+    await server.shutdown();
+  }
+});

@@ -197,8 +197,9 @@ export class Exporter {
     return createHandler({
       telemetryPath: this.#config.telemetryPath,
       scrape: (format, gzip, capMs) => this.scrape(format, gzip, capMs),
-      landingPage: () =>
+      landingPage: (refreshSeconds) =>
         landingPage(this.#board.list(), {
+          refreshSeconds,
           telemetryPath: this.#config.telemetryPath,
           version: VERSION,
           defaultIntervalMs: this.#config.collectIntervalMs,

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { hasCommand } from "./_promtool.ts";
-import { type LogRecord, readLogs, scrape, startTaskFlags, tempMetricsDir, waitFor } from "./_server.ts";
+import { readLogs, scrape, startTaskFlags, tempMetricsDir, waitFor } from "./_server.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const UNIT = fileURLToPath(new URL("../contrib/systemd/dynamic_exporter.service", import.meta.url));
@@ -196,13 +196,14 @@ Deno.test("systemd expands the unit's ExecStart to the EnvironmentFile's ARGS, a
 /**
  * Runs the shipped unit's ExecStart as systemd would: its `Environment=` lines, then
  * `envFile` as its EnvironmentFile, `$ARGS` split into words, in its WorkingDirectory (here
- * `workDir`, which replaces /etc/dynamic_exporter as the test replaces the binary), and
- * `check`s the exporter it started, which must then stop with exit 0 on SIGTERM.
+ * `workDir`, which replaces /etc/dynamic_exporter as the test replaces the binary); once it
+ * logs `listening`, `check`s it with its log lines (logfmt, the default, as nothing in ARGS
+ * changes it); it must then stop with exit 0 on SIGTERM.
  */
 async function runShippedUnit(
   envFile: string,
   workDir: string,
-  check: (listening: LogRecord) => Promise<void>,
+  check: (lines: string[]) => Promise<void>,
 ): Promise<void> {
   const shipped = await Deno.readTextFile(UNIT);
   assert.equal(workingDirectory(shipped), "/etc/dynamic_exporter");
@@ -213,23 +214,22 @@ async function runShippedUnit(
   for (const [key, value] of environmentFile(envFile)) env.set(key, value);
   const [binary, ...args] = execStart(unit, env);
   assert.equal(binary, "/usr/local/bin/dynamic_exporter");
-  // The binary is the start task's `deno run` of main.ts, with the same permissions; the
-  // config is named because the working directory is not the checkout (the compiled binary
-  // embeds it).
+  // The binary is the start task's `deno run` of main.ts, with the same permissions, run in
+  // the unit's working directory, not the checkout.
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", `--config=${ROOT}deno.json`, ...await startTaskFlags(), `${ROOT}main.ts`, ...args],
+    args: ["run", ...await startTaskFlags(), `${ROOT}main.ts`, ...args],
     cwd: workingDirectory(unit),
     env: { NO_COLOR: "1", ...Object.fromEntries(env) },
     stdin: "null",
     stdout: "null",
     stderr: "piped",
   }).spawn();
-  const { logs, output, reading } = readLogs(child.stderr);
+  const { output, reading } = readLogs(child.stderr);
   try {
-    await waitFor(() => logs.some((r) => r.msg === "listening"), {
-      message: () => `no listening line:\n${[...logs.map((r) => JSON.stringify(r)), ...output].join("\n")}`,
+    await waitFor(() => output.some((line) => line.includes(" msg=listening ")), {
+      message: () => `no listening line:\n${output.join("\n")}`,
     });
-    await check(logs.find((r) => r.msg === "listening")!);
+    await check(output);
   } finally {
     child.kill("SIGTERM");
     const { code } = await child.status;
@@ -256,8 +256,11 @@ Deno.test("the shipped unit, run as systemd runs it, listens on the port in ARGS
     await runShippedUnit(
       `ARGS="--web.listen-address=127.0.0.1:${port} --metrics.dir=${dir}"\n`,
       workDir,
-      async (listening) => {
-        assert.equal(listening.address, `127.0.0.1:${port}`);
+      async (lines) => {
+        assert.match(
+          lines.find((l) => l.includes(" msg=listening "))!,
+          new RegExp(` address=127\\.0\\.0\\.1:${port} `),
+        );
         let samples: Map<string, number> | undefined;
         await waitFor(
           async () => (samples = await scrape(`http://127.0.0.1:${port}`)).get("unit_probe_value") === 7,
@@ -278,8 +281,12 @@ Deno.test("the shipped unit, with no --metrics.dir in ARGS, serves ./metrics in 
   try {
     // With ARGS unset ExecStart passes no flag at all (the test above expands it); this run
     // moves only the port, off the default :8000 that a test machine may be using.
-    await runShippedUnit(`ARGS="--web.listen-address=127.0.0.1:${port}"\n`, workDir, async (listening) => {
-      assert.equal(listening.address, `127.0.0.1:${port}`);
+    await runShippedUnit(`ARGS="--web.listen-address=127.0.0.1:${port}"\n`, workDir, async (lines) => {
+      assert.match(lines.find((l) => l.includes(" msg=starting "))!, / metrics_dir=\.\/metrics$/);
+      assert.match(
+        lines.find((l) => l.includes(" msg=listening "))!,
+        new RegExp(` address=127\\.0\\.0\\.1:${port} `),
+      );
       let value: number | undefined;
       await waitFor(
         async () => (value = (await scrape(`http://127.0.0.1:${port}`)).get("default_dir_value")) === 5,

@@ -13,7 +13,8 @@ export interface HandlerDeps {
    * `capMs`; at once when the body is built.
    */
   scrape(format: Format, gzip: boolean, capMs?: number): Bytes[] | Promise<Bytes[]>;
-  landingPage(): string;
+  /** The status page; `refreshSeconds` asks it to reload itself that often. */
+  landingPage(refreshSeconds?: number): string;
   /** The first load of the metrics dir is done. */
   ready(): boolean;
   /** Rescans and reloads every module (a burst shares reloads); present only with --web.enable-lifecycle. */
@@ -105,9 +106,19 @@ export function createHandler(deps: HandlerDeps): Handler {
         ? body.then((bytes) => metrics(format, gzip, bytes))
         : metrics(format, gzip, body);
     }),
-    "/": get(() =>
-      new Response(deps.landingPage(), { headers: { "content-type": "text/html; charset=utf-8" } })
-    ),
+    "/": get((request) => {
+      // `/?refresh=10`: the page reloads itself every 10 s (opt-in; off by default).
+      const refresh = new URL(request.url).searchParams.get("refresh");
+      if (refresh !== null && !/^[1-9]\d{0,3}$/.test(refresh)) {
+        return text(
+          400,
+          `Bad refresh=${JSON.stringify(refresh).slice(0, 40)}: give whole seconds, 1 to 9999.\n`,
+        );
+      }
+      return new Response(deps.landingPage(refresh === null ? undefined : Number(refresh)), {
+        headers: { "content-type": "text/html; charset=utf-8" },
+      });
+    }),
     "/-/healthy": get(() => text(200, "Healthy.\n")),
     "/-/ready": get(() =>
       deps.ready() ? text(200, "Ready.\n") : text(503, "Not ready: the metrics dir is still loading.\n")

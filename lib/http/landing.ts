@@ -20,6 +20,8 @@ export interface LandingOptions {
   now?: number;
   /** Files in the metrics dir that are not modules, with the reason. Default: none. */
   ignoredFiles?: IgnoredFile[];
+  /** The page reloads itself this often (`/?refresh=10`). Default: never. */
+  refreshSeconds?: number;
 }
 
 type State = "failed" | "stale" | "quarantined" | "stuck" | "down" | "previous" | "pending" | "up";
@@ -156,6 +158,7 @@ function counts(m: ModuleStatus, now: number): string {
     `<div${bad ? ' class="bad"' : ""}><dt>${label}</dt><dd>${n}${more}</dd></div>`;
   const { success, failure } = m.reloads;
   const at = m.lastCountedAt;
+  const file = `<div><dt>file</dt><dd><code>${escapeHtml(m.file)}</code></dd></div>`;
   const host = m.host
     ? `<div title="permissions: ${escapeHtml(m.host.permissions)}"><dt>host</dt><dd>${
       m.host.placement === "shared" ? "shared" : m.host.placement === "sandboxed" ? "own, sandboxed" : "own"
@@ -165,7 +168,7 @@ function counts(m: ModuleStatus, now: number): string {
     item("timeouts", m.errors.timeout, recent(at.timeout))
   }${item("overruns", m.overruns, recent(at.overrun))}${
     item("loads", success + failure, !m.lastLoadSuccessful, failure > 0 ? `, ${failure} failed` : "")
-  }${host}</dl>`;
+  }${host}${file}</dl>`;
 }
 
 /** What went wrong, for a module with an error or a state that needs explaining; "" otherwise. */
@@ -361,7 +364,11 @@ export function landingPage(modules: ModuleStatus[], options: LandingOptions): s
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="color-scheme" content="light dark">
+<meta name="color-scheme" content="light dark">${
+    options.refreshSeconds === undefined
+      ? ""
+      : `\n<meta http-equiv="refresh" content="${options.refreshSeconds}">`
+  }
 <title>${broken > 0 ? `${broken} broken · ` : ""}dynamic_exporter</title>
 <style>${CSS}</style>
 </head>

@@ -365,3 +365,16 @@ Deno.test("handler answers a plain scrape with Content-Type alone, as promhttp d
   assert.deepEqual([...response.headers.keys()], ["content-type"]);
   await response.body?.cancel();
 });
+
+Deno.test("GET /?refresh=N asks the status page to refresh every N s; a bad value is a 400 naming it", async () => {
+  const asked: (number | undefined)[] = [];
+  const { handler } = setup({ landingPage: (refresh) => (asked.push(refresh), LANDING) });
+  assert.equal((await handler(get("/?refresh=10"))).status, 200);
+  assert.equal((await handler(get("/"))).status, 200);
+  assert.deepEqual(asked, [10, undefined]);
+  const bad = await handler(get("/?refresh=0.5"));
+  assert.deepEqual([bad.status, await bad.text()], [
+    400,
+    `Bad refresh="0.5": give whole seconds, 1 to 9999.\n`,
+  ]);
+});

@@ -41,8 +41,11 @@ function rowOf(html: string, name: string): string {
   return line;
 }
 
-const COUNTS_OK = "<dl><div><dt>errors</dt><dd>0</dd></div><div><dt>timeouts</dt><dd>0</dd></div>" +
-  "<div><dt>overruns</dt><dd>0</dd></div><div><dt>loads</dt><dd>1</dd></div></dl>";
+/** The counts cell of a healthy module named `name`, its file last. */
+const countsOk = (name: string) =>
+  "<dl><div><dt>errors</dt><dd>0</dd></div><div><dt>timeouts</dt><dd>0</dd></div>" +
+  "<div><dt>overruns</dt><dd>0</dd></div><div><dt>loads</dt><dd>1</dd></div>" +
+  `<div><dt>file</dt><dd><code>/srv/metrics/${name}.ts</code></dd></div></dl>`;
 const RAN_3S_AGO =
   '<time datetime="2025-01-02T03:04:02.000Z" title="2025-01-02T03:04:02.000Z">3 s ago</time>';
 
@@ -51,7 +54,7 @@ Deno.test("landingPage shows a module that is up with every detail in one row", 
   assert.equal(
     rowOf(html, "disk"),
     `<tr class="up"><td>disk</td><td>up</td><td>${RAN_3S_AGO}</td><td>12 ms</td><td>10s</td><td>5s</td>` +
-      `<td><code>disk_<wbr>value</code></td><td>${COUNTS_OK}</td></tr>`,
+      `<td><code>disk_<wbr>value</code></td><td>${countsOk("disk")}</td></tr>`,
   );
 });
 
@@ -60,7 +63,7 @@ Deno.test("landingPage shows interval 0 as at scrape time", () => {
   assert.equal(
     rowOf(html, "onscrape"),
     `<tr class="up"><td>onscrape</td><td>up</td><td>${RAN_3S_AGO}</td><td>12 ms</td><td>at scrape time</td>` +
-      `<td>5s</td><td><code>a</code> <code>b</code></td><td>${COUNTS_OK}</td></tr>`,
+      `<td>5s</td><td><code>a</code> <code>b</code></td><td>${countsOk("onscrape")}</td></tr>`,
   );
 });
 
@@ -102,7 +105,8 @@ Deno.test("landingPage shows a run error with stage, message, file:line, hint an
       `<time datetime="2025-01-02T00:04:05.000Z" title="2025-01-02T00:04:05.000Z">3 h ago</time></small></td>` +
       `<td>12 ms</td><td>10s</td><td>5s</td><td><code>probe_<wbr>value</code></td>` +
       `<td><dl><div class="bad"><dt>errors</dt><dd>4</dd></div><div class="bad"><dt>timeouts</dt><dd>1</dd></div>` +
-      `<div class="bad"><dt>overruns</dt><dd>2</dd></div><div><dt>loads</dt><dd>1</dd></div></dl></td></tr>` +
+      `<div class="bad"><dt>overruns</dt><dd>2</dd></div><div><dt>loads</dt><dd>1</dd></div>` +
+      `<div><dt>file</dt><dd><code>/srv/metrics/probe.ts</code></dd></div></dl></td></tr>` +
       `<tr class="down detail"><td colspan="8"><p class="when">Last error, ` +
       `<time datetime="2025-01-02T03:03:00.000Z" title="2025-01-02T03:03:00.000Z">65 s ago</time></p>` +
       `<pre>run: Requires net access to &#34;db:5432&#34;, run again with the --allow-net flag ` +
@@ -140,7 +144,8 @@ Deno.test("landingPage shows a module that never loaded with its load error and 
     `<tr class="failed"><td>broken</td><td>failed</td><td><span class="none">never</span></td>` +
       `<td>${none}</td><td>${none}</td><td>${none}</td><td><span class="none">none</span></td>` +
       `<td><dl><div><dt>errors</dt><dd>0</dd></div><div><dt>timeouts</dt><dd>0</dd></div>` +
-      `<div><dt>overruns</dt><dd>0</dd></div><div class="bad"><dt>loads</dt><dd>1, 1 failed</dd></div></dl></td></tr>` +
+      `<div><dt>overruns</dt><dd>0</dd></div><div class="bad"><dt>loads</dt><dd>1, 1 failed</dd></div>` +
+      `<div><dt>file</dt><dd><code>${"/srv/metrics/broken.ts"}</code></dd></div></dl></td></tr>` +
       `<tr class="failed detail"><td colspan="8"><p class="when">Last error, ` +
       `<time datetime="2025-01-02T03:04:05.000Z" title="2025-01-02T03:04:05.000Z">just now</time></p>` +
       `<pre>load: SyntaxError: Unexpected token &#39;;&#39; <code>/m/broken.ts:3</code></pre>` +
@@ -327,7 +332,7 @@ Deno.test("landingPage colours a count only while it is recent: since the last s
   });
   assert.match(
     rowOf(landingPage([healthy], OPTIONS), "healed"),
-    /<dl><div><dt>errors<\/dt><dd>5<\/dd><\/div><div><dt>timeouts<\/dt><dd>2<\/dd><\/div><div><dt>overruns<\/dt><dd>1<\/dd><\/div><div><dt>loads<\/dt><dd>3, 1 failed<\/dd><\/div><\/dl>/,
+    /<dl><div><dt>errors<\/dt><dd>5<\/dd><\/div><div><dt>timeouts<\/dt><dd>2<\/dd><\/div><div><dt>overruns<\/dt><dd>1<\/dd><\/div><div><dt>loads<\/dt><dd>3, 1 failed<\/dd><\/div><div><dt>file<\/dt>/,
   );
   // An error 4 s ago on a module that succeeded 3 s ago: within its 10 s interval, so still news.
   const flapping = status("flap", { errors: { error: 1, timeout: 0 }, lastCountedAt: { error: NOW - 4000 } });
@@ -378,12 +383,30 @@ Deno.test("landingPage collapses a long metric list and lets names wrap only bet
   assert.ok(short.includes("<td><code>a_<wbr>b</code> <code>c</code> <code>d</code></td>"), short);
 });
 
-Deno.test("landingPage shows a quarantined sandboxed module as such, with what to do", () => {
+Deno.test("landingPage shows a quarantined module as such, with why and what to do", () => {
   const html = landingPage([
-    status("spin", { up: false, quarantined: "process() kept its Worker's thread busy" }),
+    status("spin", { up: false, quarantined: "its run ended its host 3 times in a row" }),
   ], OPTIONS);
   const row = rowOf(html, "spin");
   assert.match(row, /<td>spin<\/td><td>quarantined<\/td>/);
-  assert.match(row, /no new Worker is started until the file changes/);
+  assert.match(row, /not run again until its file or a helper it imports changes/);
+  assert.match(row, /its run ended its host 3 times in a row/);
   assert.match(html, /<span class="s-quarantined">1 quarantined<\/span>/);
+});
+
+Deno.test("landingPage shows each module's host and permissions, and refreshes itself only when asked", () => {
+  const html = landingPage([
+    status("boxed", {
+      host: { placement: "sandboxed", permissions: "read=/srv/metrics/boxed.ts", restarts: 2 },
+    }),
+  ], OPTIONS);
+  assert.ok(
+    rowOf(html, "boxed").includes(
+      `<div title="permissions: read=/srv/metrics/boxed.ts"><dt>host</dt><dd>own, sandboxed, 2 restarts</dd></div>`,
+    ),
+  );
+  assert.ok(!html.includes(`http-equiv="refresh"`));
+  assert.ok(
+    landingPage([], { ...OPTIONS, refreshSeconds: 10 }).includes(`<meta http-equiv="refresh" content="10">`),
+  );
 });

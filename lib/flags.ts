@@ -208,7 +208,11 @@ export function parseCommand(args: string[]): Command {
   const seen = new Set<string>();
   for (const token of parsed.tokens ?? []) {
     if (token.kind !== "option") continue;
-    if (seen.has(token.name)) throw new FlagError(`--${token.name}: given more than once`);
+    // A ceiling flag baked into the binary by the compile task comes first; one given at run
+    // time replaces it (the binary's own permissions still bound it).
+    if (seen.has(token.name) && !token.name.startsWith("modules.allow-")) {
+      throw new FlagError(`--${token.name}: given more than once`);
+    }
     seen.add(token.name);
   }
   if (values.help) return { kind: "help", text: helpText() };

@@ -571,3 +571,14 @@ Deno.test("--modules.heartbeat must be shorter than --modules.host-grace", () =>
     "--modules.heartbeat: must be greater than 0 and shorter than --modules.host-grace",
   );
 });
+
+Deno.test("a --modules.allow-* flag given again replaces the earlier one (the binary's baked ceiling)", () => {
+  const { config } = parseCommand([
+    "--modules.allow-sys=hostname,osRelease",
+    "--modules.allow-sys=hostname",
+  ]) as {
+    config: Config;
+  };
+  assert.deepEqual(config.moduleCeiling.sys, ["hostname"]);
+  rejects(["--log.level=info", "--log.level=debug"], "--log.level: given more than once");
+});

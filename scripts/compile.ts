@@ -10,7 +10,32 @@ import { basename, dirname, resolve } from "node:path";
 
 const PREFIX = "compile:";
 
+/**
+ * The modules' ceiling given to the compile task (`deno task compile --modules.allow-sys=hostname`):
+ * each `--modules.allow-<kind>[=v]` becomes the binary's own `--allow-<kind>[=v]` (unless it holds
+ * the whole kind already) and is baked as a default argument, which a run-time flag replaces.
+ */
+export function withCeiling(args: string[]): string[] {
+  const ceiling = args.filter((a) => /^--modules\.allow-[a-z]+(=|$)/.test(a));
+  if (ceiling.length === 0) return args;
+  const rest = args.filter((a) => !ceiling.includes(a));
+  const entry = rest.indexOf("main.ts");
+  const permissions = ceiling.flatMap((flag) => {
+    const allow = flag.replace(/^--modules\./, "--");
+    const kind = allow.split("=")[0];
+    return rest.includes(kind) ? [] : [allow];
+  });
+  return [
+    ...rest.slice(0, entry),
+    ...permissions,
+    ...rest.slice(entry, entry + 1),
+    ...ceiling,
+    ...rest.slice(entry + 1),
+  ];
+}
+
 async function main(args: string[]): Promise<number> {
+  args = withCeiling(args);
   const at = args.findIndex((a) => a.startsWith("--output="));
   if (at < 0) {
     console.error(`${PREFIX} the compile task must give --output=<path>`);

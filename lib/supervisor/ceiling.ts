@@ -22,7 +22,7 @@ export function ceilingValue(value: string | undefined): true | string[] {
 }
 
 /** Whether `value` of `kind` is inside `allowed` (a path under an allowed path, a host's port under the host). */
-function covers(kind: PermissionKind, allowed: true | string[], value: string): boolean {
+export function covers(kind: PermissionKind, allowed: true | string[], value: string): boolean {
   if (allowed === true) return true;
   switch (kind) {
     case "read":

@@ -11,8 +11,8 @@ import type { LoadedModule, ProcessContext } from "../modules/module_host.ts";
 import { MetricOwner, type PromMetric } from "../modules/ownership.ts";
 import { FamilyAssembler } from "../modules/family_pages.ts";
 import type { HostProcess } from "./host_process.ts";
-import type { Ceiling } from "./ceiling.ts";
-import type { SandboxSpec } from "../modules/sandbox.ts";
+import { type Ceiling, covers } from "./ceiling.ts";
+import type { PermissionKind, SandboxSpec } from "../modules/sandbox.ts";
 
 /**
  * Samples one run may hand back. The families are copied into the server's heap: a million
@@ -26,6 +26,8 @@ export type Placement = "shared" | "sandboxed" | "probation";
 /** What the module needs of the supervisor (process_host.ts). */
 export interface HostedModuleSupervisor {
   readonly loadTimeoutMs: number;
+  /** The modules' ceiling, for a denied permission's hint. */
+  readonly ceiling: Ceiling;
   /** Takes or releases a metric name in the server's registry for `owner`. */
   hold(owner: MetricOwner, name: string, type: string): void;
   drop(owner: MetricOwner, name: string): void;
@@ -44,18 +46,21 @@ export interface HostSlot {
 }
 
 /** For a permission a module was denied, what to declare (and, past the ceiling, which flag to give). */
-export function permissionHint(message: string, placement: Placement): string | undefined {
+export function permissionHint(message: string, placement: Placement, ceiling?: Ceiling): string | undefined {
   const denied = /Requires (net|read|write|env|run|sys) access to "([^"]*)"/.exec(message);
   if (!denied) return undefined;
-  const [, kind, value] = denied;
-  return placement === "sandboxed"
-    ? `declare it in the module's sandbox export: ${kind}: [${JSON.stringify(value)}] ` +
-      `(within what --modules.allow-${kind} grants modules)`
-    : `modules may not have it: start the exporter with --modules.allow-${kind}=${value} (or the broader flag)`;
+  const [, kind, value] = denied as unknown as [string, PermissionKind, string];
+  const flag = `start the exporter with --modules.allow-${kind}=${value} (or the broader flag)`;
+  if (placement !== "sandboxed") return `modules may not have it: ${flag}`;
+  const declare = `declare it in the module's sandbox export: ${kind}: [${JSON.stringify(value)}]`;
+  // Past the ceiling, the declaration alone would fail the load: say both steps at once.
+  return ceiling && !covers(kind, ceiling[kind], value)
+    ? `${declare}, and ${flag}`
+    : `${declare} (within what --modules.allow-${kind} grants modules)`;
 }
 
 /** Rebuilds a host's error so that describeError finds its line, and the hint fits the module's placement. */
-export function deserializeError(e: SerializedError, placement: Placement): Error {
+export function deserializeError(e: SerializedError, placement: Placement, ceiling?: Ceiling): Error {
   const denied = e.name === "NotCapable" || e.name === "PermissionDenied";
   const err = e.name === "NotCapable"
     ? new Deno.errors.NotCapable(cleanPermissionMessage(e.message))
@@ -65,7 +70,7 @@ export function deserializeError(e: SerializedError, placement: Placement): Erro
   if (!denied) err.name = e.name;
   if (e.stack) err.stack = denied ? cleanPermissionMessage(e.stack) : e.stack;
   if (e.code !== undefined) (err as { code?: string }).code = e.code;
-  const hint = denied ? permissionHint(e.message, placement) : undefined;
+  const hint = denied ? permissionHint(e.message, placement, ceiling) : undefined;
   if (hint) (err as { hint?: string }).hint = hint;
   return err;
 }
@@ -149,7 +154,7 @@ export class HostedModule implements LoadedModule {
         timeoutMs,
         suspect: this.name,
       });
-      if (reply.error) throw deserializeError(reply.error, this.placement);
+      if (reply.error) throw deserializeError(reply.error, this.placement, this.supervisor.ceiling);
       families = await this.#paged(host, id, reply.samples, reply.page, timeoutMs);
     } finally {
       ctx.signal.removeEventListener("abort", onAbort);
@@ -180,7 +185,7 @@ export class HostedModule implements LoadedModule {
       timeoutMs,
       suspect: this.name,
     });
-    if (reply.error) throw deserializeError(reply.error, this.placement);
+    if (reply.error) throw deserializeError(reply.error, this.placement, this.supervisor.ceiling);
     const families = await this.#paged(host, id, reply.samples, reply.page, timeoutMs);
     const foreign = families.find((f) =>
       validateFamilyHeader(f) === undefined && !this.owner.metrics.has(f.name)
@@ -205,7 +210,7 @@ export class HostedModule implements LoadedModule {
       },
     );
     if (reply.threads === true) this.startedThreads = true;
-    if (reply.error) throw deserializeError(reply.error, this.placement);
+    if (reply.error) throw deserializeError(reply.error, this.placement, this.supervisor.ceiling);
   }
 
   /** Lets the host forget the version (its metrics go with it). */
@@ -247,7 +252,9 @@ export class HostedModule implements LoadedModule {
       "loaded",
       { timeoutMs: this.supervisor.loadTimeoutMs, suspect: this.name },
     ) as Reply<"loaded"> | Reply<"load-failed">;
-    if (reply.type === "load-failed") throw deserializeError(reply.error, this.placement);
+    if (reply.type === "load-failed") {
+      throw deserializeError(reply.error, this.placement, this.supervisor.ceiling);
+    }
     this.#loadedIn = host;
     return host;
   }
@@ -267,7 +274,7 @@ export class HostedModule implements LoadedModule {
         timeoutMs,
         suspect: this.name,
       });
-      if (reply.error) throw deserializeError(reply.error, this.placement);
+      if (reply.error) throw deserializeError(reply.error, this.placement, this.supervisor.ceiling);
       next = assembler.add(reply.page);
     }
     return assembler.families();

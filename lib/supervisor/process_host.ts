@@ -199,6 +199,10 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
     return this.#options.loadTimeoutMs;
   }
 
+  get ceiling(): Ceiling {
+    return this.#options.ceiling;
+  }
+
   async load(name: string, file: string, previous?: LoadedModule): Promise<LoadedModule> {
     const version = ++this.#version;
     const key = `${name}#${version}`;
@@ -290,7 +294,7 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
       };
       if (reply.type === "load-failed") {
         const e = reply.error;
-        const cause = deserializeError(e, placement);
+        const cause = deserializeError(e, placement, this.#options.ceiling);
         if (e.line !== undefined || e.hint !== undefined) {
           throw new ModuleLoadError(name, file, e.message, e.line, e.column, e.hint, { cause });
         }

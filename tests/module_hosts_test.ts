@@ -283,17 +283,17 @@ Deno.test("the declaration reader's four escapes run sandboxed: no request reach
   const url = `http://127.0.0.1:${server.addr.port}/`;
   // Each fetches the server at its top level; each declares `sandbox = { net: [] }` in a form the
   // old hand-written reader missed, which ran the module with every permission.
-  const module = (name: string, before: string, declaration: string) =>
+  const module = (before: string, declaration: string) =>
     `${before}
 try { await fetch(${JSON.stringify(url)}); } catch { /* denied */ }
 ${declaration}
 export function process() {}
 `;
   const files = {
-    "quote.ts": module("quote", "const r = /'/;", "export const sandbox = { net: [] };"),
-    "backtick.ts": module("backtick", "const r = /`/;", "export const sandbox = { net: [] };"),
-    "escaped.ts": module("escaped", "", "export const sandbo\\u0078 = { net: [] };"),
-    "named.ts": module("named", "const s = { net: [] };", `export { s as "sandbo\\u0078" };`),
+    "quote.ts": module("const r = /'/;", "export const sandbox = { net: [] };"),
+    "backtick.ts": module("const r = /`/;", "export const sandbox = { net: [] };"),
+    "escaped.ts": module("", "export const sandbo\\u0078 = { net: [] };"),
+    "named.ts": module("const s = { net: [] };", `export { s as "sandbo\\u0078" };`),
     "ticking.ts": tickingModule("ticking_runs"),
   };
   try {

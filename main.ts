@@ -121,14 +121,22 @@ export async function main(args: string[]): Promise<number> {
   const envFile = config.envFile;
   const reloadEnv = envFile === undefined || env === undefined ? undefined : async () => {
     try {
-      env = await reloadEnvFile(envFile, env!);
-      log.info("env file reloaded", { file: envFile, set: env.set.join(","), kept: env.kept.join(",") });
+      const reloaded = await reloadEnvFile(envFile, env!);
+      env = reloaded;
+      log.info("env file reloaded", {
+        file: envFile,
+        set: env.set.join(","),
+        kept: env.kept.join(","),
+        changed: reloaded.changed,
+      });
+      return reloaded.changed;
     } catch (err) {
       // Names and line numbers only: never a value.
       log.error("env file reload failed; the modules keep the values they had", {
         file: envFile,
         err: err instanceof EnvFileError ? err.message : String(err),
       });
+      return false;
     }
   };
   const exporter = new Exporter(config, { log, webConfig: web, reloadEnv });

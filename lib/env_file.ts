@@ -159,20 +159,30 @@ export async function loadEnvFile(path: string, env: Environment = Deno.env): Pr
  * Reads `path` again (SIGHUP, POST /-/reload): the names the last load set (`previous.set`) take
  * their new values, or go when the file no longer has them; names the environment had of its
  * own still win. The file is read and checked whole before anything changes: a bad file
- * throws EnvFileError and leaves the environment as it was.
+ * throws EnvFileError and leaves the environment as it was. `changed`: a value was set or removed.
  */
 export async function reloadEnvFile(
   path: string,
   previous: EnvFileResult,
   env: Environment & { delete(key: string): void } = Deno.env,
-): Promise<EnvFileResult> {
+): Promise<EnvFileResult & { changed: boolean }> {
   const ours = new Set(previous.set);
   const next = new Map<string, string>();
   const result = await loadEnvFile(path, {
     get: (key) => ours.has(key) ? next.get(key) : env.get(key) ?? next.get(key),
     set: (key, value) => void next.set(key, value),
   });
-  for (const key of ours) if (!next.has(key)) env.delete(key);
-  for (const [key, value] of next) env.set(key, value);
-  return result;
+  let changed = false;
+  for (const key of ours) {
+    if (!next.has(key)) {
+      env.delete(key);
+      changed = true;
+    }
+  }
+  for (const [key, value] of next) {
+    if (env.get(key) === value) continue;
+    env.set(key, value);
+    changed = true;
+  }
+  return { ...result, changed };
 }

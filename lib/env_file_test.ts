@@ -174,7 +174,8 @@ Deno.test("reloadEnvFile gives the names the file set their new values, drops re
     await Deno.writeTextFile(path, "A=10\nC=3\nOWN=from-file-2\n");
     const second = await reloadEnvFile(path, first, environment);
     assert.deepEqual(Object.fromEntries(env), { OWN: "from-env", A: "10", C: "3" });
-    assert.deepEqual(second, { set: ["A", "C"], kept: ["OWN"] });
+    assert.deepEqual(second, { set: ["A", "C"], kept: ["OWN"], changed: true });
+    assert.equal((await reloadEnvFile(path, second, environment)).changed, false);
     await Deno.writeTextFile(path, "A=oops\nthis line is bad\n");
     await assert.rejects(() => reloadEnvFile(path, second, environment), EnvFileError);
     assert.deepEqual(Object.fromEntries(env), { OWN: "from-env", A: "10", C: "3" });

@@ -43,10 +43,11 @@ export type ExporterConfig = Pick<
 export interface ExporterOptions {
   log: Logger;
   /**
-   * Re-reads --env-file before every reload of all modules (SIGHUP, POST /-/reload); the module
-   * hosts then start afresh, so the modules see the new values. A bad file keeps the old ones.
+   * Re-reads --env-file before every reload of all modules (SIGHUP, POST /-/reload); true when a
+   * value changed: the shared host then starts afresh, so its modules see the new values. A bad
+   * file keeps the old ones.
    */
-  reloadEnv?(): Promise<void>;
+  reloadEnv?(): Promise<boolean>;
   /** The --web.config.file: its state for the self-metrics; re-read with every module reload. */
   webConfig?: {
     status(): WebConfigStatus;
@@ -185,10 +186,9 @@ export class Exporter {
   readonly #reload = coalesce(async () => {
     const reason = this.#reloadReason;
     this.#log.info("reloading every module", { reason });
-    await this.#reloadEnv?.();
-    // A host's environment is fixed when it starts: the shared host starts afresh (each
-    // sandboxed module gets a new host with its reload).
-    this.#host.recycleShared();
+    // A host's environment is fixed when it starts: the shared host starts afresh when a value
+    // changed (each sandboxed module gets a new host with its reload anyway).
+    if (await this.#reloadEnv?.()) this.#host.recycleShared();
     await Promise.all([this.#webConfig?.reload(reason), this.sync({ reloadAll: true })]);
   });
 

@@ -4,16 +4,29 @@
  * prints its port on stdout, then the longest event-loop stall of each second, measured by
  * the same kind of probe timer as the exporter's.
  *
- * Run: deno run --allow-net bench/static_server.ts <exporter /metrics URL> [accept header]
+ * With `--zero-copy` it is the ceiling of issue 21: each encoding's bytes as one body stream that
+ * no one reads, handed to every Response through lib/http/response_body.ts as the exporter
+ * does, so no response copies them; without it, `new Response(bytes)` copies them each time.
+ *
+ * Run: deno run --allow-net bench/static_server.ts [--zero-copy] <exporter /metrics URL> [accept header]
  */
 
 import { gzipSync } from "node:zlib";
+import { responseBody } from "../lib/http/response_body.ts";
 
-const [source, accept = "text/plain"] = Deno.args;
+const zeroCopy = Deno.args[0] === "--zero-copy";
+const [source, accept = "text/plain"] = Deno.args.slice(zeroCopy ? 1 : 0);
 const response = await fetch(source, { headers: { "accept-encoding": "identity", accept } });
 const contentType = response.headers.get("content-type") ?? "text/plain";
 const plain = new Uint8Array(await response.arrayBuffer());
 const gzip = new Uint8Array(gzipSync(plain));
+// responseBody keeps a body per parts array: the same array each time, the same stream.
+const [plainParts, gzipParts] = [[plain], [gzip]];
+const body = (bytes: Uint8Array<ArrayBuffer>, parts: Uint8Array<ArrayBuffer>[]) => {
+  if (!zeroCopy) return { body: bytes, headers: {} };
+  const { body, headers } = responseBody(parts);
+  return { body, headers: headers ?? {} };
+};
 
 const tickMs = 10;
 let last = performance.now();
@@ -34,8 +47,14 @@ Deno.serve(
     port: 0,
     onListen: ({ port }) => console.log(`port ${port}`),
   },
-  (request) =>
-    (request.headers.get("accept-encoding") ?? "").includes("gzip")
-      ? new Response(gzip, { headers: { "content-type": contentType, "content-encoding": "gzip" } })
-      : new Response(plain, { headers: { "content-type": contentType } }),
+  (request) => {
+    if ((request.headers.get("accept-encoding") ?? "").includes("gzip")) {
+      const { body: bytes, headers } = body(gzip, gzipParts);
+      return new Response(bytes, {
+        headers: { ...headers, "content-type": contentType, "content-encoding": "gzip" },
+      });
+    }
+    const { body: bytes, headers } = body(plain, plainParts);
+    return new Response(bytes, { headers: { ...headers, "content-type": contentType } });
+  },
 );

@@ -1,7 +1,7 @@
 /**
- * A sandboxed module's families cross from its Worker in pages, each asked for once the last
+ * A module's families cross from its host process in pages, each asked for once the last
  * one has arrived (issue 10). The receiving thread deserializes a message in one step: after
- * every run of a 100k-series sandboxed module that was 45-55 ms on the exporter's event loop
+ * every run of a 100k-series module that was 45-55 ms on the exporter's event loop
  * (profile: `deserialize` under the Worker's message dispatch), 50-100 ms stalls a second under
  * wrk. Splitting the families into several messages posted at once does not help: they are all
  * dispatched in one go (measured: 100k series in messages of 500 to 10,000 samples still held
@@ -111,7 +111,7 @@ export class FamilyAssembler {
     if (!isIndex(declared)) throw new Error("its Worker handed back families without a sample count");
     if (declared > maxSamples) {
       throw new Error(
-        `its run handed back ${declared} samples, over the bound of ${maxSamples} for a sandboxed module`,
+        `its run handed back ${declared} samples, over the bound of ${maxSamples} for a module in its host`,
       );
     }
   }
@@ -138,7 +138,7 @@ export class FamilyAssembler {
       this.#samples += values.length;
       if (this.#samples > this.#maxSamples) {
         throw new Error(
-          `its run handed back more than ${this.#maxSamples} samples, the bound for a sandboxed module`,
+          `its run handed back more than ${this.#maxSamples} samples, the bound for a module in its host`,
         );
       }
       const last = this.#families.length - 1;
@@ -168,7 +168,7 @@ export class FamilyAssembler {
   #push(family: MetricFamily): void {
     if (this.#families.length >= this.#maxSamples) {
       throw new Error(
-        `its run handed back more than ${this.#maxSamples} families, the bound for a sandboxed module`,
+        `its run handed back more than ${this.#maxSamples} families, the bound for a module in its host`,
       );
     }
     this.#families.push(family);

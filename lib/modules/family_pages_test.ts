@@ -96,7 +96,7 @@ Deno.test("FamilyAssembler refuses what a Worker's page must not be, each with i
       refusal(5, { parts: [part(0, 5)] }),
     ],
     [
-      "its run handed back 101 samples, over the bound of 100 for a sandboxed module",
+      "its run handed back 101 samples, over the bound of 100 for a module in its host",
       "its Worker handed back families without a sample count",
       "its Worker handed back families without a sample count",
       "its Worker handed back families without a sample count",
@@ -108,11 +108,11 @@ Deno.test("FamilyAssembler refuses what a Worker's page must not be, each with i
       "its Worker handed back the parts of its families out of order",
       "its Worker handed back the parts of its families out of order",
       "its Worker handed back the parts of its families out of order",
-      "its run handed back more than 100 samples, the bound for a sandboxed module",
+      "its run handed back more than 100 samples, the bound for a module in its host",
       "its Worker handed back an empty page that is not the last",
       "its Worker handed back an empty page that is not the last",
       "its Worker handed back a page that does not say where the next one starts",
-      "its run handed back more than 100 families, the bound for a sandboxed module",
+      "its run handed back more than 100 families, the bound for a module in its host",
       "(accepted)",
     ],
   );

@@ -15,10 +15,12 @@ import { type Ceiling, covers } from "./ceiling.ts";
 import type { PermissionKind, SandboxSpec } from "../modules/sandbox.ts";
 
 /**
- * Samples one run may hand back. The families are copied into the server's heap: a million
- * series took the exporter past 1.5 GB of RSS and its scrapes to seconds (issue 9).
+ * Samples one run of a sandboxed module may hand back. The families are copied into the server's
+ * heap: a million series took the exporter past 1.5 GB of RSS and its scrapes to seconds (issue 9).
  */
-export const MAX_HOSTED_SAMPLES = 200_000;
+export const MAX_SANDBOXED_SAMPLES = 200_000;
+/** The same for a module without a sandbox, trusted as in-process modules were (the bench serves 1M series). */
+export const MAX_SHARED_SAMPLES = 2_000_000;
 
 /** Where a version runs. */
 export type Placement = "shared" | "sandboxed" | "probation";
@@ -267,7 +269,8 @@ export class HostedModule implements LoadedModule {
     first: unknown,
     timeoutMs: number,
   ): Promise<MetricFamily[]> {
-    const assembler = new FamilyAssembler(samples, MAX_HOSTED_SAMPLES);
+    const bound = this.placement === "sandboxed" ? MAX_SANDBOXED_SAMPLES : MAX_SHARED_SAMPLES;
+    const assembler = new FamilyAssembler(samples, bound);
     let next = assembler.add(first);
     while (next) {
       const reply = await host.request({ type: "page", id: host.nextId(), of, from: next }, "page", {

@@ -38,10 +38,10 @@ async function coreShare(pid: number, ms: number): Promise<number> {
   return (await total() - before) / (ms / 1000);
 }
 
-/** Waits until the exporter has exactly `count` host processes (the shared one included). */
-async function hostCount(e: Exporter, count: number, timeoutMs = 20_000): Promise<void> {
+/** Waits until the exporter has at most `count` host processes (an idle shared host may be gone too). */
+async function hostsAtMost(e: Exporter, count: number, timeoutMs = 20_000): Promise<void> {
   let now: number[] = [];
-  await waitFor(async () => (now = await descendants(e.process.pid)).length === count, {
+  await waitFor(async () => (now = await descendants(e.process.pid)).length <= count, {
     timeoutMs,
     message: () => `${now.length} host processes: ${now.join(" ")}`,
   });
@@ -67,13 +67,13 @@ Deno.test("a quarantined module edited 3 times, then deleted, leaves no process 
       await waitFor(
         () => e.logs.filter((r) => r.msg === "module reloaded" && r.module === "spinner").length >= n,
         {
-          timeoutMs: 20_000,
+          timeoutMs: 40_000,
         },
       );
     }
     await Deno.remove(`${dir}/spinner.ts`);
     await e.waitForLog((r) => r.msg === "module unloaded" && r.module === "spinner");
-    await hostCount(e, 1); // the shared host only
+    await hostsAtMost(e, 1); // the shared host at most: the spinner's own is gone
     await idle(e);
   }, { args: FAST });
 });
@@ -92,11 +92,11 @@ export async function dispose() { await Promise.resolve(); for (;;) {} }
       await waitFor(async () => (await scrape(e.url)).get("looper_version") === 0);
       for (let n = 1; n <= 4; n++) {
         await Deno.writeTextFile(`${dir}/looper.ts`, module(n));
-        await waitFor(async () => (await scrape(e.url)).get("looper_version") === n, { timeoutMs: 20_000 });
+        await waitFor(async () => (await scrape(e.url)).get("looper_version") === n, { timeoutMs: 40_000 });
       }
       // Each old version's dispose() froze the shared host: it was killed, and a new one serves.
       await waitFor(() => e.logs.filter((r) => r.msg === "module host ended").length >= 1, {
-        timeoutMs: 20_000,
+        timeoutMs: 40_000,
       });
       await Deno.remove(`${dir}/ticking.ts`);
       await waitFor(async () => !(await scrape(e.url)).has("ticking_runs"));

@@ -339,7 +339,9 @@ export class ModuleSet {
     if (entry?.module !== module) return;
     this.#config.history?.end(name, result);
     const failed = result.outcome !== "success";
-    if (!failed) this.#stale.succeeded(name);
+    // A success of the version being replaced serves nothing new (its values are frozen): the
+    // served values are no fresher for it.
+    if (!failed && !entry.reloading) this.#stale.succeeded(name);
     // Served from the first success on; a failed run's partial updates are not served (issue 7).
     if (entry.reloading) {
       // The version being replaced: its values are frozen, or restored if the load fails.
@@ -374,7 +376,7 @@ export class ModuleSet {
       s.servingPrevious = entry.serving !== module && this.#exposition.has(name);
       s.metricNames = module.metricNames();
       if (!failed) {
-        s.expired = false;
+        if (!entry.reloading) s.expired = false;
         s.lastSuccessAt = result.startedAt + result.durationSeconds * 1000;
         if (s.lastError?.stage === "run") s.lastError = undefined;
       }

@@ -324,7 +324,15 @@ Deno.test({
         assert.equal(await page.evaluate<number>("document.documentElement.scrollWidth"), 1280);
         const box = (await log.boundingBox())!;
         assert.ok(box.x >= 0 && box.x + box.width <= 1280, JSON.stringify(box));
-        await page.setViewportSize({ width: 390, height: 844 });
-        assert.equal(await page.evaluate<number>("document.documentElement.scrollWidth"), 390);
+        await withScreenshotDir(async (shots, saved) => {
+          const shot = `${shots}/last-runs.png`;
+          await page.screenshot({ path: shot, fullPage: true });
+          saved(shot);
+          await page.setViewportSize({ width: 390, height: 844 });
+          assert.equal(await page.evaluate<number>("document.documentElement.scrollWidth"), 390);
+          const narrow = `${shots}/last-runs-narrow.png`;
+          await page.screenshot({ path: narrow, fullPage: true });
+          saved(narrow);
+        });
       })),
 });

@@ -116,9 +116,9 @@ async function check(
   return 0;
 }
 
-/** What the exporter will do with the module: its interval, timeout, sandbox, and the type check. */
+/** What the exporter will do with the module: its interval, timeout, maxAge, sandbox, and the type check. */
 function report(
-  module: { name: string; intervalMs?: number; timeoutMs?: number },
+  module: { name: string; intervalMs?: number; timeoutMs?: number; maxAgeMs?: number },
   sandbox: SandboxSpec | undefined,
   options: CheckOptions,
   ceiling: Ceiling,
@@ -134,6 +134,8 @@ function report(
     `module ${module.name}`,
     `  interval: ${setting(module.intervalMs, options.collectIntervalMs, "--collect.interval")}`,
     `  timeout: ${setting(module.timeoutMs, options.collectTimeoutMs, "--collect.timeout")}`,
+    // Only when exported: the check command has no --collect.max-age to fall back on.
+    ...module.maxAgeMs === undefined ? [] : [`  maxAge: ${formatDuration(module.maxAgeMs)} (its own export)`],
     `  sandbox: ${
       sandbox === undefined
         ? `none (runs in the shared module host, with the modules' permissions: ${

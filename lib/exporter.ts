@@ -9,7 +9,7 @@ import type { Logger } from "./log.ts";
 import { Exposition } from "./exposition/exposition.ts";
 import type { Format } from "./exposition/format.ts";
 import { coalesce } from "./coalesce.ts";
-import { createHandler, type Handler } from "./http/handler.ts";
+import { createHandler, type Handler, type RunNow } from "./http/handler.ts";
 import { ProcessHost } from "./supervisor/process_host.ts";
 import { landingPage } from "./http/landing.ts";
 import { MetricOwnership, type PromRegistry } from "./modules/ownership.ts";
@@ -22,6 +22,9 @@ import { DirWatcher } from "./modules/watcher.ts";
 import type { WebConfigStatus } from "./web_config/web_config_watcher.ts";
 import { IgnoredFiles } from "./modules/ignored_files.ts";
 import { ModuleSet, type SyncOptions } from "./module_set.ts";
+import { RunHistory } from "./run_history.ts";
+import { runReport } from "./http/run_report.ts";
+import type { ModuleStatus } from "./status.ts";
 
 type Bytes = Uint8Array<ArrayBuffer>;
 
@@ -31,6 +34,7 @@ export type ExporterConfig = Pick<
   | "rescanIntervalMs"
   | "collectIntervalMs"
   | "collectTimeoutMs"
+  | "collectMaxAgeMs"
   | "telemetryPath"
   | "enableLifecycle"
   | "sandboxAll"
@@ -70,6 +74,7 @@ export class Exporter {
   readonly #log: Logger;
   readonly #ownership: MetricOwnership;
   readonly #board = new StatusBoard();
+  readonly #runs = new RunHistory();
   readonly #webConfig: ExporterOptions["webConfig"];
   readonly #reloadEnv: ExporterOptions["reloadEnv"];
   readonly #scheduler: Scheduler;
@@ -102,9 +107,11 @@ export class Exporter {
       graceMs: config.hostGraceMs,
       onHostDown: (names) => this.#modules.onHostDown(names),
       onQuarantine: (name, reason) => this.#modules.onQuarantine(name, reason),
+      onModuleLog: (name, level, msg, fields) => this.#runs.line(name, level, msg, fields),
     });
     this.#scheduler = new Scheduler({
       start: (module, timeoutMs) => {
+        this.#runs.begin(module.name);
         const run = runProcess(module, { timeoutMs, log: this.#log.child({ module: module.name }) });
         this.#modules.trackRun(module, run.settled);
         return run;
@@ -119,7 +126,7 @@ export class Exporter {
     });
     this.#exposition = new Exposition({
       selfFamilies: () =>
-        selfMetrics(this.#board.list(), this.#build, this.#startTimeSeconds, this.#webConfig?.status(), {
+        selfMetrics(this.#modulesServed(), this.#build, this.#startTimeSeconds, this.#webConfig?.status(), {
           hosts: this.#host.hosts(),
           restarts: this.#host.restarts,
         }),
@@ -138,6 +145,8 @@ export class Exporter {
       metricsDir: config.metricsDir,
       collectIntervalMs: config.collectIntervalMs,
       collectTimeoutMs: config.collectTimeoutMs,
+      collectMaxAgeMs: config.collectMaxAgeMs,
+      history: this.#runs,
       host,
       scheduler: this.#scheduler,
       describeHost: (module) => host.describe(module),
@@ -198,17 +207,42 @@ export class Exporter {
       telemetryPath: this.#config.telemetryPath,
       scrape: (format, gzip, capMs) => this.scrape(format, gzip, capMs),
       landingPage: (refreshSeconds) =>
-        landingPage(this.#board.list(), {
+        landingPage(this.#modulesServed(), {
           refreshSeconds,
           telemetryPath: this.#config.telemetryPath,
           version: VERSION,
           defaultIntervalMs: this.#config.collectIntervalMs,
           ignoredFiles: this.#ignored.list(),
+          runs: (name) => this.#runs.runs(name),
         }),
       ready: () => this.#ready,
       reload: this.#config.enableLifecycle ? () => this.reload("POST /-/reload") : undefined,
+      runModule: this.#config.enableLifecycle ? (name) => this.runModule(name) : undefined,
       log: this.#log,
     });
+  }
+
+  /**
+   * Runs one module now (POST /-/run): a run as any other, whose result updates what is served;
+   * its report is its log lines and what the module serves after it.
+   */
+  async runModule(name: string): Promise<RunNow> {
+    const run = this.#scheduler.runNow(name);
+    if (typeof run === "string") return { refused: run };
+    const result = await run;
+    const record = this.#runs.runs(name).find((r) => r.startedAt === result.startedAt) ??
+      {
+        ...result,
+        error: result.error === undefined ? undefined : String(result.error),
+        lines: [],
+        droppedLines: 0,
+      };
+    return { report: runReport(name, record, await this.#exposition.fragment(name, "text")) };
+  }
+
+  /** Every module's status, with the samples it serves now. */
+  #modulesServed(): ModuleStatus[] {
+    return this.#board.list().map((m) => ({ ...m, samples: this.#exposition.samples(m.name) }));
   }
 
   /**

@@ -35,6 +35,8 @@ export interface Config {
   rescanIntervalMs: number;
   collectIntervalMs: number;
   collectTimeoutMs: number;
+  /** --collect.max-age: a module whose last success is older stops serving its series. 0: never. */
+  collectMaxAgeMs: number;
   shutdownTimeoutMs: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
@@ -77,7 +79,8 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
   },
   "web.enable-lifecycle": {
     boolean: true,
-    help: "Enable POST /-/reload, which rescans the metrics dir and reloads every module.",
+    help:
+      "Enable POST /-/reload, which rescans the metrics dir and reloads every module, and POST /-/run?module=<name>, which runs one module now.",
   },
   "web.max-requests": {
     default: "40",
@@ -124,6 +127,11 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
   "collect.timeout": {
     default: "5s",
     help: "A process() call running longer than this is abandoned and counted as a timeout.",
+  },
+  "collect.max-age": {
+    default: "0",
+    help:
+      "Once a module's last successful process() is older than this, its series are no longer served (module_up stays 0) until its next success; a module's maxAge export overrides it. 0 serves the last values for ever.",
   },
   "shutdown.timeout": {
     default: "15s",
@@ -235,6 +243,7 @@ export function parseCommand(args: string[]): Command {
     rescanIntervalMs: durationFlag("metrics.rescan-interval", flag("metrics.rescan-interval"), ONE_TIMER_MS),
     collectIntervalMs: durationFlag("collect.interval", flag("collect.interval")),
     collectTimeoutMs: durationFlag("collect.timeout", flag("collect.timeout")),
+    collectMaxAgeMs: durationFlag("collect.max-age", flag("collect.max-age")),
     shutdownTimeoutMs: durationFlag("shutdown.timeout", flag("shutdown.timeout"), ONE_TIMER_MS),
     logLevel: oneOf("log.level", flag("log.level"), LOG_LEVELS),
     logFormat: oneOf("log.format", flag("log.format"), LOG_FORMATS),

@@ -17,6 +17,7 @@ const DEFAULTS: Config = {
   rescanIntervalMs: 30_000,
   collectIntervalMs: 10_000,
   collectTimeoutMs: 5_000,
+  collectMaxAgeMs: 0,
   shutdownTimeoutMs: 15_000,
   logLevel: "info",
   logFormat: "logfmt",
@@ -69,6 +70,7 @@ Deno.test("parseCommand reads every flag at once", () => {
       "--collect.interval=1m30s",
       "--collect.timeout",
       "500ms",
+      "--collect.max-age=2h",
       "--shutdown.timeout=10s",
       "--log.level=debug",
       "--log.format",
@@ -93,6 +95,7 @@ Deno.test("parseCommand reads every flag at once", () => {
         rescanIntervalMs: 60_000,
         collectIntervalMs: 90_000,
         collectTimeoutMs: 500,
+        collectMaxAgeMs: 7_200_000,
         shutdownTimeoutMs: 10_000,
         logLevel: "debug",
         logFormat: "json",
@@ -234,6 +237,17 @@ Deno.test("parseCommand rejects an empty collect interval", () => {
   rejects(
     ["--collect.interval="],
     `--collect.interval: invalid duration "": use a number and a unit, like 500ms, 10s, 1m or 1h30m`,
+  );
+});
+
+Deno.test("parseCommand reads --collect.max-age as a duration", () => {
+  assert.deepEqual(parseCommand(["--collect.max-age=1h30m"]), run({ collectMaxAgeMs: 5_400_000 }));
+});
+
+Deno.test("parseCommand rejects a bad collect max age, naming that flag", () => {
+  rejects(
+    ["--collect.max-age=1 h"],
+    `--collect.max-age: invalid duration "1 h": use a number and a unit, like 500ms, 10s, 1m or 1h30m`,
   );
 });
 
@@ -389,7 +403,7 @@ Flags:
   --web.config.file=<value>
       Path to an exporter-toolkit web config file (TLS, basic auth, headers); re-read when it changes.
   --web.enable-lifecycle
-      Enable POST /-/reload, which rescans the metrics dir and reloads every module.
+      Enable POST /-/reload, which rescans the metrics dir and reloads every module, and POST /-/run?module=<name>, which runs one module now.
   --web.max-requests=<value>
       Maximum number of requests served at once (/-/healthy and /-/ready excepted); more get 503 at once. 0 means no limit. (default: "40")
   --web.idle-timeout=<value>
@@ -422,6 +436,8 @@ Flags:
       How often each module's process() runs; 0 runs it at scrape time. (default: "10s")
   --collect.timeout=<value>
       A process() call running longer than this is abandoned and counted as a timeout. (default: "5s")
+  --collect.max-age=<value>
+      Once a module's last successful process() is older than this, its series are no longer served (module_up stays 0) until its next success; a module's maxAge export overrides it. 0 serves the last values for ever. (default: "0")
   --shutdown.timeout=<value>
       Deadline for stopping on SIGTERM or SIGINT; what is still pending then is logged and abandoned, and the exit code is 3. Keep it below systemd's TimeoutStopSec. (default: "15s")
   --log.level=<value>
@@ -463,6 +479,7 @@ Deno.test("parseCommand --help lists every flag of the contract", () => {
     "modules.heartbeat",
     "collect.interval",
     "collect.timeout",
+    "collect.max-age",
     "shutdown.timeout",
     "log.level",
     "log.format",

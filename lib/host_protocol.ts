@@ -26,6 +26,7 @@ export interface ExportShape {
   dispose: string;
   interval: unknown;
   timeout: unknown;
+  maxAge?: unknown;
   sandbox: unknown;
 }
 

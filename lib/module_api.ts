@@ -52,6 +52,11 @@ export interface Module {
   interval?: string;
   /** Overrides --collect.timeout: a duration like "2s". */
   timeout?: string;
+  /**
+   * Overrides --collect.max-age: once the last success is older than this ("1h"), none of the
+   * module's series are served until its next success; "0" serves the last values for ever.
+   */
+  maxAge?: string;
   /** Called once when this version is retired: file deleted or changed, or the exporter stops. */
   dispose?(): unknown;
   sandbox?: Sandbox;

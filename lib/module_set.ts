@@ -15,6 +15,9 @@ import { describeError } from "./modules/describe_error.ts";
 import { formatDuration } from "./duration.ts";
 import type { IgnoredFiles } from "./modules/ignored_files.ts";
 import { helperSignature } from "./modules/local_imports.ts";
+import { StaleTimers } from "./schedule/stale_timers.ts";
+import type { Clock } from "./schedule/scheduler.ts";
+import type { RunHistory } from "./run_history.ts";
 
 export interface SyncOptions {
   reloadAll?: boolean;
@@ -50,6 +53,12 @@ export interface ModuleSetOptions {
   /** --collect.interval and --collect.timeout, for modules that do not set their own. */
   collectIntervalMs: number;
   collectTimeoutMs: number;
+  /** --collect.max-age, for modules that do not export maxAge; 0: off. Default 0. */
+  collectMaxAgeMs?: number;
+  /** The clock of the maxAge timers. Default: the system clock. */
+  clock?: Clock;
+  /** Each module's last runs: a run's record is closed with its result, and a module's dropped with it. */
+  history?: Pick<RunHistory, "end" | "delete">;
   host: ModuleHost;
   scheduler: Pick<Scheduler, "add" | "remove" | "close" | "runSoon">;
   /** Where and with what a loaded module runs, for the status page. */
@@ -75,8 +84,10 @@ export class ModuleSet {
   #helperTimer: ReturnType<typeof setInterval> | undefined;
   /** Work close() may wait for, e.g. `dispose() of "a"`, with how many of each are in flight. */
   readonly #inFlight = new Map<string, number>();
+  readonly #stale: StaleTimers;
 
   constructor(options: ModuleSetOptions) {
+    this.#stale = new StaleTimers({ clock: options.clock, onStale: (name) => this.#onStale(name) });
     this.#config = options;
     this.#log = options.log;
     this.#host = options.host;
@@ -124,6 +135,7 @@ export class ModuleSet {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#helperTimer);
+    this.#stale.close();
     await this.#syncing;
     // dispose() must not pull resources from under a process() still running: give runs in
     // flight up to the collect timeout to settle first.
@@ -250,7 +262,9 @@ export class ModuleSet {
     entry.renderFailed = false;
     const intervalMs = module.intervalMs ?? this.#config.collectIntervalMs;
     const timeoutMs = module.timeoutMs ?? this.#config.collectTimeoutMs;
+    const maxAgeMs = module.maxAgeMs ?? this.#config.collectMaxAgeMs ?? 0;
     this.#board.update(name, (s) => {
+      s.maxAgeMs = maxAgeMs;
       s.file = file;
       s.loaded = true;
       s.lastLoadSuccessful = true;
@@ -270,6 +284,7 @@ export class ModuleSet {
       file,
       interval: intervalMs === 0 ? "at scrape" : formatDuration(intervalMs),
     });
+    this.#stale.configure(name, maxAgeMs);
     this.#scheduler.add(module, { intervalMs, timeoutMs });
     if (previous) await this.#dispose(previous);
   }
@@ -277,6 +292,8 @@ export class ModuleSet {
   async #unload(entry: Entry): Promise<void> {
     this.#entries.delete(entry.name);
     this.#scheduler.remove(entry.name);
+    this.#stale.remove(entry.name);
+    this.#config.history?.delete(entry.name);
     this.#exposition.delete(entry.name);
     this.#board.delete(entry.name);
     if (entry.module) await this.#retire(entry.module);
@@ -320,7 +337,11 @@ export class ModuleSet {
     const { name } = module;
     const entry = this.#entries.get(name);
     if (entry?.module !== module) return;
+    this.#config.history?.end(name, result);
     const failed = result.outcome !== "success";
+    // A success of the version being replaced serves nothing new (its values are frozen): the
+    // served values are no fresher for it.
+    if (!failed && !entry.reloading) this.#stale.succeeded(name);
     // Served from the first success on; a failed run's partial updates are not served (issue 7).
     if (entry.reloading) {
       // The version being replaced: its values are frozen, or restored if the load fails.
@@ -355,6 +376,7 @@ export class ModuleSet {
       s.servingPrevious = entry.serving !== module && this.#exposition.has(name);
       s.metricNames = module.metricNames();
       if (!failed) {
+        if (!entry.reloading) s.expired = false;
         s.lastSuccessAt = result.startedAt + result.durationSeconds * 1000;
         if (s.lastError?.stage === "run") s.lastError = undefined;
       }
@@ -388,6 +410,28 @@ export class ModuleSet {
       s.up = false;
       s.quarantined = reason;
     });
+  }
+
+  /**
+   * The module's last success is older than its maxAge: its series (a previous version's frozen
+   * ones too) are no longer served, until its next success serves them again. Its self-metrics stay.
+   */
+  #onStale(name: string): void {
+    const entry = this.#entries.get(name);
+    if (!entry) return;
+    entry.serving = undefined;
+    this.#exposition.delete(name);
+    let fields: Record<string, unknown> = {};
+    this.#board.update(name, (s) => {
+      s.expired = true;
+      s.up = false;
+      s.servingPrevious = false;
+      fields = {
+        max_age: s.maxAgeMs === undefined ? undefined : formatDuration(s.maxAgeMs),
+        last_success: s.lastSuccessAt === undefined ? undefined : new Date(s.lastSuccessAt),
+      };
+    });
+    this.#log.warn("module values older than its maxAge; no longer served", { module: name, ...fields });
   }
 
   /** A tick did not start a run. */

@@ -47,6 +47,12 @@ export interface ModuleStatus {
   retrying?: boolean;
   /** A new version loaded but has not succeeded yet: the previous version's last values are served. */
   servingPrevious: boolean;
+  /** The module's maxAge (its export, or --collect.max-age); 0 or undefined: off. */
+  maxAgeMs?: number;
+  /** Its last success is older than its maxAge: none of its series are served until the next success. */
+  expired: boolean;
+  /** Samples of the module's series served now (filled in from the exposition when listed). */
+  samples?: number;
 }
 
 export class StatusBoard {
@@ -75,6 +81,7 @@ export class StatusBoard {
         metricNames: [],
         stuck: false,
         servingPrevious: false,
+        expired: false,
       };
       this.#modules.set(name, status);
     }

@@ -73,6 +73,7 @@ import type { Module, ProcessContext, Sandbox } from "dynamic_exporter";
 const g = new Gauge({ name: "typed_value", help: "typed" });
 export const interval: Module["interval"] = "1d";
 export const timeout: Module["timeout"] = "3s";
+export const maxAge: Module["maxAge"] = "2d";
 export const sandbox: Sandbox = { net: ["api.internal:443"], env: ["API_KEY"], memory: "128MB" };
 export function process(ctx: ProcessContext): void {
   g.set(ctx.module.length);
@@ -89,7 +90,7 @@ Deno.test("check-module type-checks a module outside the project against the exp
   try {
     const typed = await checkModule(`${dir}/typed.ts`);
     assert.deepEqual(
-      { code: typed.code, stdout: typed.stdout, report: typed.stderr.split("\n").slice(0, 5) },
+      { code: typed.code, stdout: typed.stdout, report: typed.stderr.split("\n").slice(0, 6) },
       {
         code: 0,
         stdout: "# HELP typed_value typed\n# TYPE typed_value gauge\ntyped_value 5\n",
@@ -97,6 +98,7 @@ Deno.test("check-module type-checks a module outside the project against the exp
           "module typed",
           "  interval: 1d (its own export)",
           "  timeout: 3s (its own export)",
+          "  maxAge: 2d (its own export)",
           "  sandbox: a host of its own with --allow-net=api.internal:443 --allow-env=API_KEY, memory 128 MB",
           "  type check: passed (deno check)",
         ],

@@ -16,7 +16,7 @@ try {
 
 Deno.test({
   name:
-    "the status page, in a real browser, shows which module fails, why and where, at a glance with 20 modules",
+    "the status page, in a real browser, shows which module fails, why and where, at a glance with 20 modules, and its last runs",
   ignore: !chromium,
   async fn() {
     // Its own `deno test` with -A: at import, playwright-core stats
@@ -41,6 +41,6 @@ Deno.test({
     const output = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
     for (const line of output.split("\n")) if (line.startsWith("status page screenshot")) console.log(line);
     assert.equal(code, 0, output);
-    assert.match(output, /^ok \| 2 passed \| 0 failed/m, output);
+    assert.match(output, /^ok \| 3 passed \| 0 failed/m, output);
   },
 });

@@ -85,6 +85,8 @@ interface Fragment {
   rendering: Partial<Record<Format, Flight>>;
   /** Bumps on invalidate, so a render that was in flight meanwhile is not cached. */
   version: number;
+  /** Samples in its families as last rendered (the self-metric module_samples). */
+  samples?: number;
 }
 
 interface Body {
@@ -106,6 +108,12 @@ interface Body {
 
 const encoder = new TextEncoder();
 
+function countSamples(families: MetricFamily[]): number {
+  let n = 0;
+  for (const family of families) n += family.values.length;
+  return n;
+}
+
 export class Exposition {
   readonly #options: ExpositionOptions;
   readonly #fragments = new Map<string, Fragment>();
@@ -123,6 +131,19 @@ export class Exposition {
   set(source: FragmentSource): void {
     this.#fragments.set(source.name, { source, parts: {}, rendering: {}, version: 0 });
     this.#generation++;
+  }
+
+  /** Samples `name` serves, as of its last render; undefined when nothing is served under it. */
+  samples(name: string): number | undefined {
+    const fragment = this.#fragments.get(name);
+    return fragment && (fragment.samples ?? 0);
+  }
+
+  /** `name`'s fragment alone, as text; undefined when nothing is served under it or it fails to render. */
+  async fragment(name: string, format: Format): Promise<string | undefined> {
+    const fragment = this.#fragments.get(name);
+    const part = fragment && await this.#part(fragment, format);
+    return part && new TextDecoder().decode(part.bytes);
   }
 
   /** True while something is served under `name`. */
@@ -155,6 +176,7 @@ export class Exposition {
     // What was rendered from these same values need not be rendered again.
     const next = this.#fragments.get(name)!;
     next.families = frozen;
+    next.samples = countSamples(frozen);
     if (fresh) next.parts = { ...fragment.parts };
   }
 
@@ -393,6 +415,7 @@ export class Exposition {
         families = await this.#withinTimeout(fragment.source.families(), deadline);
         if (current() && !fragment.source.isDynamic()) fragment.families = families;
       }
+      if (this.#fragments.get(name) === fragment) fragment.samples = countSamples(families);
       const { bytes, problems } = await renderFragment(families, format, new Slicer(this.#sliceOptions));
       // A family that would make the whole body invalid (a `__name__` label, a bad name) is
       // left out, and reported as this module's render error (issue 8 item 8).

@@ -438,3 +438,31 @@ Deno.test("Exposition gives a body as its parts, never copied together, and its 
     decoder.decode(whole),
   );
 });
+
+Deno.test("Exposition samples(name) counts what a module serves as of its last render", async () => {
+  const { exposition } = setup();
+  const a = fakeSource("a", [gauge("a_value", 1), {
+    name: "a_by_disk",
+    help: "By disk.",
+    type: "gauge",
+    values: [{ labels: { disk: "sda" }, value: 1 }, { labels: { disk: "sdb" }, value: 2 }],
+  }]);
+  exposition.set(a);
+  assert.equal(exposition.samples("a"), 0);
+  await exposition.encode("text", false);
+  assert.equal(exposition.samples("a"), 3);
+  a.next = [gauge("a_value", 1)];
+  exposition.invalidate("a");
+  await exposition.encode("text", false);
+  assert.equal(exposition.samples("a"), 1);
+  exposition.delete("a");
+  assert.equal(exposition.samples("a"), undefined);
+});
+
+Deno.test("Exposition fragment(name) is that module's families alone", async () => {
+  const { exposition } = setup();
+  exposition.set(fakeSource("a", [gauge("a_value", 1)]));
+  exposition.set(fakeSource("b", [gauge("b_value", 2)]));
+  assert.equal(await exposition.fragment("b", "text"), text("b_value", 2));
+  assert.equal(await exposition.fragment("c", "text"), undefined);
+});

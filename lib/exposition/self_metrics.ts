@@ -92,6 +92,13 @@ export function selfMetrics(
       (m) => one(m, flag(m.up)),
     ),
     perModule(
+      "module_samples",
+      "Samples of the module's own series served now; 0 when none are (no success yet, past its maxAge, or its families fail to render).",
+      "gauge",
+      modules,
+      (m) => one(m, m.samples ?? 0),
+    ),
+    perModule(
       "module_last_load_successful",
       "Whether the last load of the module's file succeeded.",
       "gauge",

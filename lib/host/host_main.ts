@@ -273,6 +273,7 @@ export async function runHost(args: HostArgs): Promise<never> {
               dispose: typeof exports.dispose,
               interval: safeJson(exports.interval),
               timeout: safeJson(exports.timeout),
+              maxAge: safeJson(exports.maxAge),
               sandbox: exports.sandbox === undefined ? null : safeJson(exports.sandbox),
             },
             metrics: [...module.owner.metrics].map(([name, metric]) => ({ name, type: typeOf(metric) })),

@@ -19,8 +19,13 @@ export interface HandlerDeps {
   ready(): boolean;
   /** Rescans and reloads every module (a burst shares reloads); present only with --web.enable-lifecycle. */
   reload?(): Promise<void>;
+  /** Runs one module now (POST /-/run?module=); present only with --web.enable-lifecycle. */
+  runModule?(name: string): Promise<RunNow>;
   log: Logger;
 }
+
+/** What POST /-/run did: the run's report (its log lines and exposition), or why no run started. */
+export type RunNow = { report: string } | { refused: "unknown" | "running" | "stuck" | "stopped" };
 
 type Bytes = Uint8Array<ArrayBuffer>;
 
@@ -78,6 +83,7 @@ const PLAIN_PATH = /^(?:\/[\w-]+)*\/?$/;
 
 export function createHandler(deps: HandlerDeps): Handler {
   const reload = deps.reload;
+  const runModule = deps.runModule;
   const get = (handle: Route["handle"]): Route => ({ methods: GET_HEAD, handle });
   // The headers promhttp (node_exporter) sends, and no more: Deno.serve answers a 200 whose only
   // header is Content-Type on a fast path (trySetServeFastStaticResponse). With a Vary header too,
@@ -132,6 +138,32 @@ export function createHandler(deps: HandlerDeps): Handler {
         }
         await reload();
         return text(200, "Reloaded.\n");
+      },
+    },
+    "/-/run": {
+      methods: ["POST"],
+      async handle(request) {
+        if (!runModule) {
+          return text(403, "Lifecycle API is not enabled; start with --web.enable-lifecycle.\n");
+        }
+        const name = new URL(request.url).searchParams.get("module");
+        if (!name) return text(400, "Give the module to run: POST /-/run?module=<name>\n");
+        const shown = JSON.stringify(name.slice(0, 100));
+        const done = await runModule(name);
+        if ("report" in done) return text(200, done.report);
+        switch (done.refused) {
+          case "unknown":
+            return text(404, `No module ${shown} is loaded and scheduled.\n`);
+          case "running":
+            return text(409, `Module ${shown} is running now; try again when its run has ended.\n`);
+          case "stuck":
+            return text(
+              409,
+              `Module ${shown} is stuck: calls abandoned at their timeout are still running.\n`,
+            );
+          case "stopped":
+            return text(503, "The exporter is shutting down.\n");
+        }
       },
     },
   };

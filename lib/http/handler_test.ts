@@ -303,6 +303,55 @@ Deno.test("handler reloads on POST /-/reload when enabled, and answers 405 to GE
   assert.equal(reloads, 1);
 });
 
+const PLAIN = { "content-type": "text/plain; charset=utf-8" };
+
+Deno.test("handler refuses POST /-/run with 403 when the lifecycle API is off", async () => {
+  const { handler } = setup();
+  assert.deepEqual(await whole(await handler(get("/-/run?module=disk", {}, "POST"))), {
+    status: 403,
+    headers: PLAIN,
+    body: "Lifecycle API is not enabled; start with --web.enable-lifecycle.\n",
+  });
+});
+
+Deno.test("handler runs the module POST /-/run names and answers its report", async () => {
+  const asked: string[] = [];
+  const { handler } = setup({
+    runModule: (name) => {
+      asked.push(name);
+      return Promise.resolve({ report: `report of ${name}\n` });
+    },
+  });
+  assert.deepEqual(await whole(await handler(get("/-/run?module=disk", {}, "POST"))), {
+    status: 200,
+    headers: PLAIN,
+    body: "report of disk\n",
+  });
+  assert.deepEqual(await whole(await handler(get("/-/run?module=disk"))), {
+    status: 405,
+    headers: { ...PLAIN, allow: "POST" },
+    body: "Method GET not allowed on /-/run\n",
+  });
+  assert.deepEqual(asked, ["disk"]);
+});
+
+Deno.test("handler answers POST /-/run with 400 without a module, 404 unknown, 409 running or stuck", async () => {
+  const refusals = { nope: "unknown", busy: "running", wedged: "stuck" } as const;
+  const { handler } = setup({
+    runModule: (name) => Promise.resolve({ refused: refusals[name as keyof typeof refusals] }),
+  });
+  const answer = async (query: string) => {
+    const { status, body } = await whole(await handler(get(`/-/run${query}`, {}, "POST")));
+    return `${status} ${body}`;
+  };
+  assert.deepEqual(await Promise.all(["", "?module=nope", "?module=busy", "?module=wedged"].map(answer)), [
+    "400 Give the module to run: POST /-/run?module=<name>\n",
+    '404 No module "nope" is loaded and scheduled.\n',
+    '409 Module "busy" is running now; try again when its run has ended.\n',
+    '409 Module "wedged" is stuck: calls abandoned at their timeout are still running.\n',
+  ]);
+});
+
 Deno.test("handler answers a scrape whose body is ready with a Response at once, not a promise, HEAD too", async () => {
   const { handler } = setup({ scrape: () => [BODY] });
   const response = handler(get("/metrics"));

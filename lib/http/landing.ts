@@ -7,6 +7,7 @@ import { formatDuration } from "../duration.ts";
 import type { IgnoredFile } from "../modules/scan.ts";
 import { redactSecrets } from "../redact.ts";
 import type { ModuleStatus } from "../status.ts";
+import type { RunRecord } from "../run_history.ts";
 import { MAX_ABANDONED, STUCK_HINT } from "../schedule/scheduler.ts";
 
 export interface LandingOptions {
@@ -22,9 +23,20 @@ export interface LandingOptions {
   ignoredFiles?: IgnoredFile[];
   /** The page reloads itself this often (`/?refresh=10`). Default: never. */
   refreshSeconds?: number;
+  /** A module's last runs, newest first, shown folded in its detail row. Default: none. */
+  runs?(module: string): readonly RunRecord[];
 }
 
-type State = "failed" | "stale" | "quarantined" | "stuck" | "down" | "previous" | "pending" | "up";
+type State =
+  | "failed"
+  | "stale"
+  | "quarantined"
+  | "stuck"
+  | "expired"
+  | "down"
+  | "previous"
+  | "pending"
+  | "up";
 
 // Broken first: a person opens this page to find what is broken.
 const STATES: readonly State[] = [
@@ -32,6 +44,7 @@ const STATES: readonly State[] = [
   "stale",
   "quarantined",
   "stuck",
+  "expired",
   "down",
   "previous",
   "pending",
@@ -43,6 +56,8 @@ const LABEL: Readonly<Record<State, string>> = {
   stale: "reload failed",
   quarantined: "quarantined",
   stuck: "stuck",
+  // "stale" as an operator says it: values past the module's maxAge (the "stale" state above is a reload that failed).
+  expired: "stale",
   down: "down",
   previous: "serving previous",
   pending: "not run yet",
@@ -71,6 +86,7 @@ function stateOf(m: ModuleStatus): State {
   if (!m.lastLoadSuccessful) return "stale";
   if (m.quarantined) return "quarantined";
   if (m.stuck) return "stuck";
+  if (m.expired) return "expired";
   // A changed file loaded but has not succeeded yet: what is served is the previous version's.
   if (m.servingPrevious && !m.up) return "previous";
   if (m.lastRunAt === undefined) return "pending";
@@ -175,6 +191,13 @@ function counts(m: ModuleStatus, now: number): string {
 function details(m: ModuleStatus, state: State, now: number): string {
   let note = NOTE[state] ? `<p class="note">${escapeHtml(NOTE[state])}</p>` : "";
   if (state === "quarantined" && m.quarantined) note += `<p class="note">${escapeHtml(m.quarantined)}</p>`;
+  if (state === "expired") {
+    note +=
+      `<p class="note">stale: last success ${
+        m.lastSuccessAt === undefined ? "never" : time(m.lastSuccessAt, now)
+      }, over its maxAge of ${escapeHtml(formatDuration(m.maxAgeMs ?? 0))}. None of its series are served ` +
+      `until its next successful run.</p>`;
+  }
   if (m.servingPrevious) {
     note += `<p class="note">The previous version's last values are served until this version's first ` +
       `successful run.</p>`;
@@ -192,7 +215,33 @@ function details(m: ModuleStatus, state: State, now: number): string {
   }${note}`;
 }
 
-function row(m: ModuleStatus, state: State, now: number): string {
+/** Wall-clock time of day, UTC, to the millisecond: the log lines of one run are close together. */
+function clock(at: number): string {
+  return new Date(at).toISOString().slice(11, 23);
+}
+
+/** The module's last runs with their log lines, folded; "" when it has none. */
+function recentRuns(runs: readonly RunRecord[], now: number): string {
+  if (runs.length === 0) return "";
+  const failed = runs.filter((r) => r.outcome !== "success").length;
+  const items = runs.map((r) => {
+    const lines = r.lines.map((l) => `${clock(l.at)} ${l.level} ${l.text}`);
+    if (r.droppedLines > 0) lines.push(`(${r.droppedLines} more lines not kept)`);
+    return `<li class="run-${r.outcome === "success" ? "ok" : "bad"}"><p>${time(r.startedAt, now)} ` +
+      `<strong>${r.outcome}</strong> after ${seconds(r.durationSeconds)}</p>${
+        r.error === undefined ? "" : `<pre>${escapeHtml(r.error)}</pre>`
+      }${
+        lines.length === 0
+          ? `<p class="none">no log lines</p>`
+          : `<pre class="log">${escapeHtml(lines.join("\n"))}</pre>`
+      }</li>`;
+  }).join("");
+  return `<details class="runs"><summary>Last ${runs.length} run${runs.length === 1 ? "" : "s"}${
+    failed > 0 ? `, ${failed} failed` : ""
+  }</summary><ol>${items}</ol></details>`;
+}
+
+function row(m: ModuleStatus, state: State, now: number, runs: readonly RunRecord[] = []): string {
   const cells = [
     escapeHtml(m.name),
     LABEL[state],
@@ -203,7 +252,7 @@ function row(m: ModuleStatus, state: State, now: number): string {
     metrics(m.metricNames),
     counts(m, now),
   ];
-  const more = details(m, state, now);
+  const more = details(m, state, now) + recentRuns(runs, now);
   return `<tr class="${state}">${cells.map((cell) => `<td>${cell}</td>`).join("")}</tr>${
     more ? `<tr class="${state} detail"><td colspan="${COLUMNS.length}">${more}</td></tr>` : ""
   }\n`;
@@ -229,6 +278,7 @@ function summary(total: number, byState: Record<State, number>): string {
     "up",
     "previous",
     "down",
+    "expired",
     "failed",
     "stale",
     "stuck",
@@ -264,7 +314,7 @@ main{padding:1rem 1.5rem 2rem;max-width:100rem}
 .summary span{font-weight:600;white-space:nowrap}
 .summary.bad{border-left:4px solid var(--down);padding-left:.6rem}
 .s-up{color:var(--up-text)}.s-down{color:var(--down-text)}.s-failed{color:var(--failed-text)}
-.s-stale,.s-previous{color:var(--stale-text)}.s-stuck,.s-quarantined{color:var(--down-text)}.s-zero{color:var(--muted)}
+.s-stale,.s-previous{color:var(--stale-text)}.s-stuck,.s-quarantined,.s-expired{color:var(--down-text)}.s-zero{color:var(--muted)}
 table{width:100%;border-collapse:separate;border-spacing:0;background:var(--card);border:1px solid var(--line);
 border-radius:8px}
 caption{text-align:left;font-weight:600;padding:0 0 .4rem}
@@ -278,10 +328,10 @@ white-space:nowrap;font-weight:600;font-size:.85rem;padding:.65rem 1rem}
 tbody tr:not(.detail)>td:nth-child(2)::before{content:"";position:absolute;z-index:-1;left:.4rem;right:.4rem;
 top:calc(.65rem - .2em);height:calc(1.45em + .4em);border-radius:999px;background:var(--c)}
 tbody tr.up>td:nth-child(2){--c:var(--up)}
-tbody tr.down>td:nth-child(2),tbody tr.stuck>td:nth-child(2),tr.quarantined>td:nth-child(2){--c:var(--down)}
+tbody tr.down>td:nth-child(2),tbody tr.stuck>td:nth-child(2),tr.quarantined>td:nth-child(2),tr.expired>td:nth-child(2){--c:var(--down)}
 tbody tr.failed>td:nth-child(2){--c:var(--failed)}
 tbody tr.stale>td:nth-child(2),tbody tr.previous>td:nth-child(2){--c:var(--stale)}
-tr.down>td:first-child,tr.stuck>td:first-child,tr.quarantined>td:first-child{box-shadow:inset 4px 0 var(--down)}
+tr.down>td:first-child,tr.stuck>td:first-child,tr.quarantined>td:first-child,tr.expired>td:first-child{box-shadow:inset 4px 0 var(--down)}
 tr.failed>td:first-child{box-shadow:inset 4px 0 var(--failed)}
 tr.stale>td:first-child,tr.previous>td:first-child{box-shadow:inset 4px 0 var(--stale)}
 td small{display:block;color:var(--muted);font-size:.8rem}
@@ -295,8 +345,8 @@ dl div{display:flex;gap:.3rem}dt{color:var(--muted)}dd{margin:0;font-variant-num
 dl .bad dt,dl .bad dd{color:var(--down-text);font-weight:600}
 tr.detail>td{padding:0 .7rem .7rem}
 tr.detail>td:first-child{box-shadow:none}
-tr.down.detail>td,tr.stuck.detail>td,tr.quarantined.detail>td,tr.failed.detail>td,tr.stale.detail>td,tr.previous.detail>td{padding-left:calc(.7rem + 4px)}
-tr.down.detail>td,tr.stuck.detail>td,tr.quarantined.detail>td{box-shadow:inset 4px 0 var(--down)}
+tr.down.detail>td,tr.stuck.detail>td,tr.quarantined.detail>td,tr.expired.detail>td,tr.failed.detail>td,tr.stale.detail>td,tr.previous.detail>td{padding-left:calc(.7rem + 4px)}
+tr.down.detail>td,tr.stuck.detail>td,tr.quarantined.detail>td,tr.expired.detail>td{box-shadow:inset 4px 0 var(--down)}
 tr.failed.detail>td{box-shadow:inset 4px 0 var(--failed)}
 tr.stale.detail>td,tr.previous.detail>td{box-shadow:inset 4px 0 var(--stale)}
 .when{margin:0 0 .25rem;font-size:.8rem;color:var(--muted)}
@@ -305,6 +355,10 @@ border-radius:6px;padding:.5rem .7rem;font-size:.85rem}
 pre code{display:block;margin-top:.25rem;padding:0;background:none;color:var(--muted)}
 .hint{margin:.4rem 0 0;background:var(--hint-bg);border-radius:6px;padding:.35rem .7rem;font-size:.85rem}
 .note{margin:.4rem 0 0;font-size:.85rem;color:var(--muted)}
+.runs{margin:.4rem 0 0;font-size:.85rem}.runs ol{list-style:none;margin:.3rem 0 0;padding:0}
+.runs li{margin:0 0 .5rem;padding-left:.6rem;border-left:3px solid var(--line)}.runs li.run-bad{border-left-color:var(--down)}
+.runs li p{margin:0 0 .2rem}.runs li.run-bad strong{color:var(--down-text)}
+pre.log{background:var(--code-bg);border-color:var(--line);margin-top:.2rem}
 tbody td.empty{padding:1.5rem .8rem;color:var(--muted);font-weight:400}
 footer{padding:0 1.5rem 1.5rem;color:var(--muted);font-size:.8rem}
 .ignored h2{font-size:1rem;margin:1.5rem 0 .4rem}.ignored ul{margin:0;padding-left:1.2rem;font-size:.9rem}
@@ -327,9 +381,10 @@ td:nth-child(3)::before{content:"Last run"}td:nth-child(4)::before{content:"Dura
 td:nth-child(5)::before{content:"Interval"}td:nth-child(6)::before{content:"Timeout"}
 td:nth-child(7)::before{content:"Metrics"}td:nth-child(8)::before{content:"Counts"}
 tbody tr>td{box-shadow:none!important}
-tr.down,tr.stuck,tr.quarantined,tr.failed,tr.stale,tr.previous{border-left:4px solid var(--down)!important}
+tr.down,tr.stuck,tr.quarantined,tr.expired,tr.failed,tr.stale,tr.previous{border-left:4px solid var(--down)!important}
 tr.failed{border-left-color:var(--failed)!important}tr.stale,tr.previous{border-left-color:var(--stale)!important}
 tr.detail>td{padding:.25rem .8rem .8rem!important}
+dl{grid-template-columns:repeat(2,minmax(0,max-content))}dl div{min-width:0}dd{min-width:0;overflow-wrap:anywhere}
 }
 `;
 
@@ -342,6 +397,7 @@ export function landingPage(modules: ModuleStatus[], options: LandingOptions): s
     stale: 0,
     quarantined: 0,
     stuck: 0,
+    expired: 0,
     down: 0,
     previous: 0,
     pending: 0,
@@ -352,11 +408,11 @@ export function landingPage(modules: ModuleStatus[], options: LandingOptions): s
     byState[state]++;
     return { m, state, rank: STATES.indexOf(state) };
   }).sort((a, b) => a.rank - b.rank || (a.m.name < b.m.name ? -1 : a.m.name > b.m.name ? 1 : 0));
-  const broken = byState.failed + byState.stale + byState.quarantined + byState.stuck + byState.down +
-    byState.previous;
+  const broken = byState.failed + byState.stale + byState.quarantined + byState.stuck + byState.expired +
+    byState.down + byState.previous;
   const path = escapeHtml(options.telemetryPath);
   const version = escapeHtml(options.version);
-  const rows = ranked.map(({ m, state }) => row(m, state, now)).join("");
+  const rows = ranked.map(({ m, state }) => row(m, state, now, options.runs?.(m.name))).join("");
   const empty = `<tr><td class="empty" colspan="${COLUMNS.length}">No modules yet. Put a <code>.ts</code> ` +
     `file that exports <code>process()</code> in the metrics dir and it loads within a second.</td></tr>\n`;
   return `<!DOCTYPE html>

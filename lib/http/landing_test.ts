@@ -30,6 +30,7 @@ function status(name: string, change: Partial<ModuleStatus> = {}): ModuleStatus 
     metricNames: [`${name}_value`],
     stuck: false,
     servingPrevious: false,
+    expired: false,
     ...change,
   };
 }
@@ -408,5 +409,59 @@ Deno.test("landingPage shows each module's host and permissions, and refreshes i
   assert.ok(!html.includes(`http-equiv="refresh"`));
   assert.ok(
     landingPage([], { ...OPTIONS, refreshSeconds: 10 }).includes(`<meta http-equiv="refresh" content="10">`),
+  );
+});
+
+Deno.test("landingPage shows a module past its maxAge as stale, and says why", () => {
+  const html = landingPage([
+    status("orders", {
+      up: false,
+      expired: true,
+      maxAgeMs: 3600_000,
+      lastSuccessAt: NOW - 2 * 3600_000 - 5000,
+    }),
+  ], OPTIONS);
+  const line = rowOf(html, "orders");
+  assert.match(line, /^<tr class="expired"><td>orders<\/td><td>stale<\/td>/);
+  assert.ok(
+    line.includes(
+      `<tr class="expired detail"><td colspan="8"><p class="note">stale: last success ` +
+        `<time datetime="2025-01-02T01:04:00.000Z" title="2025-01-02T01:04:00.000Z">2 h ago</time>, ` +
+        `over its maxAge of 1h. None of its series are served until its next successful run.</p></td></tr>`,
+    ),
+    line,
+  );
+  assert.ok(
+    html.includes(
+      '<p class="summary bad">1 module: <span class="s-zero">0 up</span>, <span class="s-expired">1 stale</span></p>',
+    ),
+  );
+});
+
+Deno.test("landingPage folds a module's last runs with their log lines into its detail row", () => {
+  const html = landingPage([status("disk")], {
+    ...OPTIONS,
+    runs: (name) =>
+      name !== "disk" ? [] : [
+        {
+          startedAt: NOW - 3000,
+          durationSeconds: 0.0123,
+          outcome: "error",
+          error: "HTTP 500 <from backend>",
+          lines: [{ at: NOW - 2995, level: "info", text: "fetching url=http://db/" }],
+          droppedLines: 2,
+        },
+        { startedAt: NOW - 13_000, durationSeconds: 0.01, outcome: "success", lines: [], droppedLines: 0 },
+      ],
+  });
+  const start = html.indexOf(`<tr class="up detail">`);
+  assert.equal(
+    html.slice(start, html.indexOf("</tr>", start) + 5),
+    `<tr class="up detail"><td colspan="8"><details class="runs"><summary>Last 2 runs, 1 failed</summary><ol>` +
+      `<li class="run-bad"><p>${RAN_3S_AGO} <strong>error</strong> after 12 ms</p>` +
+      `<pre>HTTP 500 &#60;from backend&#62;</pre>` +
+      `<pre class="log">03:04:02.005 info fetching url=http://db/\n(2 more lines not kept)</pre></li>` +
+      `<li class="run-ok"><p><time datetime="2025-01-02T03:03:52.000Z" title="2025-01-02T03:03:52.000Z">13 s ago</time> ` +
+      `<strong>success</strong> after 10 ms</p><p class="none">no log lines</p></li></ol></details></td></tr>`,
   );
 });

@@ -9,6 +9,7 @@ export interface ExportShape {
   dispose: string;
   interval: unknown;
   timeout: unknown;
+  maxAge?: unknown;
 }
 
 export function exportShape(exports: Record<string, unknown>): ExportShape {
@@ -17,11 +18,14 @@ export function exportShape(exports: Record<string, unknown>): ExportShape {
     dispose: typeof exports.dispose,
     interval: exports.interval,
     timeout: exports.timeout,
+    maxAge: exports.maxAge,
   };
 }
 
-/** The module's own interval and timeout; throws a message naming the bad export. */
-export function validateExports(shape: ExportShape): { intervalMs?: number; timeoutMs?: number } {
+/** The module's own interval, timeout and maxAge; throws a message naming the bad export. */
+export function validateExports(
+  shape: ExportShape,
+): { intervalMs?: number; timeoutMs?: number; maxAgeMs?: number } {
   if (shape.process !== "function") {
     throw new Error(
       shape.process === "undefined"
@@ -35,10 +39,11 @@ export function validateExports(shape: ExportShape): { intervalMs?: number; time
   return {
     intervalMs: durationExport(shape.interval, "interval"),
     timeoutMs: durationExport(shape.timeout, "timeout"),
+    maxAgeMs: durationExport(shape.maxAge, "maxAge"),
   };
 }
 
-function durationExport(value: unknown, key: "interval" | "timeout"): number | undefined {
+function durationExport(value: unknown, key: "interval" | "timeout" | "maxAge"): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "string") {
     throw new Error(`its "${key}" export must be a duration string like "30s", not ${JSON.stringify(value)}`);

@@ -19,6 +19,8 @@ export interface LoadedModule {
   readonly intervalMs?: number;
   /** The module's own `timeout` export, if any. */
   readonly timeoutMs?: number;
+  /** The module's own `maxAge` export, if any: past it since the last success, nothing of it is served. */
+  readonly maxAgeMs?: number;
   /**
    * The local files the module imports, when a change to one must reload it (a sandboxed
    * module: its Worker imports them afresh; in-process, an import is cached for good).

@@ -125,6 +125,20 @@ export class Scheduler {
     if (!entry.pending) this.#arm(entry);
   }
 
+  /**
+   * Runs the module now, outside its schedule (POST /-/run); the run counts as any other (its
+   * result is delivered, an interval module's next tick stays on its grid). Why no run started
+   * otherwise: not scheduled, a run in flight, stuck, or shutting down.
+   */
+  runNow(name: string): Promise<RunResult> | "unknown" | "running" | "stuck" | "stopped" {
+    const entry = this.#entries.get(name);
+    if (!entry) return "unknown";
+    if (this.#stopped) return "stopped";
+    if (entry.pending) return "running";
+    if (entry.abandoned >= MAX_ABANDONED) return "stuck";
+    return this.#run(entry);
+  }
+
   /** Whether a module runs at scrape time. */
   hasScrapeTime(): boolean {
     for (const entry of this.#entries.values()) if (entry.schedule.intervalMs === 0) return true;

@@ -422,3 +422,35 @@ Deno.test("Scheduler close(graceMs) gives up on a call that never settles after 
   clock.advance(1);
   assert.equal(await stateOf(closing), "fulfilled");
 });
+
+Deno.test("Scheduler runNow() runs a module at once, delivers its result, and keeps its ticks on the grid", async () => {
+  const { clock, scheduler, runs, results, started } = setup(0);
+  scheduler.add(moduleOf("disk"), EVERY_SECOND);
+  runs[0].complete();
+  await flush();
+  clock.advance(300);
+  const run = scheduler.runNow("disk");
+  if (typeof run === "string") assert.fail(`runNow refused: ${run}`);
+  runs[1].complete();
+  assert.equal((await run).outcome, "success");
+  clock.advance(700);
+  assert.deepEqual(started(), ["disk@1 at 0", "disk@1 at 300", "disk@1 at 1000"]);
+  assert.deepEqual(results, ["disk@1 success", "disk@1 success"]);
+  await scheduler.close();
+});
+
+Deno.test("Scheduler runNow() says why no run started: unknown, running, stuck", async () => {
+  const { scheduler, runs } = setup(0);
+  assert.equal(scheduler.runNow("nope"), "unknown");
+  scheduler.add(moduleOf("disk"), AT_SCRAPE);
+  const first = scheduler.runNow("disk");
+  assert.equal(scheduler.runNow("disk"), "running");
+  for (let i = 0; i < MAX_ABANDONED; i++) {
+    runs.at(-1)!.deliver("timeout");
+    await flush();
+    if (i < MAX_ABANDONED - 1) scheduler.runNow("disk");
+  }
+  await first;
+  assert.equal(scheduler.runNow("disk"), "stuck");
+  await scheduler.close();
+});

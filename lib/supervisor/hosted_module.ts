@@ -104,6 +104,8 @@ export class HostedModule implements LoadedModule {
   replacing = false;
   /** The version started a Worker: its host must end for the thread to stop. */
   startedThreads = false;
+  /** The module's own `maxAge` export, if any. */
+  maxAgeMs: number | undefined;
 
   constructor(
     readonly supervisor: HostedModuleSupervisor,

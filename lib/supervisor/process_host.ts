@@ -74,6 +74,8 @@ export interface ProcessHostOptions {
   onHostDown?(modules: string[], death: HostDeath): void;
   /** A module was quarantined. */
   onQuarantine?(module: string, reason: string): void;
+  /** A line a module logged (ctx.log, its console, an uncaught error), as it is logged: for its run history. */
+  onModuleLog?(module: string, level: LogLevel, msg: string, fields: Record<string, unknown>): void;
 }
 
 /** What the status page and self-metrics show of a host. */
@@ -333,6 +335,7 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
         spec,
         host,
       );
+      module.maxAgeMs = settings.maxAgeMs;
       module.syncPlaceholders(reply.metrics);
       slot.modules.add(module);
       if (before) host.reloads++;
@@ -591,6 +594,10 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
         host: slot.label,
         err: cut((message.error as { message?: unknown } | null)?.message ?? message.error),
       });
+      if (module) {
+        const err = cut((message.error as { message?: unknown } | null)?.message ?? message.error);
+        this.#options.onModuleLog?.(module, "warn", "uncaught error, ignored", { err });
+      }
       return;
     }
     const bounded: Record<string, unknown> = {};
@@ -603,6 +610,7 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
     }
     const level = LOG_LEVELS.includes(message.level as LogLevel) ? message.level as LogLevel : "info";
     this.#log[level](cut(message.msg), { ...bounded, module: module ?? `(host ${slot.label})` });
+    if (module) this.#options.onModuleLog?.(module, level, cut(message.msg), bounded);
   }
 
   #count(label: string, kind: string): void {

@@ -49,9 +49,11 @@ function moduleRow(page: Page, name: string) {
   });
 }
 
-/** The lines of the module's last error as shown: message, then file:line. */
+/** The lines of the module's last error as shown: message, then file:line (not the errors of its folded last runs). */
 async function errorLines(page: Page, name: string): Promise<string[]> {
-  const text = await moduleRow(page, name).locator("xpath=following-sibling::tr[1]").locator("pre")
+  const text = await moduleRow(page, name).locator("xpath=following-sibling::tr[1]").locator(
+    ":scope > td > pre",
+  )
     .innerText();
   return text.split("\n").map((line) => line.trim());
 }
@@ -245,7 +247,9 @@ Deno.test({
             (await page.locator("tbody tr:not(.detail) > td:first-child").allInnerTexts()).slice(0, 2),
             ["zstack", "previous"],
           );
-          const errorBox = moduleRow(page, "zstack").locator("xpath=following-sibling::tr[1]").locator("pre");
+          const errorBox = moduleRow(page, "zstack").locator("xpath=following-sibling::tr[1]").locator(
+            ":scope > td > pre",
+          );
           assert.deepEqual(await errorLines(page, "zstack"), [
             "run: zstack API unreachable: connect ECONNREFUSED 10.0.0.5:8080",
             `${dir}/zstack.ts:15`,
@@ -285,4 +289,50 @@ Deno.test({
         });
       }));
   },
+});
+
+// Logs a line far wider than the page (a URL has no space to wrap at), then fails.
+const LOUD = `export const interval = "500ms";
+export function process(ctx) {
+  ctx.log.info("fetching", { url: "http://backend.internal/" + "x".repeat(400) });
+  console.log("a console line");
+  throw new Error("backend unreachable");
+}
+`;
+
+Deno.test({
+  name: "at 1280x900 a failing module's last runs unfold with their log lines, nothing sideways",
+  fn: () =>
+    withExporter({ "loud.ts": LOUD }, (e) =>
+      withBrowser(async (browser) => {
+        const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, colorScheme: "light" });
+        const runs = page.locator("tr.detail details.runs");
+        await waitFor(async () => {
+          await page.goto(`${e.url}/`);
+          return /^Last [2-9] runs, [2-9] failed$/.test(await runs.locator("summary").innerText());
+        }, { timeoutMs: 10_000, intervalMs: 200 });
+        assert.equal(await runs.locator("pre.log").first().isVisible(), false, "folded until asked");
+        await runs.locator("summary").click();
+        const log = runs.locator("pre.log").first();
+        const lines = (await log.innerText()).split("\n");
+        assert.match(lines[0], /^\d\d:\d\d:\d\d\.\d{3} info fetching url=http:\/\/backend\.internal\/x+…?/);
+        assert.match(lines.at(-1)!, /^\d\d:\d\d:\d\d\.\d{3} info a console line$/);
+        assert.equal(
+          await runs.locator("li.run-bad pre:not(.log)").first().innerText(),
+          "backend unreachable",
+        );
+        assert.equal(await page.evaluate<number>("document.documentElement.scrollWidth"), 1280);
+        const box = (await log.boundingBox())!;
+        assert.ok(box.x >= 0 && box.x + box.width <= 1280, JSON.stringify(box));
+        await withScreenshotDir(async (shots, saved) => {
+          const shot = `${shots}/last-runs.png`;
+          await page.screenshot({ path: shot, fullPage: true });
+          saved(shot);
+          await page.setViewportSize({ width: 390, height: 844 });
+          assert.equal(await page.evaluate<number>("document.documentElement.scrollWidth"), 390);
+          const narrow = `${shots}/last-runs-narrow.png`;
+          await page.screenshot({ path: narrow, fullPage: true });
+          saved(narrow);
+        });
+      })),
 });

@@ -102,6 +102,8 @@ export class HostedModule implements LoadedModule {
    * must not take them back (the new version would fail to load), so its result is dropped.
    */
   replacing = false;
+  /** Why its own host ended between runs (out of memory, over its budget): the next run reports it. */
+  pendingError: Error | undefined;
   /** The version started a Worker: its host must end for the thread to stop. */
   startedThreads = false;
   /** The module's own `maxAge` export, if any. */
@@ -143,6 +145,11 @@ export class HostedModule implements LoadedModule {
 
   async invoke(ctx: ProcessContext, timeoutMs: number): Promise<void> {
     if (this.quarantined) throw new Error(this.quarantined);
+    if (this.pendingError) {
+      const err = this.pendingError;
+      this.pendingError = undefined;
+      throw err;
+    }
     // Its host was replaced while a new version loads: importing this one into the new host
     // would take the metric names the new version is registering there (its result is dropped anyway).
     if (this.replacing && this.slot.current !== this.#loadedIn) return;

@@ -504,6 +504,14 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
         if (blamed.includes(module.name) && !module.retired && !module.quarantined) this.#isolate(module);
       }
     }
+    if (slot !== this.#shared) {
+      // Its own host ended between calls (memory growth between runs): the next run says so.
+      for (const module of slot.modules) {
+        if (!death.suspects.includes(module.name)) {
+          module.pendingError = new Error(`its host ${death.reason}`);
+        }
+      }
+    }
     const down = [...slot.modules].filter((m) => !m.retired && !m.quarantined).map((m) => m.name);
     if (down.length > 0) this.#options.onHostDown?.(down, death);
   }

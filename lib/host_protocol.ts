@@ -11,6 +11,7 @@
  */
 
 import type { Cursor, Page } from "./modules/family_pages.ts";
+import type { ExportShape } from "./modules/module_exports.ts";
 
 /** An error as it crosses the process boundary: its cause chain is already in `message`. */
 export interface SerializedError {
@@ -20,13 +21,8 @@ export interface SerializedError {
   code?: string;
 }
 
-/** The exports as the server needs them: typeof for functions, the values for settings. */
-export interface ExportShape {
-  process: string;
-  dispose: string;
-  interval: unknown;
-  timeout: unknown;
-  maxAge?: unknown;
+/** The exports as the server needs them (module_exports.ts), and the sandbox it compares with the declaration. */
+export interface LoadedExports extends ExportShape {
   sandbox: unknown;
 }
 
@@ -53,7 +49,7 @@ export type FromHost =
   | {
     type: "loaded";
     id: number;
-    exports: ExportShape;
+    exports: LoadedExports;
     /** Metrics registered at import, with their types. */
     metrics: { name: string; type: string }[];
   }

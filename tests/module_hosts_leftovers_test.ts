@@ -9,34 +9,13 @@ import {
   descendants,
   type Exporter,
   observationWindow,
-  procStats,
   scrape,
   tickingModule,
   waitAbove,
   waitFor,
   withExporter,
 } from "./_server.ts";
-
-const FAST = [
-  "--modules.host-grace=1s",
-  "--modules.heartbeat=200ms",
-  "--metrics.rescan-interval=1s",
-  "--collect.timeout=1s",
-];
-
-/** The share of one core the exporter and its hosts use over `ms`. */
-async function coreShare(pid: number, ms: number): Promise<number> {
-  const total = async () => {
-    let ticks = 0;
-    for (const fields of (await procStats([pid, ...await descendants(pid)])).values()) {
-      ticks += Number(fields[11]) + Number(fields[12]);
-    }
-    return ticks / 100;
-  };
-  const before = await total();
-  await observationWindow(ms);
-  return (await total() - before) / (ms / 1000);
-}
+import { coreShare, FAST_SUPERVISION } from "./_hosts.ts";
 
 /** Waits until the exporter has at most `count` host processes (an idle shared host may be gone too). */
 async function hostsAtMost(e: Exporter, count: number, timeoutMs = 20_000): Promise<void> {
@@ -75,7 +54,7 @@ Deno.test("a quarantined module edited 3 times, then deleted, leaves no process 
     await e.waitForLog((r) => r.msg === "module unloaded" && r.module === "spinner");
     await hostsAtMost(e, 1); // the shared host at most: the spinner's own is gone
     await idle(e);
-  }, { args: FAST });
+  }, { args: [...FAST_SUPERVISION] });
 });
 
 Deno.test("a dispose() that loops after an await, over 4 reloads, leaves no busy core", async () => {
@@ -103,7 +82,7 @@ export async function dispose() { await Promise.resolve(); for (;;) {} }
       await observationWindow(2500); // the last dispose()'s timeout and grace
       await idle(e);
     },
-    { args: FAST },
+    { args: [...FAST_SUPERVISION] },
   );
 });
 
@@ -131,7 +110,7 @@ export function process() {
       await waitFor(async () => !(await scrape(e.url)).has("ticking_runs"));
       await idle(e);
     },
-    { args: FAST },
+    { args: [...FAST_SUPERVISION] },
   );
 });
 
@@ -152,7 +131,7 @@ export function process() { g.set(value); }
     await waitFor(async () => (await scrape(e.url)).get("helper_value") === 2, { timeoutMs: 10_000 });
     const took = performance.now() - start;
     assert.ok(took < 2000, `the edited helper was served after ${Math.round(took)} ms`);
-  }, { args: FAST });
+  }, { args: [...FAST_SUPERVISION] });
 });
 
 Deno.test("a sandboxed module whose file is a symlink may read its own file, not the files beside its target", async () => {
@@ -178,7 +157,7 @@ export function process() {
       );
       assert.match(String(failed.err), /^Requires read access to ".*secret\.txt"/);
       assert.match(String(failed.hint), /^declare it in the module's sandbox export: read: \[/);
-    }, { args: FAST });
+    }, { args: [...FAST_SUPERVISION] });
   } finally {
     await Deno.remove(outside, { recursive: true });
   }

@@ -8,7 +8,6 @@ import assert from "node:assert/strict";
 import {
   descendants,
   type Exporter,
-  observationWindow,
   procStats,
   scrape,
   startExporter,
@@ -18,30 +17,7 @@ import {
   waitFor,
   withExporter,
 } from "./_server.ts";
-
-/** Short supervision, so that a test sees several restarts in seconds. */
-const FAST = [
-  "--modules.host-grace=1s",
-  "--modules.heartbeat=200ms",
-  "--metrics.rescan-interval=1s",
-  "--collect.timeout=1s",
-];
-
-/** CPU seconds (user + system, in 10 ms ticks) the exporter and every process below it have used so far. */
-async function treeCpuSeconds(pid: number): Promise<number> {
-  let ticks = 0;
-  for (const fields of (await procStats([pid, ...await descendants(pid)])).values()) {
-    ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return ticks / 100;
-}
-
-/** The share of one core the exporter's process tree uses over `ms`. */
-async function coreShare(pid: number, ms: number): Promise<number> {
-  const before = await treeCpuSeconds(pid);
-  await observationWindow(ms);
-  return (await treeCpuSeconds(pid) - before) / (ms / 1000);
-}
+import { coreShare, FAST_SUPERVISION } from "./_hosts.ts";
 
 /**
  * Scrapes every 100 ms until `done` settles, asserting each time that /metrics and /-/healthy
@@ -107,7 +83,7 @@ export async function process() { await Promise.resolve(); for (;;) {} }
       `dynamic_exporter_host_restarts_total{host="spinner",reason="silent"}`,
     );
     assert.ok((restarts ?? 0) >= 2, `restarts of the spinner's own host: ${restarts}`);
-  }, { args: FAST });
+  }, { args: [...FAST_SUPERVISION] });
 });
 
 Deno.test("a module that runs its host out of memory is reported out of memory and quarantined; its neighbour keeps serving", async () => {
@@ -125,7 +101,7 @@ export function process() { for (;;) keep.push({ n: Math.random() }); }
     assert.match(String(death.reason), /ran out of memory|over its budget/);
     await quarantineOf(e, "hog");
     await healthyRuns(e);
-  }, { args: [...FAST, "--modules.memory=96MiB"] });
+  }, { args: [...FAST_SUPERVISION, "--modules.memory=96MiB"] });
 });
 
 Deno.test("a synchronous loop is interrupted inside its host: a timeout, then a success once its flag says stop, no blame", async () => {
@@ -156,7 +132,7 @@ export function process() {
       await waitFor(async () => (await scrape(e.url)).get("looper_ok") === 1);
       assert.equal(e.logs.some((r) => r.msg === "module host ended"), false, "no host was killed");
       assert.equal(e.logs.some((r) => r.msg === "module quarantined" || /stuck/.test(r.msg)), false);
-    }, { args: FAST });
+    }, { args: [...FAST_SUPERVISION] });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -191,7 +167,7 @@ export function process() { g.set(++runs); if (runs === 2) { ${body} } }
     const health = await fetch(`${e.url}/-/healthy`);
     assert.equal(health.status, 200);
     await health.body?.cancel();
-  }, { args: FAST });
+  }, { args: [...FAST_SUPERVISION] });
 });
 
 Deno.test("a loop at a module's top level and in a metric's collect() never freezes the exporter; the module is quarantined", async () => {
@@ -210,7 +186,7 @@ export function process() {}
     await Promise.all([quarantineOf(e, "toplevel", 60_000), quarantineOf(e, "collector", 60_000)]);
     assert.equal((await scrape(e.url)).get(`dynamic_exporter_modules{state="quarantined"}`), 2);
     await healthyRuns(e);
-  }, { args: FAST });
+  }, { args: [...FAST_SUPERVISION] });
 });
 
 Deno.test("SIGTERM with a host that ignores it and modules blocked in native code: the exporter exits within --shutdown.timeout and leaves no host", async () => {
@@ -229,7 +205,7 @@ export async function process() { await Promise.resolve(); for (;;) {} }
   const dir = await tempMetricsDir(files);
   const e = await startExporter({
     metricsDir: dir,
-    args: [...FAST, "--shutdown.timeout=4s", "--modules.sandbox"],
+    args: [...FAST_SUPERVISION, "--shutdown.timeout=4s", "--modules.sandbox"],
   });
   try {
     await e.waitForLog((r) => r.msg === "metrics dir loaded; ready", 20_000);

@@ -1,4 +1,4 @@
-/** A module's exports as the exporter reads them, in-process or from a Worker, and their checks. */
+/** A module's exports as the exporter reads them (a host sends them, lib/host_protocol.ts), and their checks. */
 
 import { parseDuration } from "../duration.ts";
 

@@ -110,6 +110,11 @@ export class ModuleSet {
     return this.#syncing;
   }
 
+  /** The loaded version of module `name`, if any. */
+  loaded(name: string): LoadedModule | undefined {
+    return this.#entries.get(name)?.module;
+  }
+
   /** What close() is still waiting for (a load, process() and dispose() calls), by module. */
   pending(): string[] {
     return [...this.#inFlight.keys()].sort();
@@ -259,7 +264,8 @@ export class ModuleSet {
       s.timeoutMs = timeoutMs;
       s.metricNames = module.metricNames();
       s.host = this.#config.describeHost?.(module);
-      s.up = false;
+      // A probe-only module has no run to wait for: its probes count in probes_total.
+      s.up = module.probeOnly === true;
       s.stuck = false;
       s.quarantined = undefined;
       s.servingPrevious = this.#exposition.has(name);
@@ -270,7 +276,8 @@ export class ModuleSet {
       file,
       interval: intervalMs === 0 ? "at scrape" : formatDuration(intervalMs),
     });
-    this.#scheduler.add(module, { intervalMs, timeoutMs });
+    if (module.probeOnly) this.#scheduler.remove(name);
+    else this.#scheduler.add(module, { intervalMs, timeoutMs });
     if (previous) await this.#dispose(previous);
   }
 

@@ -48,7 +48,10 @@ Deno.test("check-module exits 1 with the reason for a module that fails", async 
   });
   try {
     const cases: [string, string][] = [
-      ["noproc.ts", `Cannot load module "noproc" (${dir}/noproc.ts): it exports no process() function`],
+      [
+        "noproc.ts",
+        `Cannot load module "noproc" (${dir}/noproc.ts): it exports no process() function: add export function process(ctx) to collect metrics, or export function probe(target, ctx) to answer /probe`,
+      ],
       ["throws.ts", "process() failed: no upstream"],
       ["slow.ts", "process() did not finish within 100ms"],
       [

@@ -329,6 +329,8 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
         spec,
         host,
       );
+      module.probeSettings = settings.probe;
+      module.probeOnly = reply.exports.process === "undefined";
       module.syncPlaceholders(reply.metrics);
       slot.modules.add(module);
       if (before) host.reloads++;

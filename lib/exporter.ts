@@ -22,6 +22,8 @@ import { DirWatcher } from "./modules/watcher.ts";
 import type { WebConfigStatus } from "./web_config/web_config_watcher.ts";
 import { IgnoredFiles } from "./modules/ignored_files.ts";
 import { ModuleSet, type SyncOptions } from "./module_set.ts";
+import { Prober } from "./prober.ts";
+import { HostedModule } from "./supervisor/hosted_module.ts";
 
 type Bytes = Uint8Array<ArrayBuffer>;
 
@@ -77,6 +79,7 @@ export class Exporter {
   readonly #ignored: IgnoredFiles;
   readonly #modules: ModuleSet;
   readonly #host: ProcessHost;
+  readonly #prober: Prober;
   readonly #startTimeSeconds = performance.timeOrigin / 1000;
   readonly #build = buildInfo();
   #ready = false;
@@ -121,9 +124,10 @@ export class Exporter {
         selfMetrics(this.#board.list(), this.#build, this.#startTimeSeconds, this.#webConfig?.status(), {
           hosts: this.#host.hosts(),
           restarts: this.#host.restarts,
-        }),
-      // Two counters that only grow: their sum changes whenever either does.
-      selfVersion: () => this.#board.generation + (this.#webConfig?.generation ?? 0),
+        }, this.#prober.counts),
+      // Counters that only grow: their sum changes whenever one does.
+      selfVersion: () =>
+        this.#board.generation + (this.#webConfig?.generation ?? 0) + this.#prober.generation,
       onRender: (name, err) => this.#modules.onRender(name, err),
       renderTimeoutMs: config.collectTimeoutMs,
       prebuild: true,
@@ -143,6 +147,14 @@ export class Exporter {
       exposition: this.#exposition,
       board: this.#board,
       ignored: this.#ignored,
+      log: this.#log,
+    });
+    this.#prober = new Prober({
+      find: (name) => {
+        const module = this.#modules.loaded(name);
+        return module instanceof HostedModule ? module : undefined;
+      },
+      defaultTimeoutMs: config.collectTimeoutMs,
       log: this.#log,
     });
     this.#watcher = new DirWatcher(config.metricsDir, {
@@ -206,6 +218,7 @@ export class Exporter {
           ignoredFiles: this.#ignored.list(),
         }),
       ready: () => this.#ready,
+      probe: (request) => this.#prober.handle(request),
       reload: this.#config.enableLifecycle ? () => this.reload("POST /-/reload") : undefined,
       log: this.#log,
     });

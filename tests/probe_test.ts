@@ -1,0 +1,280 @@
+/**
+ * End to end, issue 20: `GET /probe?module=<name>&target=<target>` against the real exporter and
+ * fake HTTP targets on loopback. The module counts its probe() calls in a gauge that its
+ * process() publishes, so a test can prove a call did not happen.
+ */
+
+import assert from "node:assert/strict";
+import { type Exporter, parseSamples, scrape, waitFor, withExporter } from "./_server.ts";
+import { hasCommand, promtoolCheck } from "./_promtool.ts";
+
+const MODULE = `import { Gauge } from "prom-client";
+let calls = 0;
+const seen = new Gauge({ name: "test_probe_calls", help: "probe() calls so far" });
+export const interval = "100ms";
+export function process() { seen.set(calls); }
+export const targets = /http:\\/\\/127\\.0\\.0\\.1:\\d+\\/[\\w\\/]+/;
+export const params = ["expect"];
+export const concurrency = 4;
+export const timeout = "3s";
+export async function probe(target, ctx) {
+  calls++;
+  const value = new Gauge({ name: "test_target_value", help: "What the target serves.", registers: [ctx.registry] });
+  ctx.log.info("fetching", { target });
+  const res = await fetch(target, { signal: ctx.signal });
+  const body = await res.json();
+  if (ctx.params.expect !== undefined && String(body.value) !== ctx.params.expect) {
+    throw new Error("value " + body.value + ", expected " + ctx.params.expect);
+  }
+  value.set(body.value);
+}
+`;
+
+/** Fake targets: /a serves 1, /b serves 2, /slow/<n> waits for release(); hits by path. */
+function fakeTargets() {
+  const hits = new Map<string, number>();
+  let gate = Promise.withResolvers<void>();
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
+    const path = new URL(request.url).pathname;
+    hits.set(path, (hits.get(path) ?? 0) + 1);
+    if (path.startsWith("/slow")) await gate.promise;
+    const value = path === "/a" ? 1 : path === "/b" ? 2 : 7;
+    return Response.json({ value });
+  });
+  const base = `http://127.0.0.1:${server.addr.port}`;
+  return {
+    base,
+    hits,
+    release() {
+      gate.resolve();
+      gate = Promise.withResolvers<void>();
+    },
+    async close() {
+      gate.resolve();
+      await server.shutdown();
+    },
+  };
+}
+
+function probeUrl(e: Exporter, params: Record<string, string>): string {
+  return `${e.url}/probe?${new URLSearchParams({ module: "prober", ...params })}`;
+}
+
+async function get(url: string, headers: HeadersInit = {}): Promise<{ status: number; body: string }> {
+  const response = await fetch(url, { headers });
+  return { status: response.status, body: await response.text() };
+}
+
+/** The module's probe() calls so far, once its process() has published a value of at least `floor`. */
+async function callsAtLeast(e: Exporter, floor: number): Promise<number> {
+  let calls = NaN;
+  await waitFor(async () => (calls = (await scrape(e.url)).get("test_probe_calls") ?? NaN) >= floor, {
+    message: () => `test_probe_calls is ${calls}, want at least ${floor}`,
+  });
+  return calls;
+}
+
+async function withTargets(
+  fn: (e: Exporter, targets: ReturnType<typeof fakeTargets>) => Promise<void>,
+): Promise<void> {
+  const targets = fakeTargets();
+  try {
+    await withExporter({ "prober.ts": MODULE }, async (e) => {
+      await waitFor(async () => (await get(`${e.url}/-/ready`)).status === 200);
+      await fn(e, targets);
+    });
+  } finally {
+    await targets.close();
+  }
+}
+
+const NO_DURATION = (body: string) =>
+  body.replace(/^probe_duration_seconds [\d.e-]+$/m, "probe_duration_seconds D");
+
+Deno.test("/probe answers each target's own values under 30 concurrent requests mixing two targets", async () => {
+  await withTargets(async (e, t) => {
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => {
+        const path = i % 2 === 0 ? "/a" : "/b";
+        return get(probeUrl(e, { target: t.base + path })).then((a) => ({ path, ...a }));
+      }),
+    );
+    for (const { path, status, body } of answers) {
+      assert.equal(status, 200);
+      assert.equal(
+        NO_DURATION(body),
+        "# HELP test_target_value What the target serves.\n# TYPE test_target_value gauge\n" +
+          `test_target_value ${path === "/a" ? 1 : 2}\n` +
+          "# HELP probe_duration_seconds Returns how long the probe took to complete in seconds\n" +
+          "# TYPE probe_duration_seconds gauge\nprobe_duration_seconds D\n" +
+          "# HELP probe_success Displays whether or not the probe was a success\n" +
+          "# TYPE probe_success gauge\nprobe_success 1\n",
+      );
+    }
+    const samples = await scrape(e.url);
+    // Identical probes in flight at once share a call: one call per target hit.
+    const calls = t.hits.get("/a")! + t.hits.get("/b")!;
+    assert.equal(samples.get('dynamic_exporter_probes_total{module="prober",result="success"}'), calls);
+  });
+});
+
+Deno.test("/probe answers probe_success 0 for a target that is down, and logs why", async () => {
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (closed.addr as Deno.NetAddr).port;
+  closed.close();
+  await withTargets(async (e) => {
+    const { status, body } = await get(probeUrl(e, { target: `http://127.0.0.1:${port}/x` }));
+    assert.equal(status, 200);
+    const samples = parseSamples(body);
+    assert.equal(samples.get("probe_success"), 0);
+    assert.equal(
+      samples.has("test_target_value"),
+      true,
+      "what the probe registered before it failed is served",
+    );
+    const line = await e.waitForLog((r) => r.msg === "probe failed");
+    assert.equal(line.module, "prober");
+    assert.equal(line.target, `http://127.0.0.1:${port}/x`);
+    assert.match(String(line.err), /Connection refused/);
+    const metrics = await scrape(e.url);
+    assert.equal(metrics.get('dynamic_exporter_probes_total{module="prober",result="failure"}'), 1);
+  });
+});
+
+Deno.test("/probe refuses a target outside the module's targets with 403, without calling it", async () => {
+  await withTargets(async (e, t) => {
+    const refused = await get(probeUrl(e, { target: "http://evil.example/a" }));
+    assert.deepEqual(refused, {
+      status: 403,
+      body: `Target "http://evil.example/a" is refused by module "prober".\n`,
+    });
+    // A whole-target match: a good prefix with more after it is refused too.
+    const suffixed = await get(probeUrl(e, { target: `${t.base}/a?x=1` }));
+    assert.equal(suffixed.status, 403);
+    const ok = await get(probeUrl(e, { target: t.base + "/a" }));
+    assert.equal(ok.status, 200);
+    // Only the accepted call reached probe(): the count settles at 1, not 3.
+    assert.equal(await callsAtLeast(e, 1), 1);
+  });
+});
+
+Deno.test("/probe answers 400 for an undeclared, a repeated or a missing parameter, and an unknown module", async () => {
+  await withTargets(async (e, t) => {
+    const target = t.base + "/a";
+    const cases: [string, string][] = [
+      [
+        probeUrl(e, { target, auth: "x" }),
+        `Unknown parameter "auth": module "prober" takes only "expect".\n`,
+      ],
+      [
+        `${probeUrl(e, { target })}&expect=1&expect=2`,
+        `Parameter "expect" is given 2 times; give it once.\n`,
+      ],
+      [`${e.url}/probe?module=prober`, `Missing parameter "target": /probe?module=<name>&target=<target>.\n`],
+      [
+        `${e.url}/probe?target=${target}`,
+        `Missing parameter "module": /probe?module=<name>&target=<target>.\n`,
+      ],
+      [
+        `${e.url}/probe?module=nothere&target=${target}`,
+        `Unknown module "nothere": no module of that name is loaded.\n`,
+      ],
+    ];
+    for (const [url, body] of cases) assert.deepEqual(await get(url), { status: 400, body }, url);
+    assert.equal(t.hits.size, 0);
+  });
+});
+
+Deno.test("/probe passes declared parameters to ctx.params", async () => {
+  await withTargets(async (e, t) => {
+    const good = parseSamples((await get(probeUrl(e, { target: t.base + "/b", expect: "2" }))).body);
+    assert.equal(good.get("probe_success"), 1);
+    const bad = parseSamples((await get(probeUrl(e, { target: t.base + "/b", expect: "3" }))).body);
+    assert.equal(bad.get("probe_success"), 0);
+  });
+});
+
+Deno.test("/probe answers 429 to distinct calls past the module's concurrency", async () => {
+  await withTargets(async (e, t) => {
+    const answers = Array.from({ length: 6 }, (_, i) => get(probeUrl(e, { target: `${t.base}/slow/${i}` })));
+    const settled: { status: number; body: string }[] = [];
+    for (const answer of answers) answer.then((a) => settled.push(a));
+    await waitFor(() => settled.length === 2 && [...t.hits.values()].reduce((a, b) => a + b, 0) === 4, {
+      message: () => `${settled.length} answered, target hits ${JSON.stringify([...t.hits])}`,
+    });
+    for (const a of settled) {
+      assert.deepEqual(a, {
+        status: 429,
+        body: `Too many probes of module "prober" at once: its concurrency is 4; try again later.\n`,
+      });
+    }
+    t.release();
+    const all = await Promise.all(answers);
+    assert.deepEqual(all.map((a) => a.status).sort(), [200, 200, 200, 200, 429, 429]);
+  });
+});
+
+Deno.test("20 identical concurrent probes call the module once", async () => {
+  await withTargets(async (e, t) => {
+    const target = `${t.base}/slow/same`;
+    const answers = Promise.all(Array.from({ length: 20 }, () => get(probeUrl(e, { target }))));
+    await waitFor(() => t.hits.get("/slow/same") === 1);
+    // Let the other 19 requests reach the exporter while the first call is held.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    t.release();
+    const all = await answers;
+    assert.deepEqual(new Set(all.map((a) => a.status)), new Set([200]));
+    assert.equal(new Set(all.map((a) => parseSamples(a.body).get("test_target_value"))).size, 1);
+    assert.equal(t.hits.get("/slow/same"), 1);
+    assert.equal(await callsAtLeast(e, 1), 1);
+  });
+});
+
+Deno.test("/probe?debug=true answers the probe's log lines, then the exposition", async () => {
+  await withTargets(async (e, t) => {
+    const target = t.base + "/b";
+    const { status, body } = await get(probeUrl(e, { target, expect: "5", debug: "true" }));
+    assert.equal(status, 200);
+    assert.equal(
+      NO_DURATION(body),
+      "Logs for the probe:\n" +
+        `level=info msg="fetching" target=${JSON.stringify(target)}\n` +
+        `level=error msg="probe failed" err="value 2, expected 5"\n` +
+        "\n\nMetrics that would have been returned:\n" +
+        "# HELP test_target_value What the target serves.\n# TYPE test_target_value gauge\n" +
+        "test_target_value 0\n" +
+        "# HELP probe_duration_seconds Returns how long the probe took to complete in seconds\n" +
+        "# TYPE probe_duration_seconds gauge\nprobe_duration_seconds D\n" +
+        "# HELP probe_success Displays whether or not the probe was a success\n" +
+        "# TYPE probe_success gauge\nprobe_success 0\n",
+    );
+  });
+});
+
+Deno.test("/probe negotiates OpenMetrics and gzip", async () => {
+  await withTargets(async (e, t) => {
+    const response = await fetch(probeUrl(e, { target: t.base + "/a" }), {
+      headers: { accept: "application/openmetrics-text; version=1.0.0", "accept-encoding": "gzip" },
+    });
+    assert.equal(response.status, 200);
+    assert.equal(
+      response.headers.get("content-type"),
+      "application/openmetrics-text; version=1.0.0; charset=utf-8",
+    );
+    assert.equal(response.headers.get("content-encoding"), "gzip");
+    const body = await response.text(); // fetch decompresses
+    assert.ok(body.endsWith("\nprobe_success 1\n# EOF\n"), body);
+  });
+});
+
+Deno.test({
+  name: "promtool check metrics accepts a probe's exposition",
+  ignore: !await hasCommand("promtool"),
+  async fn() {
+    await withTargets(async (e, t) => {
+      const { body } = await get(probeUrl(e, { target: t.base + "/a" }));
+      const checked = await promtoolCheck(body);
+      assert.deepEqual(checked, { code: 0, stdout: "", stderr: "" });
+    });
+  },
+});

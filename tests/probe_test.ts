@@ -278,3 +278,100 @@ Deno.test({
     });
   },
 });
+
+/** A probe-only module that decides targets in validateTarget() and counts what reaches probe(). */
+const VALIDATING = `let calls = 0;
+export function validateTarget(target) { return target.startsWith("ok-"); }
+export function probe(target, ctx) {
+  calls++;
+  ctx.log.info("probed", { target, calls });
+}
+`;
+
+/** Hangs until its signal aborts, then says how long that took. */
+const HANGING = `export const targets = ["t"];
+export const timeout = "5s";
+export function probe(target, ctx) {
+  const start = Date.now();
+  return new Promise((_, reject) => ctx.signal.addEventListener("abort", () => {
+    ctx.log.info("aborted", { after_ms: Date.now() - start });
+    reject(ctx.signal.reason);
+  }));
+}
+`;
+
+Deno.test("validateTarget() decides in the module's host: a refused target gets 403 and never reaches probe()", async () => {
+  await withExporter({ "validating.ts": VALIDATING }, async (e) => {
+    await waitFor(async () => (await get(`${e.url}/-/ready`)).status === 200);
+    const url = (target: string) => `${e.url}/probe?module=validating&target=${target}&debug=true`;
+    assert.deepEqual(await get(url("bad-1")), {
+      status: 403,
+      body: `Target "bad-1" is refused by module "validating".\n`,
+    });
+    const ok = await get(url("ok-1"));
+    assert.equal(ok.status, 200);
+    // The first call that reached probe() is call 1: the refused one never did.
+    assert.match(ok.body, /^level=info msg="probed" target="ok-1" calls=1$/m);
+    assert.match(ok.body, /^probe_success 1$/m);
+    // A probe-only module is not scheduled, and is up.
+    const samples = await scrape(e.url);
+    assert.equal(samples.get('dynamic_exporter_module_up{module="validating"}'), 1);
+    assert.equal(
+      samples.get('dynamic_exporter_module_process_errors_total{module="validating",reason="error"}'),
+      0,
+    );
+  });
+});
+
+Deno.test("ctx.signal aborts at the module's timeout capped by X-Prometheus-Scrape-Timeout-Seconds", async () => {
+  await withExporter({ "hanging.ts": HANGING }, async (e) => {
+    await waitFor(async () => (await get(`${e.url}/-/ready`)).status === 200);
+    const start = performance.now();
+    // 1.5 s with Prometheus' margin of 0.5 s: the probe has 1 s, not its own 5 s.
+    const { status, body } = await get(`${e.url}/probe?module=hanging&target=t&debug=true`, {
+      "x-prometheus-scrape-timeout-seconds": "1.5",
+    });
+    const tookMs = performance.now() - start;
+    assert.equal(status, 200);
+    assert.ok(tookMs >= 900 && tookMs < 3000, `took ${Math.round(tookMs)} ms`);
+    assert.match(body, /^level=info msg="aborted" after_ms=\d+$/m);
+    assert.match(body, /^level=error msg="probe failed" err="probe\(\) timed out after 1s"$/m);
+    assert.match(body, /^probe_success 0$/m);
+    const line = await e.waitForLog((r) => r.msg === "probe failed");
+    assert.equal(line.module, "hanging");
+  });
+});
+
+Deno.test("examples/json_probe.ts probes a JSON API, with its expect parameter", async () => {
+  const api = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => Response.json({ status: "ok", queue: 3, name: "x" }),
+  );
+  const example = await Deno.readTextFile(new URL("../examples/json_probe.ts", import.meta.url));
+  try {
+    await withExporter({ "json_probe.ts": example }, async (e) => {
+      await waitFor(async () => (await get(`${e.url}/-/ready`)).status === 200);
+      const target = `http://127.0.0.1:${api.addr.port}/health`;
+      const url = (expect: string, to = target) =>
+        `${e.url}/probe?${new URLSearchParams({ module: "json_probe", target: to, expect })}`;
+      const good = await get(url("ok"));
+      assert.equal(
+        NO_DURATION(good.body),
+        "# HELP json_probe_value Numeric top-level fields of the target's JSON answer.\n" +
+          "# TYPE json_probe_value gauge\n" +
+          'json_probe_value{field="queue"} 3\n' +
+          "# HELP json_probe_http_status_code HTTP status code of the target's answer.\n" +
+          "# TYPE json_probe_http_status_code gauge\n" +
+          "json_probe_http_status_code 200\n" +
+          "# HELP probe_duration_seconds Returns how long the probe took to complete in seconds\n" +
+          "# TYPE probe_duration_seconds gauge\nprobe_duration_seconds D\n" +
+          "# HELP probe_success Displays whether or not the probe was a success\n" +
+          "# TYPE probe_success gauge\nprobe_success 1\n",
+      );
+      assert.equal(parseSamples((await get(url("degraded"))).body).get("probe_success"), 0);
+      assert.equal((await get(url("ok", target.replace("127.0.0.1", "example.com")))).status, 403);
+    });
+  } finally {
+    await api.shutdown();
+  }
+});

@@ -78,6 +78,12 @@ function cleanPermissionMessage(text: string): string {
 
 type Reply<T extends FromHost["type"]> = Extract<FromHost, { type: T }>;
 
+/**
+ * How long a probe whose signal aborted may still take to answer: its host aborts it and
+ * replies with what it registered and logged, which `debug=true` shows.
+ */
+export const PROBE_ABORT_GRACE_MS = 250;
+
 /** What one probe() call in a host came to (issue 20). */
 export interface ProbeOutcome {
   /** What it registered on ctx.registry, even when it failed. */
@@ -192,8 +198,9 @@ export class HostedModule implements LoadedModule {
 
   /**
    * Calls probe(target, ctx) in the version's host (issue 20) with `params`, the declared
-   * ones. Rejects when `signal` aborts first (the host is told to abort the call), or the call
-   * could not start; a probe that throws resolves, with its error.
+   * ones. When `signal` aborts, the host is told to abort the call and has PROBE_ABORT_GRACE_MS
+   * to answer, with the signal's reason as the error; past that, or when the call could not
+   * start, it rejects. A probe that throws resolves, with its error.
    */
   async probe(
     target: string,
@@ -206,9 +213,10 @@ export class HostedModule implements LoadedModule {
     if (signal.aborted) throw signal.reason;
     const id = host.nextId();
     const aborted = Promise.withResolvers<never>();
+    let grace: ReturnType<typeof setTimeout> | undefined;
     const onAbort = () => {
       if (host.alive) host.send({ type: "abort", id: host.nextId(), run: id });
-      aborted.reject(signal.reason);
+      grace = setTimeout(() => aborted.reject(signal.reason), PROBE_ABORT_GRACE_MS);
     };
     signal.addEventListener("abort", onAbort, { once: true });
     const call = async (): Promise<ProbeOutcome> => {
@@ -223,12 +231,18 @@ export class HostedModule implements LoadedModule {
       return {
         families,
         logs: probeLogs(reply.logs),
-        error: reply.error ? deserializeError(reply.error, this.placement) : undefined,
+        // Aborted, the module's error is the abort's: the server's reason says which timeout.
+        error: signal.aborted
+          ? signal.reason
+          : reply.error
+          ? deserializeError(reply.error, this.placement)
+          : undefined,
       };
     };
     try {
       return await Promise.race([call(), aborted.promise]);
     } finally {
+      clearTimeout(grace);
       signal.removeEventListener("abort", onAbort);
     }
   }

@@ -75,13 +75,13 @@ async function callsAtLeast(e: Exporter, floor: number): Promise<number> {
 }
 
 async function withTargets(
-  fn: (e: Exporter, targets: ReturnType<typeof fakeTargets>) => Promise<void>,
+  fn: (e: Exporter, targets: ReturnType<typeof fakeTargets>, dir: string) => Promise<void>,
 ): Promise<void> {
   const targets = fakeTargets();
   try {
-    await withExporter({ "prober.ts": MODULE }, async (e) => {
+    await withExporter({ "prober.ts": MODULE }, async (e, dir) => {
       await waitFor(async () => (await get(`${e.url}/-/ready`)).status === 200);
-      await fn(e, targets);
+      await fn(e, targets, dir);
     });
   } finally {
     await targets.close();
@@ -374,4 +374,38 @@ Deno.test("examples/json_probe.ts probes a JSON API, with its expect parameter",
   } finally {
     await api.shutdown();
   }
+});
+
+Deno.test("a sandboxed probe module runs in its own host, fenced by its net list", async () => {
+  await withTargets(async (e, t, dir) => {
+    const other = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      () => Response.json({ value: 9 }),
+    );
+    try {
+      const allowed = new URL(t.base).host;
+      const source = MODULE.replace(
+        "let calls = 0;",
+        `export const sandbox = { net: ["${allowed}"] };\nlet calls = 0;`,
+      )
+        .replaceAll("test_", "fenced_");
+      await Deno.writeTextFile(`${dir}/fenced.ts`, source);
+      await waitFor(async () =>
+        (await get(`${e.url}/probe?module=fenced&target=${t.base}/a`)).status === 200
+      );
+      const inside = parseSamples((await get(`${e.url}/probe?module=fenced&target=${t.base}/a`)).body);
+      assert.equal(inside.get("fenced_target_value"), 1);
+      assert.equal(inside.get("probe_success"), 1);
+      const outside = await get(
+        `${e.url}/probe?module=fenced&target=http://127.0.0.1:${other.addr.port}/a&debug=true`,
+      );
+      assert.match(
+        outside.body,
+        /^level=error msg="probe failed" err=".*Requires net access to \\"127\.0\.0\.1:\d+\\"/m,
+      );
+      assert.match(outside.body, /^probe_success 0$/m);
+    } finally {
+      await other.shutdown();
+    }
+  });
 });

@@ -409,3 +409,39 @@ Deno.test("a sandboxed probe module runs in its own host, fenced by its net list
     }
   });
 });
+
+/** A probe that spins after an await: node:vm's timeout cannot stop it, only the host's end. */
+const LOOPING = `export const targets = ["t"];
+export async function probe() {
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  for (;;);
+}
+`;
+
+Deno.test("a probe that loops after an await answers probe_success 0; /metrics and other probes keep answering", async () => {
+  await withTargets(async (e, t, dir) => {
+    await Deno.writeTextFile(`${dir}/looping.ts`, LOOPING);
+    await waitFor(async () => (await get(`${e.url}/probe?module=looping&target=x`)).status === 403);
+    const start = performance.now();
+    const looped = await get(`${e.url}/probe?module=looping&target=t`, {
+      "x-prometheus-scrape-timeout-seconds": "2",
+    });
+    assert.ok(performance.now() - start < 3000, `took ${Math.round(performance.now() - start)} ms`);
+    assert.equal(parseSamples(looped.body).get("probe_success"), 0);
+    // While its host is stuck, then killed and restarted: /metrics answers, and the other
+    // module's probes succeed again.
+    let metricsSlowestMs = 0;
+    await waitFor(async () => {
+      const before = performance.now();
+      await scrape(e.url);
+      metricsSlowestMs = Math.max(metricsSlowestMs, performance.now() - before);
+      const other = await get(probeUrl(e, { target: t.base + "/a" }));
+      return parseSamples(other.body).get("probe_success") === 1;
+    }, { timeoutMs: 20_000 });
+    assert.ok(metricsSlowestMs < 1000, `a scrape took ${Math.round(metricsSlowestMs)} ms`);
+    await e.waitForLog(
+      (r) => r.msg === "module host ended" && String(r.suspects).includes("looping"),
+      20_000,
+    );
+  });
+});

@@ -216,6 +216,7 @@ export class Exporter {
           version: VERSION,
           defaultIntervalMs: this.#config.collectIntervalMs,
           ignoredFiles: this.#ignored.list(),
+          probes: this.#prober.recent(),
         }),
       ready: () => this.#ready,
       probe: (request) => this.#prober.handle(request),

@@ -45,6 +45,22 @@ export interface ProberOptions {
   log: Logger;
 }
 
+/** A probe the status page lists. */
+export interface RecentProbe {
+  module: string;
+  target: string;
+  success: boolean;
+  durationSeconds: number;
+  /** Why it failed. */
+  error?: string;
+  /** When it ended, ms since the epoch. */
+  at: number;
+}
+
+/** Probes of each module the status page keeps: failures longer, so one stays in sight among successes. */
+export const RECENT_SUCCESSES = 5;
+export const RECENT_FAILURES = 10;
+
 /** Calls of each module by result, for dynamic_exporter_probes_total. */
 export type ProbeCounts = ReadonlyMap<string, { success: number; failure: number }>;
 
@@ -80,6 +96,8 @@ export class Prober {
   /** Distinct calls in flight, by module name. */
   readonly #running = new Map<string, number>();
   readonly #counts = new Map<string, { success: number; failure: number }>();
+  /** The last calls of each module, successes and failures apart. */
+  readonly #recent = new Map<string, { successes: RecentProbe[]; failures: RecentProbe[] }>();
   #generation = 0;
 
   constructor(options: ProberOptions) {
@@ -95,6 +113,15 @@ export class Prober {
   /** Bumps with every call that ends, so caches of the self-metrics can check it. */
   get generation(): number {
     return this.#generation;
+  }
+
+  /** The last probes of each loaded probe module, newest first. */
+  recent(): RecentProbe[] {
+    const out: RecentProbe[] = [];
+    for (const [name, { successes, failures }] of this.#recent) {
+      if (this.#options.find(name)?.probeSettings) out.push(...successes, ...failures);
+    }
+    return out.sort((a, b) => b.at - a.at);
   }
 
   /** Answers one /probe request. */
@@ -273,6 +300,18 @@ export class Prober {
         err: outcome.error,
       });
     }
+    const recent = this.#recent.get(module.name) ?? { successes: [], failures: [] };
+    const kept = success ? recent.successes : recent.failures;
+    kept.push({
+      module: module.name,
+      target,
+      success,
+      durationSeconds,
+      error: success ? undefined : errorText(outcome.error),
+      at: Date.now(),
+    });
+    if (kept.length > (success ? RECENT_SUCCESSES : RECENT_FAILURES)) kept.shift();
+    this.#recent.set(module.name, recent);
     const counts = this.#counts.get(module.name) ?? { success: 0, failure: 0 };
     counts[success ? "success" : "failure"]++;
     this.#counts.set(module.name, counts);

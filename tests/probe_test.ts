@@ -138,6 +138,15 @@ Deno.test("/probe answers probe_success 0 for a target that is down, and logs wh
     assert.match(String(line.err), /Connection refused/);
     const metrics = await scrape(e.url);
     assert.equal(metrics.get('dynamic_exporter_probes_total{module="prober",result="failure"}'), 1);
+    // The status page lists it among the recent probes, with its error.
+    const page = (await get(`${e.url}/`)).body;
+    assert.match(
+      page,
+      new RegExp(
+        `<tr class="failed"><td>prober</td><td><code>http://127\\.0\\.0\\.1:${port}/x</code></td><td>failure</td>` +
+          `<td>[^<]+</td><td><time [^>]+>[^<]+</time></td><td>[^<]*Connection refused`,
+      ),
+    );
   });
 });
 

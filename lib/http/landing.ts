@@ -7,6 +7,7 @@ import { formatDuration } from "../duration.ts";
 import type { IgnoredFile } from "../modules/scan.ts";
 import { redactSecrets } from "../redact.ts";
 import type { ModuleStatus } from "../status.ts";
+import type { RecentProbe } from "../prober.ts";
 import { MAX_ABANDONED, STUCK_HINT } from "../schedule/scheduler.ts";
 
 export interface LandingOptions {
@@ -20,6 +21,8 @@ export interface LandingOptions {
   now?: number;
   /** Files in the metrics dir that are not modules, with the reason. Default: none. */
   ignoredFiles?: IgnoredFile[];
+  /** The last probes of probe modules (issue 20), newest first. Default: none. */
+  probes?: RecentProbe[];
   /** The page reloads itself this often (`/?refresh=10`). Default: never. */
   refreshSeconds?: number;
 }
@@ -218,6 +221,24 @@ function ignoredSection(files: IgnoredFile[]): string {
   return `<section class="ignored">\n<h2>Ignored files</h2>\n<ul>\n${items}\n</ul>\n</section>\n`;
 }
 
+/** The "Recent probes" section, or "" when no probe ran. Targets and errors with credentials masked. */
+function probesSection(probes: RecentProbe[], now: number): string {
+  if (probes.length === 0) return "";
+  const rows = probes.map((p) =>
+    `<tr class="${p.success ? "up" : "failed"}"><td>${breakable(p.module)}</td>` +
+    `<td><code>${escapeHtml(redactSecrets(p.target))}</code></td>` +
+    `<td>${p.success ? "success" : "failure"}</td><td>${seconds(p.durationSeconds)}</td>` +
+    `<td>${time(p.at, now)}</td><td>${
+      p.error === undefined ? "" : escapeHtml(redactSecrets(p.error))
+    }</td></tr>\n`
+  ).join("");
+  return `<section class="probes">\n<h2>Recent probes</h2>\n<table>\n<thead><tr>` +
+    ["Module", "Target", "Result", "Duration", "When", "Error"].map((c) => `<th scope="col">${c}</th>`).join(
+      "",
+    ) +
+    `</tr></thead>\n<tbody>\n${rows}</tbody>\n</table>\n</section>\n`;
+}
+
 function summary(total: number, byState: Record<State, number>): string {
   const part = (state: State) =>
     `<span class="s-${byState[state] > 0 ? state : "zero"}">${byState[state]} ${LABEL[state]}</span>`;
@@ -307,7 +328,7 @@ pre code{display:block;margin-top:.25rem;padding:0;background:none;color:var(--m
 .note{margin:.4rem 0 0;font-size:.85rem;color:var(--muted)}
 tbody td.empty{padding:1.5rem .8rem;color:var(--muted);font-weight:400}
 footer{padding:0 1.5rem 1.5rem;color:var(--muted);font-size:.8rem}
-.ignored h2{font-size:1rem;margin:1.5rem 0 .4rem}.ignored ul{margin:0;padding-left:1.2rem;font-size:.9rem}
+.ignored h2,.probes h2{font-size:1rem;margin:1.5rem 0 .4rem}.ignored ul{margin:0;padding-left:1.2rem;font-size:.9rem}
 @media (max-width:60rem){
 header,main,footer{padding-left:.75rem;padding-right:.75rem}
 nav{margin-left:0}
@@ -385,7 +406,7 @@ export function landingPage(modules: ModuleStatus[], options: LandingOptions): s
 <tbody>
 ${rows || empty}</tbody>
 </table>
-${ignoredSection(options.ignoredFiles ?? [])}</main>
+${probesSection(options.probes ?? [], now)}${ignoredSection(options.ignoredFiles ?? [])}</main>
 <footer>Rendered <time datetime="${iso}">${iso}</time>. Modules run every ${
     options.defaultIntervalMs === 0 ? "scrape" : escapeHtml(formatDuration(options.defaultIntervalMs))
   } unless they export <code>interval</code>.</footer>

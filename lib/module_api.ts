@@ -74,6 +74,11 @@ export interface Module {
   params?: string[];
   /** Distinct probe() calls at once; more are refused with 429. Default 16. */
   concurrency?: number;
+  /**
+   * A duration like "30s": a good probe result is served again for that long, and its metrics when a
+   * later call fails (with probe_success 0), with `probe_cache_age_seconds`. Default: no cache.
+   */
+  cache?: string;
   /** Overrides --collect.interval: a duration like "30s" or "1d"; "0" runs it at scrape time. */
   interval?: string;
   /** Overrides --collect.timeout: a duration like "2s". */

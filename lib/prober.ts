@@ -75,7 +75,12 @@ interface ProbeResult {
 /** As blackbox_exporter serves them. */
 const PROBE_SUCCESS_HELP = "Displays whether or not the probe was a success";
 const PROBE_DURATION_HELP = "Returns how long the probe took to complete in seconds";
-const OWN_NAMES = new Set(["probe_success", "probe_duration_seconds"]);
+const CACHE_AGE_HELP = "How old the served result is, in seconds; present only when it came from the " +
+  "module's cache: a recent result, or the last good one when this probe failed";
+const OWN_NAMES = new Set(["probe_success", "probe_duration_seconds", "probe_cache_age_seconds"]);
+
+/** Results kept for modules that export `cache`, all modules together; the least recently used go first. */
+export const PROBE_CACHE_ENTRIES = 1024;
 
 /** The longest target a request may name. */
 const MAX_TARGET_LENGTH = 4096;
@@ -96,6 +101,8 @@ export class Prober {
   /** Distinct calls in flight, by module name. */
   readonly #running = new Map<string, number>();
   readonly #counts = new Map<string, { success: number; failure: number }>();
+  /** Good results of modules that export `cache`, by key, least recently used first. */
+  readonly #cache = new Map<string, { result: ProbeResult; at: number }>();
   /** The last calls of each module, successes and failures apart. */
   readonly #recent = new Map<string, { successes: RecentProbe[]; failures: RecentProbe[] }>();
   #generation = 0;
@@ -137,6 +144,21 @@ export class Prober {
     }
     const { module, target, params, debug } = call;
     const key = JSON.stringify([module.name, module.version, target, Object.entries(params).sort()]);
+    const cacheMs = module.probeSettings!.cacheMs;
+    const cached = cacheMs === undefined ? undefined : this.#cache.get(key);
+    if (cached && performance.now() - cached.at < cacheMs!) {
+      this.#cache.delete(key);
+      this.#cache.set(key, cached);
+      const age = (performance.now() - cached.at) / 1000;
+      return this.#respond(request, debug, {
+        ...cached.result,
+        logs: [...cached.result.logs, {
+          level: "info",
+          msg: "served from the cache",
+          fields: { age_seconds: age },
+        }],
+      }, age);
+    }
     let result = this.#inFlight.get(key);
     if (!result) {
       const running = this.#running.get(module.name) ?? 0;
@@ -155,7 +177,10 @@ export class Prober {
       this.#running.set(module.name, running + 1);
       const cap = scrapeCapMs(request.headers.get("x-prometheus-scrape-timeout-seconds"));
       const timeoutMs = Math.min(module.timeoutMs ?? this.#options.defaultTimeoutMs, cap ?? Infinity);
-      result = this.#call(module, target, params, timeoutMs).finally(() => {
+      result = this.#call(module, target, params, timeoutMs).then((r) => {
+        if (cacheMs !== undefined && r.success) this.#remember(key, r);
+        return r;
+      }).finally(() => {
         this.#inFlight.delete(key);
         const left = (this.#running.get(module.name) ?? 1) - 1;
         if (left === 0) this.#running.delete(module.name);
@@ -163,9 +188,44 @@ export class Prober {
       });
       this.#inFlight.set(key, result);
     }
-    const { success, durationSeconds, families, logs } = await result;
-    const all = [
+    const fresh = await result;
+    const lastGood = cacheMs === undefined || fresh.success ? undefined : this.#cache.get(key);
+    if (lastGood) {
+      // The failure is this probe's (probe_success 0); the values are the last good ones, with their age.
+      const age = (performance.now() - lastGood.at) / 1000;
+      return this.#respond(request, debug, {
+        ...fresh,
+        families: lastGood.result.families,
+        logs: [...fresh.logs, {
+          level: "info",
+          msg: "serving the last good result's metrics",
+          fields: { age_seconds: age },
+        }],
+      }, age);
+    }
+    return this.#respond(request, debug, fresh);
+  }
+
+  #remember(key: string, result: ProbeResult): void {
+    this.#cache.delete(key);
+    this.#cache.set(key, { result, at: performance.now() });
+    for (const old of this.#cache.keys()) {
+      if (this.#cache.size <= PROBE_CACHE_ENTRIES) break;
+      this.#cache.delete(old);
+    }
+  }
+
+  /** The answer: the result's families, then the exporter's own, in the negotiated format, or debug text. */
+  #respond(request: Request, debug: boolean, result: ProbeResult, cacheAgeSeconds?: number): Response {
+    const { success, durationSeconds, families, logs } = result;
+    const all: MetricFamily[] = [
       ...families,
+      ...cacheAgeSeconds === undefined ? [] : [{
+        name: "probe_cache_age_seconds",
+        help: CACHE_AGE_HELP,
+        type: "gauge" as const,
+        values: [{ value: cacheAgeSeconds }],
+      }],
       {
         name: "probe_duration_seconds",
         help: PROBE_DURATION_HELP,
@@ -178,7 +238,7 @@ export class Prober {
         type: "gauge",
         values: [{ value: success ? 1 : 0 }],
       },
-    ] satisfies MetricFamily[];
+    ];
     if (debug) return text(200, debugBody(logs, formatFamilies(all, "text")));
     const format = negotiateFormat(request.headers.get("accept"));
     const body = formatFamilies(all, format) + (format === "openmetrics" ? OPENMETRICS_EOF : "");

@@ -30,14 +30,16 @@ export async function probe(target, ctx) {
 }
 `;
 
-/** Fake targets: /a serves 1, /b serves 2, /slow/<n> waits for release(); hits by path. */
+/** Fake targets: /a serves 1, /b serves 2, /slow/<n> waits for release(), /flip 503 while `down`; hits by path. */
 function fakeTargets() {
   const hits = new Map<string, number>();
+  const state = { down: false };
   let gate = Promise.withResolvers<void>();
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
     const path = new URL(request.url).pathname;
     hits.set(path, (hits.get(path) ?? 0) + 1);
     if (path.startsWith("/slow")) await gate.promise;
+    if (path === "/flip" && state.down) return new Response("down", { status: 503 });
     const value = path === "/a" ? 1 : path === "/b" ? 2 : 7;
     return Response.json({ value });
   });
@@ -45,6 +47,7 @@ function fakeTargets() {
   return {
     base,
     hits,
+    state,
     release() {
       gate.resolve();
       gate = Promise.withResolvers<void>();
@@ -452,5 +455,42 @@ Deno.test("a probe that loops after an await answers probe_success 0; /metrics a
       (r) => r.msg === "module host ended" && String(r.suspects).includes("looping"),
       20_000,
     );
+  });
+});
+
+const CACHED = `import { Gauge } from "prom-client";
+export const targets = /http:\\/\\/127\\.0\\.0\\.1:\\d+\\/\\w+/;
+export const cache = "2s";
+export async function probe(target, ctx) {
+  const g = new Gauge({ name: "cached_value", help: "What the target served.", registers: [ctx.registry] });
+  const res = await fetch(target, { signal: ctx.signal });
+  if (!res.ok) { await res.body?.cancel(); throw new Error("status " + res.status); }
+  g.set((await res.json()).value);
+}
+`;
+
+Deno.test("a module's cache serves a recent result again, and its last good metrics when a call fails, with their age", async () => {
+  await withTargets(async (e, t, dir) => {
+    await Deno.writeTextFile(`${dir}/cached.ts`, CACHED);
+    const url = `${e.url}/probe?module=cached&target=${t.base}/flip`;
+    await waitFor(async () => (await get(url)).status === 200);
+    const hits = t.hits.get("/flip")!;
+    const first = parseSamples((await get(url)).body);
+    assert.equal(first.get("cached_value"), 7);
+    // Served from the cache: the age says so, and the target saw no request.
+    assert.equal(t.hits.get("/flip"), hits);
+    assert.ok(first.get("probe_cache_age_seconds")! < 2, `age ${first.get("probe_cache_age_seconds")}`);
+    t.state.down = true;
+    let last = new Map<string, number>();
+    // Once the cached result is older than 2 s, a call is made, fails, and the last good metrics are served.
+    await waitFor(async () => {
+      last = parseSamples((await get(url)).body);
+      return last.get("probe_success") === 0;
+    }, { message: () => JSON.stringify([...last]) });
+    assert.equal(last.get("cached_value"), 7);
+    assert.ok(last.get("probe_cache_age_seconds")! >= 2, `age ${last.get("probe_cache_age_seconds")}`);
+    const debug = (await get(`${url}&debug=true`)).body;
+    assert.match(debug, /^level=error msg="probe failed" err="status 503"$/m);
+    assert.match(debug, /^level=info msg="serving the last good result's metrics" age_seconds=[\d.]+$/m);
   });
 });

@@ -188,6 +188,14 @@ Deno.test("InProcessHost validates a probe module's exports, naming what to add"
         `its "concurrency" export must be a whole number from 1 to 10000, not 0`,
       ],
       [
+        `${probe}export const targets = ["a"];\nexport const cache = "0";`,
+        `its "cache" export must be greater than 0 (leave it out for no cache)`,
+      ],
+      [
+        `${probe}export const targets = ["a"];\nexport const cache = 30;`,
+        `its "cache" export must be a duration string like "30s", not 30`,
+      ],
+      [
         "export function process() {}\nexport const targets = /x/;",
         `it exports "targets" but no probe(target, ctx) function`,
       ],

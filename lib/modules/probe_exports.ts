@@ -5,6 +5,8 @@
  * builds the RegExp again and checks targets itself, before any call reaches the host.
  */
 
+import { parseDuration } from "../duration.ts";
+
 /** The probe exports as they cross from a host: typeof for functions, plain data for the rest. */
 export interface ProbeShape {
   probe?: string;
@@ -13,6 +15,7 @@ export interface ProbeShape {
   targets?: unknown;
   params?: unknown;
   concurrency?: unknown;
+  cache?: unknown;
 }
 
 /** Which targets a probe module accepts, as the server checks them. */
@@ -29,6 +32,8 @@ export interface ProbeSettings {
   params: readonly string[];
   /** Distinct calls at once (`export const concurrency`). */
   concurrency: number;
+  /** `export const cache = "30s"`: how long a good result is served again; undefined: no cache. */
+  cacheMs?: number;
 }
 
 /** Calls of one probe module at once unless it says otherwise. */
@@ -51,6 +56,7 @@ export function probeShape(exports: Record<string, unknown>): ProbeShape {
       : plain(targets),
     params: plain(exports.params),
     concurrency: plain(exports.concurrency),
+    cache: plain(exports.cache),
   };
 }
 
@@ -70,7 +76,7 @@ function plain(value: unknown): unknown {
 export function validateProbeExports(shape: ProbeShape): ProbeSettings | undefined {
   const probe = shape.probe ?? "undefined";
   if (probe === "undefined") {
-    for (const key of ["targets", "validateTarget", "params", "concurrency"] as const) {
+    for (const key of ["targets", "validateTarget", "params", "concurrency", "cache"] as const) {
       const value = shape[key];
       if (value !== undefined && value !== "undefined") {
         throw new Error(`it exports "${key}" but no probe(target, ctx) function`);
@@ -92,6 +98,7 @@ export function validateProbeExports(shape: ProbeShape): ProbeSettings | undefin
     validateTarget: validate === "function",
     params: paramList(shape.params),
     concurrency: concurrencyOf(shape.concurrency),
+    ...shape.cache === undefined ? {} : { cacheMs: cacheOf(shape.cache) },
   };
 }
 
@@ -134,6 +141,20 @@ function concurrencyOf(value: unknown): number {
     );
   }
   return value;
+}
+
+function cacheOf(value: unknown): number {
+  if (typeof value !== "string") {
+    throw new Error(`its "cache" export must be a duration string like "30s", not ${JSON.stringify(value)}`);
+  }
+  let ms: number;
+  try {
+    ms = parseDuration(value);
+  } catch (err) {
+    throw new Error(`its "cache" export is an ${(err as Error).message}`);
+  }
+  if (ms === 0) throw new Error(`its "cache" export must be greater than 0 (leave it out for no cache)`);
+  return ms;
 }
 
 /** Whether `target` passes the module's `targets` rule (validateTarget() is asked separately). */

@@ -266,6 +266,7 @@ export class ModuleSet {
       s.host = this.#config.describeHost?.(module);
       // A probe-only module has no run to wait for: its probes count in probes_total.
       s.up = module.probeOnly === true;
+      s.probeOnly = module.probeOnly === true;
       s.stuck = false;
       s.quarantined = undefined;
       s.servingPrevious = this.#exposition.has(name);
@@ -375,7 +376,8 @@ export class ModuleSet {
   onHostDown(names: string[]): void {
     for (const name of names) {
       const entry = this.#entries.get(name);
-      if (!entry?.module) continue;
+      // A probe-only module imports again at its next probe; its probes say how it does.
+      if (!entry?.module || entry.module.probeOnly) continue;
       entry.runOk = false;
       this.#board.update(name, (s) => {
         s.up = false;

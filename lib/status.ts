@@ -47,6 +47,8 @@ export interface ModuleStatus {
   retrying?: boolean;
   /** A new version loaded but has not succeeded yet: the previous version's last values are served. */
   servingPrevious: boolean;
+  /** It exports probe() and no process() (issue 20): it only answers /probe, and never runs on its own. */
+  probeOnly?: boolean;
 }
 
 export class StatusBoard {

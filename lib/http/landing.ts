@@ -76,6 +76,7 @@ function stateOf(m: ModuleStatus): State {
   if (m.stuck) return "stuck";
   // A changed file loaded but has not succeeded yet: what is served is the previous version's.
   if (m.servingPrevious && !m.up) return "previous";
+  if (m.probeOnly) return m.up ? "up" : "down";
   if (m.lastRunAt === undefined) return "pending";
   return m.up ? "up" : "down";
 }
@@ -201,7 +202,7 @@ function row(m: ModuleStatus, state: State, now: number): string {
     LABEL[state],
     lastRun(m, now),
     m.lastDurationSeconds === undefined ? NONE : seconds(m.lastDurationSeconds),
-    interval(m.intervalMs),
+    m.probeOnly ? "probes only" : interval(m.intervalMs),
     m.timeoutMs === undefined ? NONE : escapeHtml(formatDuration(m.timeoutMs)),
     metrics(m.metricNames),
     counts(m, now),

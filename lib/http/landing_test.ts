@@ -444,3 +444,18 @@ Deno.test("landingPage lists recent probes with target, result, duration and err
   );
   assert.equal(landingPage([status("api")], OPTIONS).includes("Recent probes"), false);
 });
+
+Deno.test("landingPage shows a probe-only module up, never run, with no interval but probes only", () => {
+  const html = landingPage(
+    [status("prober", {
+      probeOnly: true,
+      lastRunAt: undefined,
+      lastSuccessAt: undefined,
+      lastDurationSeconds: undefined,
+    })],
+    OPTIONS,
+  );
+  const row = rowOf(html, "prober");
+  assert.ok(row.startsWith('<tr class="up"><td>prober</td><td>'), row);
+  assert.ok(row.includes("<td>probes only</td>"), row);
+});

@@ -79,8 +79,12 @@ const CACHE_AGE_HELP = "How old the served result is, in seconds; present only w
   "module's cache: a recent result, or the last good one when this probe failed";
 const OWN_NAMES = new Set(["probe_success", "probe_duration_seconds", "probe_cache_age_seconds"]);
 
-/** Results kept for modules that export `cache`, all modules together; the least recently used go first. */
+/**
+ * Results kept for modules that export `cache`, all modules together, and their samples in all (a
+ * result may hold up to MAX_HOSTED_SAMPLES); past either, the least recently used go first.
+ */
 export const PROBE_CACHE_ENTRIES = 1024;
+export const PROBE_CACHE_SAMPLES = 200_000;
 
 /** The longest target a request may name. */
 const MAX_TARGET_LENGTH = 4096;
@@ -102,7 +106,8 @@ export class Prober {
   readonly #running = new Map<string, number>();
   readonly #counts = new Map<string, { success: number; failure: number }>();
   /** Good results of modules that export `cache`, by key, least recently used first. */
-  readonly #cache = new Map<string, { result: ProbeResult; at: number }>();
+  readonly #cache = new Map<string, { result: ProbeResult; at: number; samples: number }>();
+  #cachedSamples = 0;
   /** The last calls of each module, successes and failures apart. */
   readonly #recent = new Map<string, { successes: RecentProbe[]; failures: RecentProbe[] }>();
   #generation = 0;
@@ -207,12 +212,22 @@ export class Prober {
   }
 
   #remember(key: string, result: ProbeResult): void {
-    this.#cache.delete(key);
-    this.#cache.set(key, { result, at: performance.now() });
+    this.#forget(key);
+    const samples = result.families.reduce((n, f) => n + f.values.length, 0);
+    if (samples > PROBE_CACHE_SAMPLES) return;
+    this.#cache.set(key, { result, at: performance.now(), samples });
+    this.#cachedSamples += samples;
     for (const old of this.#cache.keys()) {
-      if (this.#cache.size <= PROBE_CACHE_ENTRIES) break;
-      this.#cache.delete(old);
+      if (this.#cache.size <= PROBE_CACHE_ENTRIES && this.#cachedSamples <= PROBE_CACHE_SAMPLES) break;
+      this.#forget(old);
     }
+  }
+
+  #forget(key: string): void {
+    const entry = this.#cache.get(key);
+    if (!entry) return;
+    this.#cache.delete(key);
+    this.#cachedSamples -= entry.samples;
   }
 
   /** The answer: the result's families, then the exporter's own, in the negotiated format, or debug text. */

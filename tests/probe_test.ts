@@ -494,3 +494,33 @@ Deno.test("a module's cache serves a recent result again, and its last good metr
     assert.match(debug, /^level=info msg="serving the last good result's metrics" age_seconds=[\d.]+$/m);
   });
 });
+
+Deno.test("examples/tls_probe.ts reads a TLS server's certificate expiry, trusted or not", async () => {
+  const fixtures = new URL("./fixtures/web/", import.meta.url);
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: await Deno.readTextFile(new URL("server.pem", fixtures)),
+    key: await Deno.readTextFile(new URL("server.key", fixtures)),
+    onListen() {},
+  }, () => new Response("ok"));
+  const example = await Deno.readTextFile(new URL("../examples/tls_probe.ts", import.meta.url));
+  try {
+    await withExporter({ "tls_probe.ts": example }, async (e) => {
+      await waitFor(async () => (await get(`${e.url}/-/ready`)).status === 200);
+      const url = (target: string) => `${e.url}/probe?module=tls_probe&target=${target}`;
+      const samples = parseSamples((await get(url(`127.0.0.1:${server.addr.port}`))).body);
+      // The fixture's notAfter (openssl x509 -enddate): Nov  1 10:20:15 2126 GMT.
+      assert.equal(samples.get("tls_probe_cert_not_after_seconds"), Date.UTC(2126, 10, 1, 10, 20, 15) / 1000);
+      assert.equal(
+        samples.get("tls_probe_cert_trusted"),
+        0,
+        "signed by the test CA, which the system does not trust",
+      );
+      assert.equal(samples.get("probe_success"), 1);
+      assert.equal((await get(url("example.com:443"))).status, 403);
+    });
+  } finally {
+    await server.shutdown();
+  }
+});

@@ -99,6 +99,7 @@ export async function main(args: string[]): Promise<number> {
       log,
       // Set by scripts/check_module.ts (the check-module task) once `deno check` passed.
       typeChecked: Deno.env.get("DYNAMIC_EXPORTER_TYPE_CHECKED") === "1",
+      target: command.target,
     });
   }
 

@@ -14,6 +14,8 @@ import { runProcess } from "./schedule/runner.ts";
 import { PERMISSION_KINDS, type SandboxSpec } from "./modules/sandbox.ts";
 import { moduleName } from "./modules/scan.ts";
 import { selfMetrics } from "./exposition/self_metrics.ts";
+import type { HostedModule } from "./supervisor/hosted_module.ts";
+import { targetAllowed } from "./modules/probe_exports.ts";
 
 export interface CheckOptions {
   collectTimeoutMs: number;
@@ -30,6 +32,8 @@ export interface CheckOptions {
    */
   typeChecked?: boolean;
   log: Logger;
+  /** `--target`: probe the module once with it instead of running process() (issue 20). */
+  target?: string;
   /** Where the exposition goes. Default: stdout. */
   out?: (text: string) => void;
   /** Where the verdict goes. Default: stderr. */
@@ -88,6 +92,13 @@ async function check(
   // The sandbox as the host got it: $NAME entries expanded.
   const sandbox = (module as { spec?: SandboxSpec }).spec;
   err(report(module, sandbox, options, options.hosts.moduleCeiling));
+  if (options.target !== undefined || (module as HostedModule).probeOnly) {
+    try {
+      return await checkProbe(module as HostedModule, options.target, timeoutMs, fail, out, err);
+    } finally {
+      await host.dispose(module, timeoutMs).catch(() => {});
+    }
+  }
   const run = await runProcess(module, { timeoutMs, log: options.log.child({ module: name }) }).result;
   if (run.outcome !== "success") {
     const described = run.outcome === "timeout" ? undefined : describeError(run.error, module.url);
@@ -112,6 +123,48 @@ async function check(
     `OK ${file}: ${families.length} metric ${families.length === 1 ? "family" : "families"}, process() took ${
       (run.durationSeconds * 1000).toFixed(1)
     }ms${families.length === 0 ? " (warning: it registers no metrics)" : ""}\n`,
+  );
+  return 0;
+}
+
+/** Probes the module once with `target`, as GET /probe would: the target checked first. */
+async function checkProbe(
+  module: HostedModule,
+  target: string | undefined,
+  timeoutMs: number,
+  fail: (reason: string, hint?: string) => number,
+  out: (text: string) => void,
+  err: (text: string) => void,
+): Promise<number> {
+  const settings = module.probeSettings;
+  if (!settings) return fail("it exports no probe(target, ctx) function, so --target has nothing to probe");
+  if (target === undefined) {
+    err(`OK ${module.file}: a probe module; give --target=<target> to probe it once\n`);
+    return 0;
+  }
+  const accepted = targetAllowed(settings.targets, target) &&
+    (!settings.validateTarget || await module.validateTarget(target, timeoutMs).catch(() => false));
+  if (!accepted) {
+    return fail(
+      `target ${JSON.stringify(target)} is refused by the module (its targets or validateTarget())`,
+    );
+  }
+  const start = performance.now();
+  const outcome = await module.probe(target, {}, timeoutMs, AbortSignal.timeout(timeoutMs)).catch((e) => ({
+    families: [],
+    logs: [],
+    error: e as Error,
+  }));
+  const durationSeconds = (performance.now() - start) / 1000;
+  for (const line of outcome.logs) err(`  log: level=${line.level} msg=${JSON.stringify(line.msg)}\n`);
+  const problems = outcome.families.map(validateFamily).filter((p): p is string => p !== undefined);
+  out(formatFamilies(outcome.families.filter((f) => validateFamily(f) === undefined), "text"));
+  if (outcome.error) return fail(`probe() failed: ${outcome.error.message}`);
+  if (problems.length > 0) return fail(problems.join("; "));
+  err(
+    `OK ${module.file}: probe of ${JSON.stringify(target)} succeeded in ${
+      (durationSeconds * 1000).toFixed(1)
+    }ms\n`,
   );
   return 0;
 }

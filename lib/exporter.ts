@@ -25,6 +25,8 @@ import { ModuleSet, type SyncOptions } from "./module_set.ts";
 import { RunHistory } from "./run_history.ts";
 import { runReport } from "./http/run_report.ts";
 import type { ModuleStatus } from "./status.ts";
+import { Prober } from "./prober.ts";
+import { HostedModule } from "./supervisor/hosted_module.ts";
 
 type Bytes = Uint8Array<ArrayBuffer>;
 
@@ -83,6 +85,7 @@ export class Exporter {
   readonly #ignored: IgnoredFiles;
   readonly #modules: ModuleSet;
   readonly #host: ProcessHost;
+  readonly #prober: Prober;
   readonly #startTimeSeconds = performance.timeOrigin / 1000;
   readonly #build = buildInfo();
   #ready = false;
@@ -129,9 +132,10 @@ export class Exporter {
         selfMetrics(this.#modulesServed(), this.#build, this.#startTimeSeconds, this.#webConfig?.status(), {
           hosts: this.#host.hosts(),
           restarts: this.#host.restarts,
-        }),
-      // Two counters that only grow: their sum changes whenever either does.
-      selfVersion: () => this.#board.generation + (this.#webConfig?.generation ?? 0),
+        }, this.#prober.counts),
+      // Counters that only grow: their sum changes whenever one does.
+      selfVersion: () =>
+        this.#board.generation + (this.#webConfig?.generation ?? 0) + this.#prober.generation,
       onRender: (name, err) => this.#modules.onRender(name, err),
       renderTimeoutMs: config.collectTimeoutMs,
       prebuild: true,
@@ -153,6 +157,14 @@ export class Exporter {
       exposition: this.#exposition,
       board: this.#board,
       ignored: this.#ignored,
+      log: this.#log,
+    });
+    this.#prober = new Prober({
+      find: (name) => {
+        const module = this.#modules.loaded(name);
+        return module instanceof HostedModule ? module : undefined;
+      },
+      defaultTimeoutMs: config.collectTimeoutMs,
       log: this.#log,
     });
     this.#watcher = new DirWatcher(config.metricsDir, {
@@ -214,8 +226,10 @@ export class Exporter {
           defaultIntervalMs: this.#config.collectIntervalMs,
           ignoredFiles: this.#ignored.list(),
           runs: (name) => this.#runs.runs(name),
+          probes: this.#prober.recent(),
         }),
       ready: () => this.#ready,
+      probe: (request) => this.#prober.handle(request),
       reload: this.#config.enableLifecycle ? () => this.reload("POST /-/reload") : undefined,
       runModule: this.#config.enableLifecycle ? (name) => this.runModule(name) : undefined,
       log: this.#log,

@@ -46,7 +46,7 @@ export interface Config {
 
 export type Command =
   | { kind: "run"; config: Config }
-  | { kind: "check"; file: string; config: Config }
+  | { kind: "check"; file: string; config: Config; target?: string }
   | { kind: "help"; text: string }
   | { kind: "version" };
 
@@ -93,6 +93,10 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
       "Idle HTTP connections (kept alive, or without a complete request) are closed within this long, by rebinding the socket, which refuses new connections for a few ms. 0 never closes them.",
   },
   "metrics.dir": { default: "./metrics", help: "Directory of metric modules." },
+  target: {
+    help:
+      "With check: call the module's probe() once with this target (one the module accepts), as GET /probe would.",
+  },
   "metrics.rescan-interval": {
     default: "30s",
     help:
@@ -265,10 +269,19 @@ export function parseCommand(args: string[]): Command {
   }
 
   const [first, ...rest] = parsed.positionals;
+  const target = values.target as string | undefined;
+  if (target !== undefined && first !== "check") {
+    throw new FlagError(`--target: only with check <module file>, which probes the module once`);
+  }
   if (first === undefined) return { kind: "run", config };
   if (first === "check") {
     if (rest.length !== 1) throw new FlagError(`check: expects exactly one module file, got ${rest.length}`);
-    return { kind: "check", file: rest[0], config };
+    return {
+      kind: "check",
+      file: rest[0],
+      config,
+      ...target === undefined ? {} : { target: nonEmpty("target", target) },
+    };
   }
   throw new FlagError(`unexpected argument ${JSON.stringify(first)}; see --help`);
 }

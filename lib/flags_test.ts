@@ -410,6 +410,8 @@ Flags:
       Idle HTTP connections (kept alive, or without a complete request) are closed within this long, by rebinding the socket, which refuses new connections for a few ms. 0 never closes them. (default: "5m")
   --metrics.dir=<value>
       Directory of metric modules. (default: "./metrics")
+  --target=<value>
+      With check: call the module's probe() once with this target (one the module accepts), as GET /probe would.
   --metrics.rescan-interval=<value>
       How often the metrics dir is rescanned without a file event (for file systems that send none, such as NFS), retrying modules that failed to load. (default: "30s")
   --modules.sandbox
@@ -466,6 +468,7 @@ Deno.test("parseCommand --help lists every flag of the contract", () => {
     "web.max-requests",
     "web.idle-timeout",
     "metrics.dir",
+    "target",
     "metrics.rescan-interval",
     "modules.sandbox",
     "modules.allow-net",
@@ -598,4 +601,12 @@ Deno.test("a --modules.allow-* flag given again replaces the earlier one (the bi
   };
   assert.deepEqual(config.moduleCeiling.sys, ["hostname"]);
   rejects(["--log.level=info", "--log.level=debug"], "--log.level: given more than once");
+});
+
+Deno.test("parseCommand takes --target only with check", () => {
+  assert.deepEqual(
+    parseCommand(["check", "m.ts", "--target=http://a.internal/"]),
+    { kind: "check", file: "m.ts", config: DEFAULTS, target: "http://a.internal/" },
+  );
+  rejects(["--target=x"], "--target: only with check <module file>, which probes the module once");
 });

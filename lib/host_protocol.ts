@@ -36,7 +36,21 @@ export type ToHost =
   /** The page from `from` of the families that the reply with id `of` began. */
   | { type: "page"; id: number; of: number; from: Cursor }
   | { type: "dispose"; id: number; key: string; timeoutMs: number }
-  | { type: "release"; id: number; key: string };
+  | { type: "release"; id: number; key: string }
+  /**
+   * Calls probe(target, ctx) with a registry of the call's own (issue 20); the families come
+   * back paged as a run's do. `params` are the declared ones only: the server checked them.
+   */
+  | {
+    type: "probe";
+    id: number;
+    key: string;
+    target: string;
+    params: Record<string, string>;
+    timeoutMs: number;
+  }
+  /** Asks validateTarget(target) (issue 20): the server validated the shape of the target before. */
+  | { type: "validate"; id: number; key: string; target: string; timeoutMs: number };
 
 export type FromHost =
   /** The host's own heap and resident memory: Deno lets the server read nothing under /proc. */
@@ -68,9 +82,29 @@ export type FromHost =
   /** `threads`: the module started a Worker, which only the host's end is sure to stop. */
   | { type: "disposed"; id: number; error?: SerializedError; threads?: boolean }
   | { type: "released"; id: number }
+  /** `logs`: what the probe logged through ctx.log, for `&debug=true` (at most PROBE_LOG_LINES). */
+  | {
+    type: "probed";
+    id: number;
+    error?: SerializedError;
+    samples?: number;
+    page?: Page;
+    logs?: ProbeLogLine[];
+  }
+  | { type: "validated"; id: number; accepted?: boolean; error?: SerializedError }
   /** A line a module logged (ctx.log or its console); `key` names the version when known. */
   | { type: "log"; key?: string; level: string; msg: string; fields?: Record<string, unknown> }
   | { type: "uncaught"; key?: string; error: SerializedError };
+
+/** A line a probe logged, as `&debug=true` shows it. */
+export interface ProbeLogLine {
+  level: string;
+  msg: string;
+  fields?: Record<string, unknown>;
+}
+
+/** Lines of one probe's log kept for its reply; the rest are counted in a last line. */
+export const PROBE_LOG_LINES = 200;
 
 /** The largest frame either side accepts: a page is far smaller (PAGE_SAMPLES samples). */
 export const MAX_FRAME_BYTES = 16 * 1024 * 1024;

@@ -28,6 +28,22 @@ export interface ProcessContext {
   module: string;
 }
 
+/** What probe(target, ctx) receives (issue 20): `GET /probe?module=<name>&target=<target>`. */
+export interface ProbeContext {
+  /**
+   * A prom-client Registry of this call's own: create the probe's metrics with
+   * `registers: [ctx.registry]`, so that concurrent probes of other targets never mix with them.
+   */
+  registry: import("prom-client").Registry;
+  /** The query parameters the module declares in `params` that the request gave. */
+  params: Record<string, string>;
+  /** Aborts at the module's timeout, capped by Prometheus' scrape timeout. */
+  signal: AbortSignal;
+  /** Lines through the exporter's logger; `&debug=true` shows them in the response too. */
+  log: ModuleLog;
+  module: string;
+}
+
 /**
  * `export const sandbox`: runs the module in its own Worker with exactly these Deno permissions
  * (each a list, as `--allow-net=...` takes; omitted means none), within the exporter's own. It is
@@ -44,10 +60,25 @@ export interface Sandbox {
   memory?: string | number;
 }
 
-/** A module's exports. Only `process` is required. */
+/** A module's exports: `process`, `probe` or both. */
 export interface Module {
   /** Runs every interval (or at each scrape); may be async. A throw marks the module down. */
-  process(ctx: ProcessContext): unknown;
+  process?(ctx: ProcessContext): unknown;
+  /** Answers `/probe?module=<name>&target=<target>`; may be async. A throw makes `probe_success 0`. */
+  probe?(target: string, ctx: ProbeContext): unknown;
+  /** The targets probe() accepts: a RegExp the whole target must match, or the exact targets. */
+  targets?: RegExp | string[];
+  /** Decides which targets probe() accepts, when `targets` cannot say it. */
+  validateTarget?(target: string): boolean;
+  /** The query parameters probe() takes (ctx.params); any other is refused with 400. */
+  params?: string[];
+  /** Distinct probe() calls at once; more are refused with 429. Default 16. */
+  concurrency?: number;
+  /**
+   * A duration like "30s": a good probe result is served again for that long, and its metrics when a
+   * later call fails (with probe_success 0), with `probe_cache_age_seconds`. Default: no cache.
+   */
+  cache?: string;
   /** Overrides --collect.interval: a duration like "30s" or "1d"; "0" runs it at scrape time. */
   interval?: string;
   /** Overrides --collect.timeout: a duration like "2s". */

@@ -121,6 +121,11 @@ export class ModuleSet {
     return this.#syncing;
   }
 
+  /** The loaded version of module `name`, if any. */
+  loaded(name: string): LoadedModule | undefined {
+    return this.#entries.get(name)?.module;
+  }
+
   /** What close() is still waiting for (a load, process() and dispose() calls), by module. */
   pending(): string[] {
     return [...this.#inFlight.keys()].sort();
@@ -273,7 +278,9 @@ export class ModuleSet {
       s.timeoutMs = timeoutMs;
       s.metricNames = module.metricNames();
       s.host = this.#config.describeHost?.(module);
-      s.up = false;
+      // A probe-only module has no run to wait for: its probes count in probes_total.
+      s.up = module.probeOnly === true;
+      s.probeOnly = module.probeOnly === true;
       s.stuck = false;
       s.quarantined = undefined;
       s.servingPrevious = this.#exposition.has(name);
@@ -285,7 +292,8 @@ export class ModuleSet {
       interval: intervalMs === 0 ? "at scrape" : formatDuration(intervalMs),
     });
     this.#stale.configure(name, maxAgeMs);
-    this.#scheduler.add(module, { intervalMs, timeoutMs });
+    if (module.probeOnly) this.#scheduler.remove(name);
+    else this.#scheduler.add(module, { intervalMs, timeoutMs });
     if (previous) await this.#dispose(previous);
   }
 
@@ -390,7 +398,8 @@ export class ModuleSet {
   onHostDown(names: string[]): void {
     for (const name of names) {
       const entry = this.#entries.get(name);
-      if (!entry?.module) continue;
+      // A probe-only module imports again at its next probe; its probes say how it does.
+      if (!entry?.module || entry.module.probeOnly) continue;
       entry.runOk = false;
       this.#board.update(name, (s) => {
         s.up = false;

@@ -53,6 +53,8 @@ export interface ModuleStatus {
   expired: boolean;
   /** Samples of the module's series served now (filled in from the exposition when listed). */
   samples?: number;
+  /** It exports probe() and no process() (issue 20): it only answers /probe, and never runs on its own. */
+  probeOnly?: boolean;
 }
 
 export class StatusBoard {

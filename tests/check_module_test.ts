@@ -6,9 +6,12 @@ import { gaugeModule, startTaskFlags, tempMetricsDir } from "./_server.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
-async function checkModule(file: string): Promise<{ code: number; stdout: string; stderr: string }> {
+async function checkModule(
+  file: string,
+  ...flags: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", "check-module", file],
+    args: ["task", "--quiet", "check-module", file, ...flags],
     cwd: ROOT,
     env: { NO_COLOR: "1" },
     stdout: "piped",
@@ -48,7 +51,10 @@ Deno.test("check-module exits 1 with the reason for a module that fails", async 
   });
   try {
     const cases: [string, string][] = [
-      ["noproc.ts", `Cannot load module "noproc" (${dir}/noproc.ts): it exports no process() function`],
+      [
+        "noproc.ts",
+        `Cannot load module "noproc" (${dir}/noproc.ts): it exports no process() function: add export function process(ctx) to collect metrics, or export function probe(target, ctx) to answer /probe`,
+      ],
       ["throws.ts", "process() failed: no upstream"],
       ["slow.ts", "process() did not finish within 100ms"],
       [
@@ -153,6 +159,49 @@ Deno.test("the check command without the task (as in the binary) says it skipped
       lines.join("\n"),
     );
     assert.equal(code, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+const PROBE = `import { Gauge } from "prom-client";
+import type { ProbeContext } from "dynamic_exporter";
+export const targets = ["ok", "bad"];
+export function probe(target: string, ctx: ProbeContext) {
+  ctx.log.info("probing", { target });
+  new Gauge({ name: "probe_module_value", help: "h", registers: [ctx.registry] }).set(3);
+  if (target === "bad") throw new Error("it is down");
+}
+`;
+
+Deno.test("check-module --target probes a probe module once: its metrics, or why it failed", async () => {
+  const dir = await tempMetricsDir({ "prober.ts": PROBE });
+  try {
+    const ok = await checkModule(`${dir}/prober.ts`, "--target=ok");
+    assert.equal(
+      ok.stdout,
+      "# HELP probe_module_value h\n# TYPE probe_module_value gauge\nprobe_module_value 3\n",
+    );
+    assert.match(
+      ok.stderr,
+      /\n  log: level=info msg="probing"\nOK .*prober\.ts: probe of "ok" succeeded in [0-9.]+ms\n$/,
+    );
+    assert.equal(ok.code, 0);
+    const bad = await checkModule(`${dir}/prober.ts`, "--target=bad");
+    assert.match(bad.stderr, /\nFAIL .*prober\.ts: probe\(\) failed: it is down\n$/);
+    assert.equal(bad.code, 1);
+    const refused = await checkModule(`${dir}/prober.ts`, "--target=other");
+    assert.match(
+      refused.stderr,
+      /\nFAIL .*prober\.ts: target "other" is refused by the module \(its targets or validateTarget\(\)\)\n$/,
+    );
+    assert.equal(refused.code, 1);
+    const without = await checkModule(`${dir}/prober.ts`);
+    assert.match(
+      without.stderr,
+      /\nOK .*prober\.ts: a probe module; give --target=<target> to probe it once\n$/,
+    );
+    assert.equal(without.code, 0);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -2,6 +2,7 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import yaml from "js-yaml";
 import { hasCommand } from "./_promtool.ts";
 
 const CONTRIB = fileURLToPath(new URL("../contrib/prometheus/", import.meta.url));
@@ -114,4 +115,31 @@ Deno.test("the alert rules name the check command of a checkout and of a binary,
   for (const interval of ['"2x150"', '"86400x30"', '"86400x10"']) {
     assert.ok(tests.includes(`values: ${interval}`), `a case with module interval ${interval}`);
   }
+});
+
+const PROBE_CONFIG = `${CONTRIB}probe.yml`;
+
+Deno.test({
+  name: "promtool check config accepts the example probe.yml of the multi-target pattern",
+  ignore: !hasPromtool,
+  async fn() {
+    assert.deepEqual(await promtool("check", "config", PROBE_CONFIG), {
+      code: 0,
+      stdout:
+        `Checking ${PROBE_CONFIG}\n SUCCESS: ${PROBE_CONFIG} is valid prometheus config file syntax\n\n`,
+      stderr: "",
+    });
+  },
+});
+
+Deno.test("the targets probe.yml lists are ones examples/json_probe.ts accepts", async () => {
+  const { targets } = await import("../examples/json_probe.ts");
+  const groups = yaml.load(await Deno.readTextFile(`${CONTRIB}targets/json_probe.yml`)) as {
+    targets: string[];
+  }[];
+  const listed = groups.flatMap((g) => g.targets);
+  assert.equal(listed.length, 2);
+  // As the exporter checks it: the whole target must match.
+  const whole = new RegExp(`^(?:${(targets as RegExp).source})$`);
+  for (const target of listed) assert.ok(whole.test(target), target);
 });

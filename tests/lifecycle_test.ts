@@ -119,7 +119,10 @@ Deno.test("a module that throws at import fails to load; the others serve", asyn
 Deno.test("a module without a process export fails to load with a message saying so", async () => {
   await withExporter({ "noproc.ts": `export const x = 1;\n` }, async (e) => {
     const failure = await e.waitForLog((r) => r.msg === "module load failed");
-    assert.equal(failure.err, "it exports no process() function");
+    assert.equal(
+      failure.err,
+      "it exports no process() function: add export function process(ctx) to collect metrics, or export function probe(target, ctx) to answer /probe",
+    );
   });
 });
 

@@ -43,6 +43,7 @@ export function selfMetrics(
   startTimeSeconds: number,
   web?: WebConfigStatus,
   hosts?: HostsStatus,
+  probes?: ReadonlyMap<string, { success: number; failure: number }>,
 ): MetricFamily[] {
   const one = (m: ModuleStatus, value: number): Sample[] => [{ labels: { module: m.name }, value }];
   const quarantined = modules.filter((m) => m.quarantined !== undefined).length;
@@ -83,6 +84,15 @@ export function selfMetrics(
       values: (hosts?.hosts ?? []).flatMap((h) =>
         h.rssBytes === undefined ? [] : [{ labels: { host: h.label }, value: h.rssBytes }]
       ),
+    },
+    {
+      name: P + "probes_total",
+      help: "probe() calls of each probe module (GET /probe), by result: success or failure.",
+      type: "counter",
+      values: [...probes ?? []].flatMap(([module, counts]) => [
+        { labels: { module, result: "success" }, value: counts.success },
+        { labels: { module, result: "failure" }, value: counts.failure },
+      ]),
     },
     perModule(
       "module_up",

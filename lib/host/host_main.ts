@@ -9,7 +9,7 @@
  */
 
 import nodeProcess from "node:process";
-import { Counter, Gauge, Histogram, register, Summary } from "prom-client";
+import { Counter, Gauge, Histogram, register, Registry, Summary } from "prom-client";
 import { errorChain } from "../modules/describe_error.ts";
 import { installExitGuard } from "../modules/exit_guard.ts";
 import { type Page, pageOf, sampleCount } from "../modules/family_pages.ts";
@@ -17,11 +17,15 @@ import { InProcessHost, InProcessModule } from "../modules/in_process_host.ts";
 import { ModuleLoadError, type ModuleLog } from "../modules/module_host.ts";
 import { MetricOwnership, type PromRegistry } from "../modules/ownership.ts";
 import type { MetricFamily } from "../exposition/format.ts";
+import { probeShape } from "../modules/probe_exports.ts";
+import { within } from "../long_timer.ts";
 import {
   encodeFrame,
   FrameDecoder,
   type FromHost,
   MAX_FRAME_BYTES,
+  PROBE_LOG_LINES,
+  type ProbeLogLine,
   type SerializedError,
   type ToHost,
 } from "../host_protocol.ts";
@@ -232,8 +236,12 @@ export async function runHost(args: HostArgs): Promise<never> {
       ]),
     ) as unknown as ModuleLog;
 
-  const snapshot = async (id: number, module: InProcessModule): Promise<{ samples: number; page: Page }> => {
-    const families = await module.families();
+  const snapshot = async (
+    id: number,
+    module: InProcessModule,
+    read: () => Promise<MetricFamily[]> = () => module.families(),
+  ): Promise<{ samples: number; page: Page }> => {
+    const families = await read();
     const page = pageOf(families);
     if (page.next) {
       unpaged.set(id, families);
@@ -248,10 +256,70 @@ export async function runHost(args: HostArgs): Promise<never> {
     return module;
   };
 
+  /**
+   * probe(target, ctx) with a registry of the call's own (issue 20). What it registered is
+   * handed back even when it throws: blackbox serves a failed probe's metrics too.
+   */
+  const probe = async (message: Extract<ToHost, { type: "probe" }>): Promise<void> => {
+    const controller = new AbortController();
+    running.set(message.id, controller);
+    const registry = new Registry();
+    const logs: ProbeLogLine[] = [];
+    let dropped = 0;
+    let error: SerializedError | undefined;
+    let module: InProcessModule | undefined;
+    const timer = setTimeout(
+      () => controller.abort(new DOMException("probe() timed out", "TimeoutError")),
+      message.timeoutMs,
+    );
+    try {
+      module = find(message.key);
+      const base = logOf(module.name);
+      const log = Object.fromEntries(
+        (["debug", "info", "warn", "error"] as const).map((level) => [
+          level,
+          (msg: unknown, fields?: unknown) => {
+            if (logs.length < PROBE_LOG_LINES) {
+              logs.push({ level, msg: String(msg), fields: plainFields(fields) });
+            } else dropped++;
+            base[level](msg as string, fields as Record<string, unknown>);
+          },
+        ]),
+      ) as unknown as ModuleLog;
+      const ctx = { registry, params: message.params, signal: controller.signal, log, module: module.name };
+      await within(
+        Promise.resolve(module.probe(message.target, ctx, message.timeoutMs)),
+        message.timeoutMs,
+        () => new Error("probe() timed out"),
+      );
+    } catch (err) {
+      error = serialize(err);
+    } finally {
+      clearTimeout(timer);
+      running.delete(message.id);
+    }
+    if (dropped > 0) logs.push({ level: "warn", msg: `${dropped} more lines left out` });
+    try {
+      const families = module
+        ? await snapshot(
+          message.id,
+          module,
+          () =>
+            module!.ownership.runAs(module!.owner, () => registry.getMetricsAsJSON()) as unknown as Promise<
+              MetricFamily[]
+            >,
+        )
+        : {};
+      send({ type: "probed", id: message.id, error, logs, ...families });
+    } catch (err) {
+      send({ type: "probed", id: message.id, error: error ?? serialize(err), logs });
+    }
+  };
+
   const handle = async (message: ToHost): Promise<void> => {
     if (
       message.type === "load" || message.type === "run" || message.type === "collect" ||
-      message.type === "dispose"
+      message.type === "dispose" || message.type === "probe" || message.type === "validate"
     ) {
       send({ type: "started", id: message.id });
     }
@@ -275,6 +343,7 @@ export async function runHost(args: HostArgs): Promise<never> {
               timeout: safeJson(exports.timeout),
               maxAge: safeJson(exports.maxAge),
               sandbox: exports.sandbox === undefined ? null : safeJson(exports.sandbox),
+              ...probeShape(exports),
             },
             metrics: [...module.owner.metrics].map(([name, metric]) => ({ name, type: typeOf(metric) })),
           });
@@ -299,6 +368,17 @@ export async function runHost(args: HostArgs): Promise<never> {
         }
         return;
       }
+      case "probe":
+        await probe(message);
+        return;
+      case "validate":
+        try {
+          const accepted = await find(message.key).validateTarget(message.target, message.timeoutMs);
+          send({ type: "validated", id: message.id, accepted });
+        } catch (err) {
+          send({ type: "validated", id: message.id, error: serialize(err) });
+        }
+        return;
       case "abort":
         running.get(message.run)?.abort(new DOMException("process() timed out", "TimeoutError"));
         return;

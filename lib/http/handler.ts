@@ -17,6 +17,8 @@ export interface HandlerDeps {
   landingPage(refreshSeconds?: number): string;
   /** The first load of the metrics dir is done. */
   ready(): boolean;
+  /** `GET /probe?module=<name>&target=<target>` (issue 20): a probe module's answer. */
+  probe?(request: Request): Promise<Response>;
   /** Rescans and reloads every module (a burst shares reloads); present only with --web.enable-lifecycle. */
   reload?(): Promise<void>;
   /** Runs one module now (POST /-/run?module=); present only with --web.enable-lifecycle. */
@@ -125,6 +127,7 @@ export function createHandler(deps: HandlerDeps): Handler {
         headers: { "content-type": "text/html; charset=utf-8" },
       });
     }),
+    ...deps.probe ? { "/probe": get(deps.probe) } : {},
     "/-/healthy": get(() => text(200, "Healthy.\n")),
     "/-/ready": get(() =>
       deps.ready() ? text(200, "Ready.\n") : text(503, "Not ready: the metrics dir is still loading.\n")

@@ -8,6 +8,7 @@ import type { IgnoredFile } from "../modules/scan.ts";
 import { redactSecrets } from "../redact.ts";
 import type { ModuleStatus } from "../status.ts";
 import type { RunRecord } from "../run_history.ts";
+import type { RecentProbe } from "../prober.ts";
 import { MAX_ABANDONED, STUCK_HINT } from "../schedule/scheduler.ts";
 
 export interface LandingOptions {
@@ -21,6 +22,8 @@ export interface LandingOptions {
   now?: number;
   /** Files in the metrics dir that are not modules, with the reason. Default: none. */
   ignoredFiles?: IgnoredFile[];
+  /** The last probes of probe modules (issue 20), newest first. Default: none. */
+  probes?: RecentProbe[];
   /** The page reloads itself this often (`/?refresh=10`). Default: never. */
   refreshSeconds?: number;
   /** A module's last runs, newest first, shown folded in its detail row. Default: none. */
@@ -89,6 +92,7 @@ function stateOf(m: ModuleStatus): State {
   if (m.expired) return "expired";
   // A changed file loaded but has not succeeded yet: what is served is the previous version's.
   if (m.servingPrevious && !m.up) return "previous";
+  if (m.probeOnly) return m.up ? "up" : "down";
   if (m.lastRunAt === undefined) return "pending";
   return m.up ? "up" : "down";
 }
@@ -247,7 +251,7 @@ function row(m: ModuleStatus, state: State, now: number, runs: readonly RunRecor
     LABEL[state],
     lastRun(m, now),
     m.lastDurationSeconds === undefined ? NONE : seconds(m.lastDurationSeconds),
-    interval(m.intervalMs),
+    m.probeOnly ? "probes only" : interval(m.intervalMs),
     m.timeoutMs === undefined ? NONE : escapeHtml(formatDuration(m.timeoutMs)),
     metrics(m.metricNames),
     counts(m, now),
@@ -265,6 +269,24 @@ function ignoredSection(files: IgnoredFile[]): string {
     "\n",
   );
   return `<section class="ignored">\n<h2>Ignored files</h2>\n<ul>\n${items}\n</ul>\n</section>\n`;
+}
+
+/** The "Recent probes" section, or "" when no probe ran. Targets and errors with credentials masked. */
+function probesSection(probes: RecentProbe[], now: number): string {
+  if (probes.length === 0) return "";
+  const rows = probes.map((p) =>
+    `<tr class="${p.success ? "up" : "failed"}"><td>${breakable(p.module)}</td>` +
+    `<td><code>${escapeHtml(redactSecrets(p.target))}</code></td>` +
+    `<td>${p.success ? "success" : "failure"}</td><td>${seconds(p.durationSeconds)}</td>` +
+    `<td>${time(p.at, now)}</td><td>${
+      p.error === undefined ? "" : escapeHtml(redactSecrets(p.error))
+    }</td></tr>\n`
+  ).join("");
+  return `<section class="probes">\n<h2>Recent probes</h2>\n<table>\n<thead><tr>` +
+    ["Module", "Target", "Result", "Duration", "When", "Error"].map((c) => `<th scope="col">${c}</th>`).join(
+      "",
+    ) +
+    `</tr></thead>\n<tbody>\n${rows}</tbody>\n</table>\n</section>\n`;
 }
 
 function summary(total: number, byState: Record<State, number>): string {
@@ -361,7 +383,7 @@ pre code{display:block;margin-top:.25rem;padding:0;background:none;color:var(--m
 pre.log{background:var(--code-bg);border-color:var(--line);margin-top:.2rem}
 tbody td.empty{padding:1.5rem .8rem;color:var(--muted);font-weight:400}
 footer{padding:0 1.5rem 1.5rem;color:var(--muted);font-size:.8rem}
-.ignored h2{font-size:1rem;margin:1.5rem 0 .4rem}.ignored ul{margin:0;padding-left:1.2rem;font-size:.9rem}
+.ignored h2,.probes h2{font-size:1rem;margin:1.5rem 0 .4rem}.ignored ul{margin:0;padding-left:1.2rem;font-size:.9rem}
 @media (max-width:60rem){
 header,main,footer{padding-left:.75rem;padding-right:.75rem}
 nav{margin-left:0}
@@ -441,7 +463,7 @@ export function landingPage(modules: ModuleStatus[], options: LandingOptions): s
 <tbody>
 ${rows || empty}</tbody>
 </table>
-${ignoredSection(options.ignoredFiles ?? [])}</main>
+${probesSection(options.probes ?? [], now)}${ignoredSection(options.ignoredFiles ?? [])}</main>
 <footer>Rendered <time datetime="${iso}">${iso}</time>. Modules run every ${
     options.defaultIntervalMs === 0 ? "scrape" : escapeHtml(formatDuration(options.defaultIntervalMs))
   } unless they export <code>interval</code>.</footer>

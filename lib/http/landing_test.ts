@@ -465,3 +465,52 @@ Deno.test("landingPage folds a module's last runs with their log lines into its 
       `<strong>success</strong> after 10 ms</p><p class="none">no log lines</p></li></ol></details></td></tr>`,
   );
 });
+
+Deno.test("landingPage lists recent probes with target, result, duration and error, credentials masked", () => {
+  const now = Date.parse("2026-01-01T00:00:10Z");
+  const html = landingPage([status("api")], {
+    ...OPTIONS,
+    now,
+    probes: [
+      {
+        module: "api",
+        target: "http://user:secret@a.internal/",
+        success: false,
+        durationSeconds: 1.5,
+        error: "<down>",
+        at: now - 2000,
+      },
+      { module: "api", target: "http://b.internal/", success: true, durationSeconds: 0.02, at: now - 5000 },
+    ],
+  });
+  assert.ok(
+    html.includes(
+      '<section class="probes">\n<h2>Recent probes</h2>\n<table>\n<thead><tr><th scope="col">Module</th>' +
+        '<th scope="col">Target</th><th scope="col">Result</th><th scope="col">Duration</th>' +
+        '<th scope="col">When</th><th scope="col">Error</th></tr></thead>\n<tbody>\n' +
+        '<tr class="failed"><td>api</td><td><code>http://user:***@a.internal/</code></td><td>failure</td>' +
+        '<td>1.50 s</td><td><time datetime="2026-01-01T00:00:08.000Z" title="2026-01-01T00:00:08.000Z">2 s ago</time></td>' +
+        "<td>&#60;down&#62;</td></tr>\n" +
+        '<tr class="up"><td>api</td><td><code>http://b.internal/</code></td><td>success</td><td>20 ms</td>' +
+        '<td><time datetime="2026-01-01T00:00:05.000Z" title="2026-01-01T00:00:05.000Z">5 s ago</time></td>' +
+        "<td></td></tr>\n</tbody>\n</table>\n</section>\n</main>",
+    ),
+    html,
+  );
+  assert.equal(landingPage([status("api")], OPTIONS).includes("Recent probes"), false);
+});
+
+Deno.test("landingPage shows a probe-only module up, never run, with no interval but probes only", () => {
+  const html = landingPage(
+    [status("prober", {
+      probeOnly: true,
+      lastRunAt: undefined,
+      lastSuccessAt: undefined,
+      lastDurationSeconds: undefined,
+    })],
+    OPTIONS,
+  );
+  const row = rowOf(html, "prober");
+  assert.ok(row.startsWith('<tr class="up"><td>prober</td><td>'), row);
+  assert.ok(row.includes("<td>probes only</td>"), row);
+});

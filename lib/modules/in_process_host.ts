@@ -8,6 +8,7 @@ import type { MetricFamily } from "../exposition/format.ts";
 import { describeError } from "./describe_error.ts";
 import { GuardedCaller } from "./guarded_call.ts";
 import { type LoadedModule, type ModuleHost, ModuleLoadError, type ProcessContext } from "./module_host.ts";
+import type { ProbeContext } from "../module_api.ts";
 import { MetricOwner, type MetricOwnership } from "./ownership.ts";
 import { checkRegularFile } from "./read_regular_file.ts";
 
@@ -42,6 +43,26 @@ export class InProcessModule implements LoadedModule {
     // is taken in the microtasks that follow it.
     // A run that timed out while it waited is not started at all.
     return reads.then(macrotask, macrotask).then(() => ctx.signal.aborted ? undefined : call());
+  }
+
+  /**
+   * Starts probe(target, ctx) as the module's owner (issue 20); like invoke(), a synchronous
+   * part past `timeoutMs` throws a timeout error. The metrics go to `ctx.registry`.
+   */
+  probe(target: string, ctx: ProbeContext, timeoutMs: number): unknown {
+    const probe = this.exports.probe as (target: string, ctx: unknown) => unknown;
+    return this.ownership.runAs(
+      this.owner,
+      () => this.caller.call((arg) => probe(target, arg), ctx, timeoutMs),
+    );
+  }
+
+  /** validateTarget(target), synchronous part bounded by `timeoutMs`; true only for a literal true. */
+  async validateTarget(target: string, timeoutMs: number): Promise<boolean> {
+    const validate = this.exports.validateTarget as (target: unknown) => unknown;
+    const answer = this.ownership.runAs(this.owner, () => this.caller.call(validate, target, timeoutMs));
+    return await within(Promise.resolve(answer), timeoutMs, () => new Error("validateTarget() timed out")) ===
+      true;
   }
 
   metricNames(): string[] {

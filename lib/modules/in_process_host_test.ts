@@ -123,7 +123,10 @@ Deno.test("InProcessHost refuses a metric name another module owns, naming that 
 Deno.test("InProcessHost validates the exports", async () => {
   await withHost(async ({ host, write }) => {
     const cases: [string, string][] = [
-      ["export const x = 1;", "it exports no process() function"],
+      [
+        "export const x = 1;",
+        "it exports no process() function: add export function process(ctx) to collect metrics, or export function probe(target, ctx) to answer /probe",
+      ],
       ["export const process = 3;", `its "process" export is a number, not a function`],
       [
         "export function process() {}\nexport const interval = 30;",
@@ -144,6 +147,61 @@ Deno.test("InProcessHost validates the exports", async () => {
     ];
     for (const [i, [source, reason]] of cases.entries()) {
       const err = await host.load(`v${i}`, await write(`v${i}.ts`, source)).catch((e) => e);
+      assert.equal(err?.reason, reason, source);
+    }
+    const ok = await host.load(
+      "probe_only",
+      await write("probe_only.ts", "export function probe() {}\nexport const targets = ['a'];"),
+    );
+    assert.equal(ok.name, "probe_only");
+  });
+});
+
+Deno.test("InProcessHost validates a probe module's exports, naming what to add", async () => {
+  await withHost(async ({ host, write }) => {
+    const probe = "export function probe() {}\n";
+    const cases: [string, string][] = [
+      [
+        probe,
+        "it exports probe() but says no targets it accepts: add export const targets (a RegExp the whole " +
+        "target must match, or a list of exact targets) or export function validateTarget(target): boolean",
+      ],
+      [
+        `${probe}export const targets = "a";`,
+        `its "targets" export must be a RegExp or a list of strings, not "a"`,
+      ],
+      [`${probe}export const targets = [];`, `its "targets" list is empty: no target could be probed`],
+      [
+        `${probe}export const validateTarget = true;`,
+        `its "validateTarget" export is a boolean, not a function`,
+      ],
+      [
+        `${probe}export const targets = ["a"];\nexport const params = ["expect", "target"];`,
+        `its "params" export declares "target", which is the exporter's own parameter`,
+      ],
+      [
+        `${probe}export const targets = ["a"];\nexport const params = "expect";`,
+        `its "params" export must be a list of parameter names, not "expect"`,
+      ],
+      [
+        `${probe}export const targets = ["a"];\nexport const concurrency = 0;`,
+        `its "concurrency" export must be a whole number from 1 to 10000, not 0`,
+      ],
+      [
+        `${probe}export const targets = ["a"];\nexport const cache = "0";`,
+        `its "cache" export must be greater than 0 (leave it out for no cache)`,
+      ],
+      [
+        `${probe}export const targets = ["a"];\nexport const cache = 30;`,
+        `its "cache" export must be a duration string like "30s", not 30`,
+      ],
+      [
+        "export function process() {}\nexport const targets = /x/;",
+        `it exports "targets" but no probe(target, ctx) function`,
+      ],
+    ];
+    for (const [i, [source, reason]] of cases.entries()) {
+      const err = await host.load(`p${i}`, await write(`p${i}.ts`, source)).catch((e) => e);
       assert.equal(err?.reason, reason, source);
     }
     const ok = await host.load(

@@ -1,9 +1,10 @@
 /** A module's exports as the exporter reads them (a host sends them, lib/host_protocol.ts), and their checks. */
 
 import { parseDuration } from "../duration.ts";
+import { type ProbeSettings, type ProbeShape, probeShape, validateProbeExports } from "./probe_exports.ts";
 
 /** What the exporter needs of a module's exports: the kinds of its functions, the values of its settings. */
-export interface ExportShape {
+export interface ExportShape extends ProbeShape {
   /** `typeof` the export. */
   process: string;
   dispose: string;
@@ -19,19 +20,26 @@ export function exportShape(exports: Record<string, unknown>): ExportShape {
     interval: exports.interval,
     timeout: exports.timeout,
     maxAge: exports.maxAge,
+    ...probeShape(exports),
   };
 }
 
-/** The module's own interval, timeout and maxAge; throws a message naming the bad export. */
+const NO_FUNCTION = "it exports no process() function: add export function process(ctx) to collect " +
+  "metrics, or export function probe(target, ctx) to answer /probe";
+
+/**
+ * The module's own interval, timeout and maxAge, and its probe settings if it exports probe();
+ * throws a message naming the bad export.
+ */
 export function validateExports(
   shape: ExportShape,
-): { intervalMs?: number; timeoutMs?: number; maxAgeMs?: number } {
-  if (shape.process !== "function") {
-    throw new Error(
-      shape.process === "undefined"
-        ? "it exports no process() function"
-        : `its "process" export is a ${shape.process}, not a function`,
-    );
+): { intervalMs?: number; timeoutMs?: number; maxAgeMs?: number; probe?: ProbeSettings } {
+  const probe = validateProbeExports(shape);
+  if (shape.process === "undefined" && probe === undefined) {
+    throw new Error(NO_FUNCTION);
+  }
+  if (shape.process !== "function" && shape.process !== "undefined") {
+    throw new Error(`its "process" export is a ${shape.process}, not a function`);
   }
   if (shape.dispose !== "undefined" && shape.dispose !== "function") {
     throw new Error(`its "dispose" export is a ${shape.dispose}, not a function`);
@@ -40,6 +48,7 @@ export function validateExports(
     intervalMs: durationExport(shape.interval, "interval"),
     timeoutMs: durationExport(shape.timeout, "timeout"),
     maxAgeMs: durationExport(shape.maxAge, "maxAge"),
+    probe,
   };
 }
 

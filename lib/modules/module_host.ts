@@ -26,6 +26,8 @@ export interface LoadedModule {
    * module: its Worker imports them afresh; in-process, an import is cached for good).
    */
   readonly helpers?: readonly string[];
+  /** It exports probe() and no process() (issue 20): it is not scheduled, only probed. */
+  readonly probeOnly?: boolean;
   /** Why no run of this version can start any more (a sandboxed module whose Worker ran away), if so. */
   readonly quarantined?: string;
   /**

@@ -6,7 +6,8 @@
  */
 
 import { type MetricFamily, validateFamilyHeader } from "../exposition/format.ts";
-import type { FromHost, SerializedError } from "../host_protocol.ts";
+import { type FromHost, PROBE_LOG_LINES, type ProbeLogLine, type SerializedError } from "../host_protocol.ts";
+import type { ProbeSettings } from "../modules/probe_exports.ts";
 import type { LoadedModule, ProcessContext } from "../modules/module_host.ts";
 import { MetricOwner, type PromMetric } from "../modules/ownership.ts";
 import { FamilyAssembler } from "../modules/family_pages.ts";
@@ -84,6 +85,35 @@ function cleanPermissionMessage(text: string): string {
 
 type Reply<T extends FromHost["type"]> = Extract<FromHost, { type: T }>;
 
+/**
+ * How long a probe whose signal aborted may still take to answer: its host aborts it and
+ * replies with what it registered and logged, which `debug=true` shows.
+ */
+export const PROBE_ABORT_GRACE_MS = 250;
+
+/** What one probe() call in a host came to (issue 20). */
+export interface ProbeOutcome {
+  /** What it registered on ctx.registry, even when it failed. */
+  families: MetricFamily[];
+  /** What it logged through ctx.log. */
+  logs: ProbeLogLine[];
+  /** Why it failed, if it did. */
+  error?: Error;
+}
+
+/** A host's log lines of a probe, checked: only strings and plain fields pass. */
+function probeLogs(value: unknown): ProbeLogLine[] {
+  if (!Array.isArray(value)) return [];
+  return value.slice(0, PROBE_LOG_LINES + 1).flatMap((line) => {
+    const { level, msg, fields } = (line ?? {}) as Partial<ProbeLogLine>;
+    if (typeof level !== "string" || typeof msg !== "string") return [];
+    const plain = typeof fields === "object" && fields !== null && !Array.isArray(fields)
+      ? fields
+      : undefined;
+    return [{ level, msg, fields: plain }];
+  });
+}
+
 /** A placeholder in the server's registry for a metric that lives in a host: it holds the name. */
 export function placeholder(name: string, type: string): PromMetric & { type: string } {
   return { name, type, get: () => ({ name, help: "", type, values: [] }) };
@@ -108,6 +138,10 @@ export class HostedModule implements LoadedModule {
   startedThreads = false;
   /** The module's own `maxAge` export, if any. */
   maxAgeMs: number | undefined;
+  /** Its probe exports, when it exports probe() (issue 20). */
+  probeSettings: ProbeSettings | undefined;
+  /** It exports no process(): nothing to schedule. */
+  probeOnly = false;
 
   constructor(
     readonly supervisor: HostedModuleSupervisor,
@@ -176,6 +210,70 @@ export class HostedModule implements LoadedModule {
     this.#families = families;
     this.#dynamic = reply.dynamic === true;
     this.supervisor.succeeded(this);
+  }
+
+  /**
+   * Calls probe(target, ctx) in the version's host (issue 20) with `params`, the declared
+   * ones. When `signal` aborts, the host is told to abort the call and has PROBE_ABORT_GRACE_MS
+   * to answer, with the signal's reason as the error; past that, or when the call could not
+   * start, it rejects. A probe that throws resolves, with its error.
+   */
+  async probe(
+    target: string,
+    params: Record<string, string>,
+    timeoutMs: number,
+    signal: AbortSignal,
+  ): Promise<ProbeOutcome> {
+    if (this.quarantined) throw new Error(this.quarantined);
+    const host = await this.#imported();
+    if (signal.aborted) throw signal.reason;
+    const id = host.nextId();
+    const aborted = Promise.withResolvers<never>();
+    let grace: ReturnType<typeof setTimeout> | undefined;
+    const onAbort = () => {
+      if (host.alive) host.send({ type: "abort", id: host.nextId(), run: id });
+      grace = setTimeout(() => aborted.reject(signal.reason), PROBE_ABORT_GRACE_MS);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    const call = async (): Promise<ProbeOutcome> => {
+      const reply = await host.request(
+        { type: "probe", id, key: this.key, target, params, timeoutMs },
+        "probed",
+        { timeoutMs, suspect: this.name },
+      );
+      const families = reply.page === undefined
+        ? []
+        : await this.#paged(host, id, reply.samples, reply.page, timeoutMs);
+      return {
+        families,
+        logs: probeLogs(reply.logs),
+        // Aborted, the module's error is the abort's: the server's reason says which timeout.
+        error: signal.aborted
+          ? signal.reason
+          : reply.error
+          ? deserializeError(reply.error, this.placement)
+          : undefined,
+      };
+    };
+    try {
+      return await Promise.race([call(), aborted.promise]);
+    } finally {
+      clearTimeout(grace);
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** validateTarget(target) in the version's host: true only when it said so. */
+  async validateTarget(target: string, timeoutMs: number): Promise<boolean> {
+    if (this.quarantined) throw new Error(this.quarantined);
+    const host = await this.#imported();
+    const reply = await host.request(
+      { type: "validate", id: host.nextId(), key: this.key, target, timeoutMs },
+      "validated",
+      { timeoutMs, suspect: this.name },
+    );
+    if (reply.error) throw deserializeError(reply.error, this.placement);
+    return reply.accepted === true;
   }
 
   metricNames(): string[] {

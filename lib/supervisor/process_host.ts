@@ -336,6 +336,8 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
         host,
       );
       module.maxAgeMs = settings.maxAgeMs;
+      module.probeSettings = settings.probe;
+      module.probeOnly = reply.exports.process === "undefined";
       module.syncPlaceholders(reply.metrics);
       slot.modules.add(module);
       if (before) host.reloads++;

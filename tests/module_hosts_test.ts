@@ -8,7 +8,6 @@ import assert from "node:assert/strict";
 import {
   descendants,
   type Exporter,
-  procStats,
   scrape,
   startExporter,
   tempMetricsDir,
@@ -210,27 +209,29 @@ export async function process() { await Promise.resolve(); for (;;) {} }
   try {
     await e.waitForLog((r) => r.msg === "metrics dir loaded; ready", 20_000);
     await waitAbove(e.url, "ticking_runs", 1);
-    const hosts = await descendants(e.process.pid);
-    assert.ok(hosts.length >= 3, `hosts: ${hosts.length}`);
+    assert.ok((await descendants(e.process.pid)).length >= 1, "no module host is running");
     const start = performance.now();
     const code = await e.stop("SIGTERM");
     const took = performance.now() - start;
     assert.ok(took < 5000, `stopping took ${Math.round(took)} ms`);
     assert.ok(code === 0 || code === 3, `exit code ${code}`);
-    // SIGKILLed as the exporter exits: give the kernel a moment to reap them (a zombie is gone).
-    let left: number[] = [];
+    // Every host of this exporter names a file of its dir (--modules.sandbox). SIGKILLed as the
+    // exporter exits, they are given a moment to be reaped.
+    let left: string[] = [];
     await waitFor(async () => {
-      left = [...(await procStats(hosts))].filter(([, fields]) => !["Z", "X"].includes(fields[0])).map((
-        [pid],
-      ) => pid);
+      const { stdout } = await new Deno.Command("ps", { args: ["-eo", "stat=,args="], stdout: "piped" })
+        .output();
+      left = new TextDecoder().decode(stdout).split("\n")
+        .filter((line) => line.includes(dir) && !/^\s*Z/.test(line));
       return left.length === 0;
-    }, { timeoutMs: 3000, message: () => `module hosts left running: ${left.join(" ")}` });
-    const shutdownAt = e.logs.findIndex((r) => r.msg === "shutting down");
-    assert.equal(
-      e.logs.slice(shutdownAt).some((r) => r.msg === "module run" || r.msg === "module run failed"),
-      false,
-      "a run started after SIGTERM",
+    }, { timeoutMs: 3000, message: () => `module hosts left running:\n${left.join("\n")}` });
+    // Runs in flight at SIGTERM may still report; none may start after it.
+    const shutdownAt = e.logs.find((r) => r.msg === "shutting down")!;
+    const late = e.logs.filter((r) =>
+      (r.msg === "module run" || r.msg === "module run failed") &&
+      Date.parse(String(r.ts)) - Number(r.duration_seconds) * 1000 > Date.parse(String(shutdownAt.ts)) + 5
     );
+    assert.deepEqual(late, [], "a run started after SIGTERM");
   } finally {
     await e.stop("SIGKILL");
     await Deno.remove(dir, { recursive: true });

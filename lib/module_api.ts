@@ -45,8 +45,9 @@ export interface ProbeContext {
 }
 
 /**
- * `export const sandbox`: runs the module in its own Worker with exactly these Deno permissions
- * (each a list, as `--allow-net=...` takes; omitted means none), within the exporter's own. It is
+ * `export const sandbox`: runs the module in a host process of its own with exactly these Deno permissions
+ * (each a list, as `--allow-net=...` takes, and `$NAME` for a setting; omitted means none), within
+ * the modules' ceiling (`--modules.allow-*`). It is
  * read from the source before any of the module's code runs, so write it as a literal.
  */
 export interface Sandbox {
@@ -56,7 +57,7 @@ export interface Sandbox {
   run?: string[];
   write?: string[];
   sys?: string[];
-  /** The Worker's memory budget: bytes, or a size like "256MB" or "1GiB" (at least 16MiB). */
+  /** The host's heap budget: bytes, or a size like "256MB" or "1GiB" (at least 16MiB). */
   memory?: string | number;
 }
 

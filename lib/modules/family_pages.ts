@@ -8,7 +8,7 @@
  * the loop 35-95 ms). Asked for one at a time, a page is at most PAGE_SAMPLES samples to
  * deserialize, and the event loop serves requests and timers while the next one comes.
  *
- * The Worker is the module's: everything in a page is checked here, and a page that is not one
+ * The host runs the module's code: everything in a page is checked here, and a page that is not one
  * fails the run, as a bad result does.
  */
 
@@ -34,7 +34,7 @@ export interface Page {
 /**
  * The page of `families` that starts at `from`, with at most `size` samples; a family without
  * samples counts as one, so that every page moves on. A family without a list of values goes
- * as it is, whole: the exposition leaves it out and says why, as it does in-process. Worker side.
+ * as it is, whole: the exposition leaves it out and says why, as it does in-process. Host side.
  */
 export function pageOf(
   families: readonly MetricFamily[],
@@ -97,7 +97,7 @@ export function sampleCount(families: readonly MetricFamily[]): number {
 const isIndex = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
 
 /**
- * Families put back together from the pages a Worker hands back, within `maxSamples`. Exporter
+ * Families put back together from the pages a host hands back, within `maxSamples`. Exporter
  * side: each page is checked before it is taken.
  */
 export class FamilyAssembler {
@@ -105,10 +105,10 @@ export class FamilyAssembler {
   readonly #maxSamples: number;
   #samples = 0;
 
-  /** `declared`: the samples the Worker says its pages hold; over `maxSamples`, it throws at once. */
+  /** `declared`: the samples the host says its pages hold; over `maxSamples`, it throws at once. */
   constructor(declared: unknown, maxSamples: number) {
     this.#maxSamples = maxSamples;
-    if (!isIndex(declared)) throw new Error("its Worker handed back families without a sample count");
+    if (!isIndex(declared)) throw new Error("its host handed back families without a sample count");
     if (declared > maxSamples) {
       throw new Error(
         `its run handed back ${declared} samples, over the bound of ${maxSamples} for a module in its host`,
@@ -119,18 +119,18 @@ export class FamilyAssembler {
   /** Takes `page`; returns where the next one starts, or undefined when this was the last. */
   add(page: unknown): Cursor | undefined {
     const { parts, next } = (typeof page === "object" && page !== null ? page : {}) as Partial<Page>;
-    if (!Array.isArray(parts)) throw new Error("its Worker handed back a page of families that is not one");
+    if (!Array.isArray(parts)) throw new Error("its host handed back a page of families that is not one");
     const before = this.#samples + this.#families.length;
     for (const part of parts) {
       if (typeof part !== "object" || part === null || !("family" in part)) {
-        throw new Error("its Worker handed back a page of families that is not one");
+        throw new Error("its host handed back a page of families that is not one");
       }
       const { at, family } = part as Page["parts"][0];
       const values = (family as { values?: unknown } | null)?.values;
       if (!Array.isArray(values)) {
         // Whole, as it came: the exposition leaves it out, naming why.
         if (at !== this.#families.length) {
-          throw new Error("its Worker handed back the parts of its families out of order");
+          throw new Error("its host handed back the parts of its families out of order");
         }
         this.#push(family);
         continue;
@@ -147,16 +147,16 @@ export class FamilyAssembler {
       } else if (at === last + 1) {
         this.#push({ ...family, values: values.map(decodeValue) });
       } else {
-        throw new Error("its Worker handed back the parts of its families out of order");
+        throw new Error("its host handed back the parts of its families out of order");
       }
     }
     if (next === undefined) return undefined;
     if (typeof next !== "object" || next === null || !isIndex(next.family) || !isIndex(next.sample)) {
-      throw new Error("its Worker handed back a page that does not say where the next one starts");
+      throw new Error("its host handed back a page that does not say where the next one starts");
     }
-    // Every page but the last brings a sample or a family: a Worker cannot keep the exporter asking.
+    // Every page but the last brings a sample or a family: a host cannot keep the server asking.
     if (this.#samples + this.#families.length === before) {
-      throw new Error("its Worker handed back an empty page that is not the last");
+      throw new Error("its host handed back an empty page that is not the last");
     }
     return { family: next.family, sample: next.sample };
   }

@@ -1,6 +1,6 @@
 /**
  * The local files a module imports, transitively: its helpers. A sandboxed module is reloaded
- * when one of them changes (its Worker imports them afresh). Read from the source text, as
+ * when one of them changes (in a fresh host process, which imports them afresh). Read from the source text, as
  * the sandbox declaration is: static `import`/`export ... from` and `import("...")` with a
  * literal relative or file: specifier; a specifier computed at run time is not followed.
  */
@@ -37,7 +37,7 @@ export function localSpecifiers(source: string, file: string): string[] {
  * Every local file `file` imports, directly or through another, without `file` itself; sorted.
  * Throws, naming the helper, when one is not a regular file within the size bound: Deno's
  * import would read a symlink to /dev/zero until memory runs out, and block on a FIFO for
- * good, in-process or in a Worker alike (issue 8 item 1, for helpers). A missing or unreadable
+ * good (issue 8 item 1, for helpers). A missing or unreadable
  * helper is left to the import, which reports it.
  */
 export async function localImports(file: string, source: string): Promise<string[]> {

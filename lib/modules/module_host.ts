@@ -1,4 +1,4 @@
-/** The seam between the exporter and the way module code is run (in-process now, Workers later). */
+/** The seam between the exporter and the way module code is run: in a module host process (lib/supervisor/), or, inside a host, in its isolate (in_process_host.ts). */
 
 import type { MetricFamily } from "../exposition/format.ts";
 import type { ProcessContext } from "../module_api.ts";
@@ -23,12 +23,12 @@ export interface LoadedModule {
   readonly maxAgeMs?: number;
   /**
    * The local files the module imports, when a change to one must reload it (a sandboxed
-   * module: its Worker imports them afresh; in-process, an import is cached for good).
+   * module: a host imports them afresh only in a new process; an import is cached for the process's life).
    */
   readonly helpers?: readonly string[];
   /** It exports probe() and no process() (issue 20): it is not scheduled, only probed. */
   readonly probeOnly?: boolean;
-  /** Why no run of this version can start any more (a sandboxed module whose Worker ran away), if so. */
+  /** Why no run of this version can start any more (quarantined: its runs ended its host too often), if so. */
   readonly quarantined?: string;
   /**
    * Starts process(ctx). A synchronous part that runs longer than `timeoutMs` throws a
@@ -56,7 +56,7 @@ export interface ModuleHost {
   dispose(module: LoadedModule, timeoutMs: number): Promise<void>;
   /** Removes the version's metrics. */
   release(module: LoadedModule): void;
-  /** Ends what the host keeps running (Workers, timers), after every module was released. */
+  /** Ends what the host keeps running (its processes, timers), after every module was released. */
   close?(): void;
 }
 

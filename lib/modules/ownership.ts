@@ -82,7 +82,7 @@ function typeOf(metric: PromMetric): MetricType | undefined {
   if (metric instanceof Gauge) return "gauge";
   if (metric instanceof Histogram) return "histogram";
   if (metric instanceof Summary) return "summary";
-  // A placeholder for a metric that lives in a sandboxed module's Worker says its type.
+  // A placeholder in the server for a metric that lives in a module host says its type.
   const declared = (metric as { type?: unknown }).type;
   return METRIC_TYPES.includes(declared as MetricType) ? declared as MetricType : undefined;
 }

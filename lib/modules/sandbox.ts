@@ -1,7 +1,7 @@
 /**
- * A module's `export const sandbox = {...}`: the Deno permissions its Worker gets. The exporter
+ * A module's `export const sandbox = {...}`: the Deno permissions its host process gets. The exporter
  * reads the declaration from the source (declaration.ts), before any of the module's code runs,
- * so no module code ever runs with more than it declared; the Worker then checks that the
+ * so no module code ever runs with more than it declared; the supervisor then checks that the
  * module's actual export says the same. The declaration must therefore be a literal: lists of
  * strings, and `memory` as a size.
  */
@@ -9,13 +9,13 @@
 export const PERMISSION_KINDS = ["net", "read", "env", "run", "write", "sys"] as const;
 export type PermissionKind = typeof PERMISSION_KINDS[number];
 
-/** The default memory budget of a sandboxed module's Worker. */
+/** The default memory budget of a sandboxed module's host. */
 export const DEFAULT_MEMORY_BYTES = 256 * 1024 * 1024;
 
 export interface SandboxSpec {
   /** Each kind's allowed values; a kind not listed is denied. */
   permissions: Record<PermissionKind, string[]>;
-  /** The Worker's heap budget in bytes. */
+  /** The host's heap budget in bytes. */
   memoryBytes: number;
 }
 

@@ -45,10 +45,10 @@ export interface ProbeContext {
 }
 
 /**
- * `export const sandbox`: runs the module in a host process of its own with exactly these Deno permissions
- * (each a list, as `--allow-net=...` takes, and `$NAME` for a setting; omitted means none), within
- * the modules' ceiling (`--modules.allow-*`). It is
- * read from the source before any of the module's code runs, so write it as a literal.
+ * `export const sandbox`: runs the module in a host process of its own with exactly these Deno
+ * permissions (each a list, as `--allow-net=...` takes, and `$NAME` for a setting; omitted means
+ * none), within the modules' ceiling (`--modules.allow-*`). It is read from the source before any
+ * of the module's code runs, so write it as a literal.
  */
 export interface Sandbox {
   net?: string[];

@@ -184,7 +184,7 @@ Deno.test("check-module --target probes a probe module once: its metrics, or why
     );
     assert.match(
       ok.stderr,
-      /\n  log: level=info msg="probing"\nOK .*prober\.ts: probe of "ok" succeeded in [0-9.]+ms\n$/,
+      /\n {2}log: level=info msg="probing"\nOK .*prober\.ts: probe of "ok" succeeded in [0-9.]+ms\n$/,
     );
     assert.equal(ok.code, 0);
     const bad = await checkModule(`${dir}/prober.ts`, "--target=bad");

@@ -1,6 +1,6 @@
 /** A module's exports as the exporter reads them (a host sends them, lib/host_protocol.ts), and their checks. */
 
-import { parseDuration } from "../duration.ts";
+import { durationExport } from "./duration_export.ts";
 import { type ProbeSettings, type ProbeShape, probeShape, validateProbeExports } from "./probe_exports.ts";
 
 /** What the exporter needs of a module's exports: the kinds of its functions, the values of its settings. */
@@ -50,19 +50,4 @@ export function validateExports(
     maxAgeMs: durationExport(shape.maxAge, "maxAge"),
     probe,
   };
-}
-
-function durationExport(value: unknown, key: "interval" | "timeout" | "maxAge"): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== "string") {
-    throw new Error(`its "${key}" export must be a duration string like "30s", not ${JSON.stringify(value)}`);
-  }
-  let ms: number;
-  try {
-    ms = parseDuration(value);
-  } catch (err) {
-    throw new Error(`its "${key}" export is an ${(err as Error).message}`);
-  }
-  if (key === "timeout" && ms === 0) throw new Error(`its "timeout" export must be greater than 0`);
-  return ms;
 }

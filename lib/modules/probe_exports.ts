@@ -5,7 +5,7 @@
  * builds the RegExp again and checks targets itself, before any call reaches the host.
  */
 
-import { parseDuration } from "../duration.ts";
+import { durationExport } from "./duration_export.ts";
 
 /** The probe exports as they cross from a host: typeof for functions, plain data for the rest. */
 export interface ProbeShape {
@@ -143,18 +143,9 @@ function concurrencyOf(value: unknown): number {
   return value;
 }
 
+/** An exported `cache` (never undefined here). */
 function cacheOf(value: unknown): number {
-  if (typeof value !== "string") {
-    throw new Error(`its "cache" export must be a duration string like "30s", not ${JSON.stringify(value)}`);
-  }
-  let ms: number;
-  try {
-    ms = parseDuration(value);
-  } catch (err) {
-    throw new Error(`its "cache" export is an ${(err as Error).message}`);
-  }
-  if (ms === 0) throw new Error(`its "cache" export must be greater than 0 (leave it out for no cache)`);
-  return ms;
+  return durationExport(value, "cache")!;
 }
 
 /** Whether `target` passes the module's `targets` rule (validateTarget() is asked separately). */

@@ -290,7 +290,7 @@ export class Exporter {
 
   /** Kills every module host at once: shutdown passed its deadline, and none may outlive the server. */
   killHosts(): void {
-    this.#host.killAll();
+    this.#host.close();
   }
 
   /** Stops watching and running, and disposes every module, all at once. */

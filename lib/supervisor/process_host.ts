@@ -402,6 +402,7 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
     this.#forget(module);
   }
 
+  /** Kills every host at once (SIGKILL): at the end of shutdown, or past its deadline; none may outlive the server. */
   close(): void {
     for (const slot of this.#slots) slot.close();
     this.#slots.clear();
@@ -410,11 +411,6 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
   /** Lets the shared host go: its modules import afresh in a new one at their next run (a new environment, say). */
   recycleShared(): void {
     if (this.#shared.current) this.#shared.recycle(this.#options.graceMs);
-  }
-
-  /** Kills every host at once (shutdown past its deadline): none may outlive the server. */
-  killAll(): void {
-    this.close();
   }
 
   /** The hosts running now, for the status page and the self-metrics. */

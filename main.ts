@@ -4,6 +4,7 @@ import "prom-client"; // `deno compile` embeds only npm packages imported static
 import "bcryptjs"; // for lib/web_config/bcrypt_worker.ts, which `deno compile` takes in only by --include
 import "@babel/parser"; // for lib/modules/declaration.ts, so `deno compile` embeds it
 import { checkModule } from "./lib/check.ts";
+import { testModules } from "./lib/testing/test_module.ts";
 import { installExitGuard } from "./lib/modules/exit_guard.ts";
 import { Exporter } from "./lib/exporter.ts";
 import { formatDuration } from "./lib/duration.ts";
@@ -100,6 +101,15 @@ export async function main(args: string[]): Promise<number> {
       // Set by scripts/check_module.ts (the check-module task) once `deno check` passed.
       typeChecked: Deno.env.get("DYNAMIC_EXPORTER_TYPE_CHECKED") === "1",
       target: command.target,
+    });
+  }
+
+  if (command.kind === "test") {
+    return testModules(command.paths, {
+      hosts: config,
+      collectTimeoutMs: config.collectTimeoutMs,
+      sandboxAll: config.sandboxAll,
+      ...command.test,
     });
   }
 

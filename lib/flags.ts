@@ -5,6 +5,7 @@ import { parseDuration } from "./duration.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
 import { type Ceiling, ceilingValue, defaultCeiling } from "./supervisor/ceiling.ts";
 import { parseSize, PERMISSION_KINDS } from "./modules/sandbox.ts";
+import { REPORT_FORMATS, type ReportFormat } from "./testing/report.ts";
 
 export interface ListenAddress {
   /** Host to bind; "" means every interface, IPv4 and IPv6. */
@@ -47,8 +48,18 @@ export interface Config {
 export type Command =
   | { kind: "run"; config: Config }
   | { kind: "check"; file: string; config: Config; target?: string }
+  /** `test <module file | dir>...`: run modules against their fixtures (lib/testing/test_module.ts). */
+  | { kind: "test"; paths: string[]; config: Config; test: TestFlags }
   | { kind: "help"; text: string }
   | { kind: "version" };
+
+/** The flags only `test` takes. */
+export interface TestFlags {
+  record: boolean;
+  update: boolean;
+  scenario?: string;
+  format: ReportFormat;
+}
 
 /** A flag that cannot be used: main prints the message and exits 2. */
 export class FlagError extends Error {
@@ -97,6 +108,14 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
     help:
       "With check: call the module's probe() once with this target (one the module accepts), as GET /probe would.",
   },
+  record: {
+    boolean: true,
+    help:
+      'With test: run each module once against its real backend and store what it fetched, ran and read as a scenario (--scenario, default "recorded") with its golden file.',
+  },
+  update: { boolean: true, help: "With test: rewrite the golden files (runN.prom) with what is served." },
+  scenario: { help: "With test: only this scenario; with --record, the one it writes." },
+  format: { default: "text", help: "With test: the report's format: text, tap or junit." },
   "metrics.rescan-interval": {
     default: "30s",
     help:
@@ -157,6 +176,7 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
 
 const USAGE = `usage: dynamic_exporter [flags]
        dynamic_exporter check <module file> [flags]
+       dynamic_exporter test <module file | dir>... [flags]
 
 Serves Prometheus metrics computed by the TypeScript/JavaScript modules in a directory,
 loading, reloading and unloading them as the files change.`;
@@ -273,7 +293,34 @@ export function parseCommand(args: string[]): Command {
   if (target !== undefined && first !== "check") {
     throw new FlagError(`--target: only with check <module file>, which probes the module once`);
   }
+  const testOnly = ["record", "update", "scenario", "format"].filter((name) => values[name] !== undefined);
+  if (testOnly.length > 0 && first !== "test") {
+    throw new FlagError(
+      `--${testOnly[0]}: only with test <module file | dir>..., which runs modules against fixtures`,
+    );
+  }
   if (first === undefined) return { kind: "run", config };
+  if (first === "test") {
+    if (rest.length === 0) throw new FlagError(`test: expects module files or dirs of modules with fixtures`);
+    if (values.record === true && values.update === true) {
+      throw new FlagError(`--record: writes the golden file of what it records; give it without --update`);
+    }
+    const scenario = values.scenario as string | undefined;
+    if (scenario !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(scenario)) {
+      throw new FlagError(`--scenario: "${scenario}" is not a folder name (letters, digits, . _ -)`);
+    }
+    return {
+      kind: "test",
+      paths: rest,
+      config,
+      test: {
+        record: values.record === true,
+        update: values.update === true,
+        scenario,
+        format: oneOf("format", flag("format"), REPORT_FORMATS),
+      },
+    };
+  }
   if (first === "check") {
     if (rest.length !== 1) throw new FlagError(`check: expects exactly one module file, got ${rest.length}`);
     return {

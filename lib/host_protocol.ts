@@ -12,6 +12,7 @@
 
 import type { Cursor, Page } from "./modules/family_pages.ts";
 import type { ExportShape } from "./modules/module_exports.ts";
+import type { RunFixture } from "./testing/fixture.ts";
 
 /** An error as it crosses the process boundary: its cause chain is already in `message`. */
 export interface SerializedError {
@@ -50,7 +51,12 @@ export type ToHost =
     timeoutMs: number;
   }
   /** Asks validateTarget(target) (issue 20): the server validated the shape of the target before. */
-  | { type: "validate"; id: number; key: string; target: string; timeoutMs: number };
+  | { type: "validate"; id: number; key: string; target: string; timeoutMs: number }
+  /**
+   * `test-module` only (a host started with --fixtures): what follows is the run `label`,
+   * replaying `replay`; a recording host answers with what it recorded since the last one.
+   */
+  | { type: "fixture"; id: number; label: string; replay?: RunFixture };
 
 export type FromHost =
   /** The host's own heap and resident memory: Deno lets the server read nothing under /proc. */
@@ -92,6 +98,7 @@ export type FromHost =
     logs?: ProbeLogLine[];
   }
   | { type: "validated"; id: number; accepted?: boolean; error?: SerializedError }
+  | { type: "fixture-set"; id: number; recorded?: RunFixture; error?: SerializedError }
   /** A line a module logged (ctx.log or its console); `key` names the version when known. */
   | { type: "log"; key?: string; level: string; msg: string; fields?: Record<string, unknown> }
   | { type: "uncaught"; key?: string; error: SerializedError };

@@ -4,6 +4,12 @@
  * 700 times a second (issue 8). Longer delays are chained in steps below that limit.
  */
 
+/**
+ * The real clock, taken before any module code runs: a module host replaying a fixture
+ * (lib/host/fixture_shim.ts) gives modules a recorded clock, never its own timers.
+ */
+const now = Date.now;
+
 /** The longest delay one setTimeout takes. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -15,10 +21,10 @@ export interface LongTimeout {
 /** Calls `fn` after `ms` (any finite delay, negative meaning now), in steps of at most MAX_TIMER_MS. */
 export function setLongTimeout(fn: () => void, ms: number): LongTimeout {
   const handle: LongTimeout = {};
-  const due = Date.now() + Math.max(0, ms);
+  const due = now() + Math.max(0, ms);
   const arm = (delay: number) => {
     handle.id = setTimeout(() => {
-      const left = due - Date.now();
+      const left = due - now();
       if (left > 0) arm(left);
       else fn();
     }, Math.min(Math.max(0, delay), MAX_TIMER_MS));

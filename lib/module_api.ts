@@ -93,3 +93,36 @@ export interface Module {
   dispose?(): unknown;
   sandbox?: Sandbox;
 }
+
+/**
+ * One run of a scenario as `test-module` replayed it (issue 19): what a check in
+ * `_fixtures/<module>/checks.ts` receives. Write checks with `node:assert/strict`:
+ *
+ *     import assert from "node:assert/strict";
+ *     import type { Checks } from "dynamic_exporter";
+ *     export const checks: Checks = {
+ *       "recorded/1": (run) => assert.equal(run.sample("orders_queue_depth", { queue: "a" }), 3),
+ *     };
+ */
+export interface FixtureRun {
+  /** The scenario's folder name. */
+  scenario: string;
+  /** 1 for the first run. */
+  run: number;
+  /** Whether the run succeeded: what `dynamic_exporter_module_up` serves. */
+  up: boolean;
+  /** Why it failed, when it did. */
+  error?: string;
+  /** What the exporter serves for the module after the run, with its `module_up`. */
+  exposition: string;
+  /** The lines it logged in the run (ctx.log and its console), as `level: message`. */
+  logs: string[];
+  /**
+   * The value of the served series of `name` whose labels include `labels`; undefined when
+   * none is served. Throws when several are: give more labels.
+   */
+  sample(name: string, labels?: Record<string, string>): number | undefined;
+}
+
+/** `export const checks: Checks` in `_fixtures/<module>/checks.ts`: by "<scenario>/<run>", a check that throws to fail. */
+export type Checks = Record<string, (run: FixtureRun) => unknown>;

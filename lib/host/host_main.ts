@@ -19,6 +19,7 @@ import { MetricOwnership, type PromRegistry } from "../modules/ownership.ts";
 import type { MetricFamily } from "../exposition/format.ts";
 import { probeShape } from "../modules/probe_exports.ts";
 import { within } from "../long_timer.ts";
+import { type FixtureMode, FixtureShim } from "./fixture_shim.ts";
 import {
   encodeFrame,
   FrameDecoder,
@@ -38,6 +39,8 @@ export interface HostArgs {
   loadTimeoutMs: number;
   /** Permission kinds to revoke before any module loads (the compiled binary, whose permissions are baked). */
   revoke: Deno.PermissionName[];
+  /** `test-module` (issue 19): record what modules ask their backend, or replay fixtures to them. */
+  fixtures?: FixtureMode;
 }
 
 export function parseHostArgs(args: string[]): HostArgs {
@@ -46,6 +49,9 @@ export function parseHostArgs(args: string[]): HostArgs {
     name: value("name") ?? "shared",
     loadTimeoutMs: Number(value("load-timeout-ms") ?? 5000),
     revoke: (value("revoke") ?? "").split(",").filter(Boolean) as Deno.PermissionName[],
+    fixtures: ["record", "replay"].includes(value("fixtures") ?? "")
+      ? value("fixtures") as FixtureMode
+      : undefined,
   };
 }
 
@@ -187,6 +193,9 @@ export async function runHost(args: HostArgs): Promise<never> {
   // whole process group (systemd's KillMode=control-group, Ctrl-C) must not end them first.
   for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) Deno.addSignalListener(signal, () => {});
   const send = frameWriter();
+  // Before anything of a module's: its top-level code may capture fetch.
+  const fixtures = args.fixtures ? new FixtureShim(args.fixtures) : undefined;
+  fixtures?.install();
   const ownership = new MetricOwnership(register as unknown as PromRegistry);
   const modules = new Map<string, InProcessModule>();
   /** The module whose code runs now, for a console line: its name. */
@@ -377,6 +386,18 @@ export async function runHost(args: HostArgs): Promise<never> {
           send({ type: "validated", id: message.id, accepted });
         } catch (err) {
           send({ type: "validated", id: message.id, error: serialize(err) });
+        }
+        return;
+      case "fixture":
+        try {
+          if (!fixtures) throw new Error("this host was not started for test-module (--fixtures)");
+          send({
+            type: "fixture-set",
+            id: message.id,
+            recorded: fixtures.next(message.label, message.replay),
+          });
+        } catch (err) {
+          send({ type: "fixture-set", id: message.id, error: serialize(err) });
         }
         return;
       case "abort":

@@ -14,6 +14,12 @@ import { checkRegularFile } from "./read_regular_file.ts";
 
 type Exports = Record<string, unknown>;
 
+/**
+ * Taken before any module code runs: a module host replaying a fixture answers a module's
+ * file reads from it (lib/host/fixture_shim.ts), never the host's own.
+ */
+const { realPath, stat } = Deno;
+
 const macrotask = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
 export class InProcessModule implements LoadedModule {
@@ -119,10 +125,10 @@ export class InProcessHost implements ModuleHost {
     try {
       // Import by real absolute path: a compiled binary resolves relative URLs into its
       // virtual root, and a ConfigMap's symlinked files change target on every update.
-      const real = await Deno.realPath(file);
+      const real = await realPath(file);
       // Deno's import would read a FIFO or a device for ever: only a regular file within the
       // size bound is imported (the scan checked too, but the file may have changed since).
-      checkRegularFile(await Deno.stat(real));
+      checkRegularFile(await stat(real));
       url = pathToFileURL(real).href;
       return await this.#ownership.importAs(owner, async () => {
         // The old version's metrics must go first, or re-registering their names throws.

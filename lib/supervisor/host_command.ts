@@ -19,11 +19,13 @@ export interface HostCommandOptions {
   /** The heap budget; 0 leaves V8's default. */
   heapBytes: number;
   loadTimeoutMs: number;
+  /** More host arguments (lib/host/host_main.ts parseHostArgs): `--fixtures=` for test-module. */
+  extraArgs?: string[];
 }
 
 export function hostCommand(options: HostCommandOptions): HostCommand {
   const { label, permissions, heapBytes, loadTimeoutMs } = options;
-  const hostArgs = [`--name=${label}`, `--load-timeout-ms=${loadTimeoutMs}`];
+  const hostArgs = [`--name=${label}`, `--load-timeout-ms=${loadTimeoutMs}`, ...options.extraArgs ?? []];
   if (Deno.build.standalone) {
     const revoke = [...deniedKinds(permissions), "ffi"];
     return { command: Deno.execPath(), args: [HOST_COMMAND, ...hostArgs, `--revoke=${revoke.join(",")}`] };

@@ -76,6 +76,16 @@ export interface ProcessHostOptions {
   onQuarantine?(module: string, reason: string): void;
   /** A line a module logged (ctx.log, its console, an uncaught error), as it is logged: for its run history. */
   onModuleLog?(module: string, level: LogLevel, msg: string, fields: Record<string, unknown>): void;
+  /**
+   * `test-module` (lib/testing/test_module.ts): more host arguments, the permissions a host
+   * gets instead of its own (a replay holds no net), and a call on each host before any module
+   * loads in it.
+   */
+  testing?: {
+    hostArgs: string[];
+    restrict(permissions: Ceiling): Ceiling;
+    onHostStarted(process: HostProcess): Promise<void>;
+  };
 }
 
 /** What the status page and self-metrics show of a host. */
@@ -457,9 +467,10 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
         label: slot.label,
         command: hostCommand({
           label: slot.label,
-          permissions: slot.permissions,
+          permissions: this.#options.testing?.restrict(slot.permissions) ?? slot.permissions,
           heapBytes: slot.memoryBytes,
           loadTimeoutMs: this.#options.loadTimeoutMs,
+          extraArgs: this.#options.testing?.hostArgs,
         }),
         log: this.#log,
         heartbeatMs: this.#options.heartbeatMs,
@@ -469,6 +480,7 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
       process.onMessage = (message) => this.#relay(slot, message);
       slot.adopt(process);
       await process.ready;
+      await this.#options.testing?.onHostStarted(process);
       return process;
     });
   }

@@ -1,0 +1,161 @@
+/**
+ * What a module's backend gave it in one run, as `test-module` records and replays it (issue
+ * 19): the `fetch` exchanges, the commands and their output, the files and their contents, the
+ * settings it read, and the clock. One JSON file per run, `_fixtures/<module>/<scenario>/runN.json`,
+ * written by `--record` or by hand; read here with an error that names the file and the field.
+ */
+
+/** One `fetch()` and what came back: a response, an error (fetch rejected), or nothing (it hung until aborted). */
+export interface FetchExchange {
+  method: string;
+  url: string;
+  /** The request's headers as recorded, credentials masked (lib/redact.ts). Not matched on. */
+  headers?: Record<string, string>;
+  response?: {
+    status: number;
+    statusText?: string;
+    headers?: Record<string, string>;
+    /** The body as text, or `base64` when it is not UTF-8. */
+    body?: string;
+    base64?: string;
+  };
+  /** fetch() rejected with this message (a refused connection, a DNS failure). */
+  error?: string;
+  /** The backend never answered: the call waits until the module's signal aborts (a timeout). */
+  hang?: boolean;
+}
+
+/** One command run through Deno.Command, and what it printed. */
+export interface CommandExchange {
+  command: string;
+  args: string[];
+  code: number;
+  stdout: string;
+  stderr?: string;
+}
+
+/** One file as the module read it (Deno.readTextFile, readFile, stat and their Sync forms), or why it could not. */
+export interface FileEntry {
+  text?: string;
+  base64?: string;
+  /** Deno.stat's answer: times in ms since the epoch. */
+  stat?: { isFile: boolean; isDirectory: boolean; size: number; mtime?: number; mode?: number };
+  /** The read failed: Deno's error class name ("NotFound", "PermissionDenied") and its message. */
+  error?: { name: string; message: string };
+}
+
+export interface RunFixture {
+  /**
+   * Date.now() during the run, each reading in order (or one, for all): a replay gives them
+   * back, so an age computed from the clock is the same as when it was recorded.
+   */
+  clock?: number | number[];
+  fetch?: FetchExchange[];
+  commands?: CommandExchange[];
+  /** By absolute path. */
+  files?: Record<string, FileEntry>;
+  /** Settings the module read (Deno.env.get), by name; null: unset. Credential-like values are masked. */
+  env?: Record<string, string | null>;
+}
+
+/** A fixture file that is not one: its path and what is wrong. */
+export class FixtureError extends Error {
+  override name = "FixtureError";
+}
+
+type Json = Record<string, unknown>;
+
+const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** `text`, the content of `file`, checked as a RunFixture. */
+export function parseRunFixture(text: string, file: string): RunFixture {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new FixtureError(`${file}: not JSON: ${(err as Error).message}`);
+  }
+  const fail = (where: string, what: string): never => {
+    throw new FixtureError(`${file}: ${where} ${what}`);
+  };
+  if (!isObject(value)) fail("the file", "must hold an object");
+  const run = value as Json;
+  for (const key of Object.keys(run)) {
+    if (!["clock", "fetch", "commands", "files", "env"].includes(key)) {
+      fail(`"${key}"`, `is not a fixture field (clock, fetch, commands, files, env)`);
+    }
+  }
+  const clock = run.clock === undefined ? [] : Array.isArray(run.clock) ? run.clock : [run.clock];
+  if (!clock.every(Number.isFinite)) fail(`"clock"`, "must be ms since the epoch, or a list of them");
+  const list = (key: string): Json[] => {
+    const items = run[key] ?? [];
+    if (!Array.isArray(items)) fail(`"${key}"`, "must be a list");
+    (items as unknown[]).forEach((item, i) => isObject(item) || fail(`${key}[${i}]`, "must be an object"));
+    return items as Json[];
+  };
+  const text_ = (v: unknown) => v === undefined || typeof v === "string";
+  const headers = (v: unknown) =>
+    v === undefined || (isObject(v) && Object.values(v).every((h) => typeof h === "string"));
+  list("fetch").forEach((f, i) => {
+    const at = `fetch[${i}]`;
+    if (typeof f.url !== "string") fail(at, `needs "url"`);
+    try {
+      new URL(f.url as string);
+    } catch {
+      fail(`${at}.url`, `is not an absolute URL: ${JSON.stringify(f.url)}`);
+    }
+    if (f.method !== undefined && typeof f.method !== "string") fail(`${at}.method`, "must be a string");
+    if (!headers(f.headers)) fail(`${at}.headers`, "must map names to strings");
+    const outcomes = ["response", "error", "hang"].filter((k) => f[k] !== undefined && f[k] !== false);
+    if (outcomes.length !== 1) fail(at, `needs exactly one of "response", "error", "hang"`);
+    if (f.response !== undefined) {
+      const r = f.response;
+      if (!isObject(r)) return fail(`${at}.response`, "must be an object");
+      if (!Number.isInteger(r.status) || (r.status as number) < 200 || (r.status as number) > 599) {
+        fail(`${at}.response.status`, "must be an HTTP status from 200 to 599");
+      }
+      if (!headers(r.headers)) fail(`${at}.response.headers`, "must map names to strings");
+      if (!text_(r.body) || !text_(r.base64)) fail(`${at}.response`, `"body" and "base64" must be strings`);
+    }
+    if (f.error !== undefined && typeof f.error !== "string") fail(`${at}.error`, "must be a message");
+  });
+  list("commands").forEach((c, i) => {
+    const at = `commands[${i}]`;
+    if (typeof c.command !== "string") fail(at, `needs "command"`);
+    if (!Array.isArray(c.args ?? []) || !(c.args as unknown[] ?? []).every((a) => typeof a === "string")) {
+      fail(`${at}.args`, "must be a list of strings");
+    }
+    if (!Number.isInteger(c.code ?? 0)) fail(`${at}.code`, "must be an exit code");
+    if (!text_(c.stdout) || !text_(c.stderr)) fail(at, `"stdout" and "stderr" must be strings`);
+  });
+  if (run.files !== undefined && !isObject(run.files)) fail(`"files"`, "must map paths to entries");
+  for (const [path, entry] of Object.entries((run.files ?? {}) as Json)) {
+    const at = `files[${JSON.stringify(path)}]`;
+    if (!path.startsWith("/")) fail(at, "must be an absolute path");
+    if (!isObject(entry)) fail(at, "must be an object");
+    const e = entry as Json;
+    if (!text_(e.text) || !text_(e.base64)) fail(at, `"text" and "base64" must be strings`);
+    if (e.stat !== undefined && (!isObject(e.stat) || !Number.isFinite((e.stat as Json).size))) {
+      fail(`${at}.stat`, `must be an object with "size"`);
+    }
+    if (e.error !== undefined && (!isObject(e.error) || typeof (e.error as Json).name !== "string")) {
+      fail(`${at}.error`, `must be { "name": "NotFound", "message": "..." }`);
+    }
+  }
+  if (run.env !== undefined) {
+    if (!isObject(run.env)) fail(`"env"`, "must map names to values");
+    for (const [name, v] of Object.entries(run.env as Json)) {
+      if (v !== null && typeof v !== "string") fail(`env.${name}`, "must be a string or null");
+    }
+  }
+  return {
+    clock: clock as number[],
+    fetch: list("fetch").map((f) => ({
+      ...f,
+      method: ((f.method as string) ?? "GET").toUpperCase(),
+    })) as never,
+    commands: list("commands").map((c) => ({ args: [], code: 0, stdout: "", ...c })) as never,
+    files: (run.files ?? {}) as Record<string, FileEntry>,
+    env: (run.env ?? {}) as Record<string, string | null>,
+  };
+}

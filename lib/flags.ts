@@ -56,6 +56,8 @@ export type Command =
 /** The flags only `test` takes. */
 export interface TestFlags {
   record: boolean;
+  /** With record: the probe target to record. */
+  probe?: { target: string };
   update: boolean;
   scenario?: string;
   format: ReportFormat;
@@ -106,7 +108,7 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
   "metrics.dir": { default: "./metrics", help: "Directory of metric modules." },
   target: {
     help:
-      "With check: call the module's probe() once with this target (one the module accepts), as GET /probe would.",
+      "With check: call the module's probe() once with this target (one the module accepts), as GET /probe would. With test --record: record a probe of it.",
   },
   record: {
     boolean: true,
@@ -290,8 +292,10 @@ export function parseCommand(args: string[]): Command {
 
   const [first, ...rest] = parsed.positionals;
   const target = values.target as string | undefined;
-  if (target !== undefined && first !== "check") {
-    throw new FlagError(`--target: only with check <module file>, which probes the module once`);
+  if (target !== undefined && first !== "check" && !(first === "test" && values.record === true)) {
+    throw new FlagError(
+      `--target: only with check <module file>, which probes the module once, or test --record, which records a probe`,
+    );
   }
   const testOnly = ["record", "update", "scenario", "format"].filter((name) => values[name] !== undefined);
   if (testOnly.length > 0 && first !== "test") {
@@ -315,6 +319,7 @@ export function parseCommand(args: string[]): Command {
       config,
       test: {
         record: values.record === true,
+        ...target === undefined ? {} : { probe: { target: nonEmpty("target", target) } },
         update: values.update === true,
         scenario,
         format: oneOf("format", flag("format"), REPORT_FORMATS),

@@ -391,6 +391,7 @@ Deno.test("parseCommand --help returns help text describing every flag with its 
     kind: "help",
     text: `usage: dynamic_exporter [flags]
        dynamic_exporter check <module file> [flags]
+       dynamic_exporter test <module file | dir>... [flags]
 
 Serves Prometheus metrics computed by the TypeScript/JavaScript modules in a directory,
 loading, reloading and unloading them as the files change.
@@ -411,7 +412,15 @@ Flags:
   --metrics.dir=<value>
       Directory of metric modules. (default: "./metrics")
   --target=<value>
-      With check: call the module's probe() once with this target (one the module accepts), as GET /probe would.
+      With check: call the module's probe() once with this target (one the module accepts), as GET /probe would. With test --record: record a probe of it.
+  --record
+      With test: run each module once against its real backend and store what it fetched, ran and read as a scenario (--scenario, default "recorded") with its golden file.
+  --update
+      With test: rewrite the golden files (runN.prom) with what is served.
+  --scenario=<value>
+      With test: only this scenario; with --record, the one it writes.
+  --format=<value>
+      With test: the report's format: text, tap or junit. (default: "text")
   --metrics.rescan-interval=<value>
       How often the metrics dir is rescanned without a file event (for file systems that send none, such as NFS), retrying modules that failed to load. (default: "30s")
   --modules.sandbox
@@ -469,6 +478,10 @@ Deno.test("parseCommand --help lists every flag of the contract", () => {
     "web.idle-timeout",
     "metrics.dir",
     "target",
+    "record",
+    "update",
+    "scenario",
+    "format",
     "metrics.rescan-interval",
     "modules.sandbox",
     "modules.allow-net",
@@ -608,5 +621,41 @@ Deno.test("parseCommand takes --target only with check", () => {
     parseCommand(["check", "m.ts", "--target=http://a.internal/"]),
     { kind: "check", file: "m.ts", config: DEFAULTS, target: "http://a.internal/" },
   );
-  rejects(["--target=x"], "--target: only with check <module file>, which probes the module once");
+  rejects(
+    ["--target=x"],
+    "--target: only with check <module file>, which probes the module once, or test --record, which records a probe",
+  );
+});
+
+Deno.test("parseCommand takes test with its files and its own flags, and those flags only with test", () => {
+  assert.deepEqual(parseCommand(["test", "metrics", "examples/df.ts", "--format=tap"]), {
+    kind: "test",
+    paths: ["metrics", "examples/df.ts"],
+    config: DEFAULTS,
+    test: { record: false, update: false, scenario: undefined, format: "tap" },
+  });
+  assert.deepEqual(parseCommand(["test", "p.ts", "--record", "--scenario=down", "--target=a"]), {
+    kind: "test",
+    paths: ["p.ts"],
+    config: DEFAULTS,
+    test: { record: true, probe: { target: "a" }, update: false, scenario: "down", format: "text" },
+  });
+  rejects(["test"], "test: expects module files or dirs of modules with fixtures");
+  rejects(
+    ["--update"],
+    "--update: only with test <module file | dir>..., which runs modules against fixtures",
+  );
+  rejects(["test", "m.ts", "--format=xml"], '--format: "xml" is not one of text, tap, junit');
+  rejects(
+    ["test", "m.ts", "--scenario=../x"],
+    `--scenario: "../x" is not a folder name (letters, digits, . _ -)`,
+  );
+  rejects(
+    ["test", "m.ts", "--record", "--update"],
+    "--record: writes the golden file of what it records; give it without --update",
+  );
+  rejects(
+    ["test", "m.ts", "--target=a"],
+    "--target: only with check <module file>, which probes the module once, or test --record, which records a probe",
+  );
 });

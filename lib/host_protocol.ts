@@ -55,8 +55,9 @@ export type ToHost =
   /**
    * `test-module` only (a host started with --fixtures): what follows is the run `label`,
    * replaying `replay`; a recording host answers with what it recorded since the last one.
+   * Files under `base` (the module's dir) are named `./<path>` relative to it in fixtures.
    */
-  | { type: "fixture"; id: number; label: string; replay?: RunFixture };
+  | { type: "fixture"; id: number; label: string; base: string; replay?: RunFixture };
 
 export type FromHost =
   /** The host's own heap and resident memory: Deno lets the server read nothing under /proc. */

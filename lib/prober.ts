@@ -73,7 +73,7 @@ interface ProbeResult {
 }
 
 /** As blackbox_exporter serves them. */
-const PROBE_SUCCESS_HELP = "Displays whether or not the probe was a success";
+export const PROBE_SUCCESS_HELP = "Displays whether or not the probe was a success";
 const PROBE_DURATION_HELP = "Returns how long the probe took to complete in seconds";
 const CACHE_AGE_HELP = "How old the served result is, in seconds; present only when it came from the " +
   "module's cache: a recent result, or the last good one when this probe failed";

@@ -12,7 +12,7 @@
  */
 
 import { Buffer } from "node:buffer";
-import { resolve } from "node:path";
+import { relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { redactField } from "../redact.ts";
 import type { FetchExchange, FileEntry, RunFixture } from "../testing/fixture.ts";
@@ -44,10 +44,6 @@ function maskedHeaders(headers: Headers): Record<string, string> {
   const out: Record<string, string> = {};
   headers.forEach((value, name) => out[name] = redactField(name, value));
   return out;
-}
-
-function pathOf(path: string | URL): string {
-  return resolve(path instanceof URL ? fileURLToPath(path) : String(path));
 }
 
 /** The error class Deno throws for `name` ("NotFound"), or Error. */
@@ -111,7 +107,7 @@ function childOf(output: Promise<Deno.CommandOutput>): Deno.ChildProcess {
 }
 
 /** A run's fixture with every field present. */
-type Recording = Required<Omit<RunFixture, "clock">> & { clock: number[] };
+type Recording = Required<Omit<RunFixture, "clock" | "probe">> & { clock: number[] };
 
 function emptyRecording(): Recording {
   return { clock: [], fetch: [], commands: [], files: {}, env: {} };
@@ -120,6 +116,8 @@ function emptyRecording(): Recording {
 export class FixtureShim {
   readonly mode: FixtureMode;
   #label = "this run";
+  /** The module's dir: files under it are named relative to it, so fixtures move with the module. */
+  #base = "/";
   #replay: Recording = emptyRecording();
   /** How many times each fetch and command key has been answered in this run. */
   #used = new Map<string, number>();
@@ -133,11 +131,12 @@ export class FixtureShim {
   }
 
   /**
-   * Starts the next run, labelled `label` in messages: replaying, it serves `fixture`;
+   * Starts the next run, labelled `label` in messages, of a module in `base`: replaying, it serves `fixture`;
    * recording, it hands back what was recorded since the last call.
    */
-  next(label: string, fixture?: RunFixture): RunFixture | undefined {
+  next(label: string, base: string, fixture?: RunFixture): RunFixture | undefined {
     this.#label = label;
+    this.#base = base;
     this.#used.clear();
     this.#clockRead = 0;
     if (this.mode === "replay") {
@@ -165,6 +164,13 @@ export class FixtureShim {
     this.#installFiles();
     this.#installEnv();
     this.#installClock();
+  }
+
+  /** A file's name in fixtures: `./<path>` under the module's dir, else its absolute path. */
+  #pathOf(path: string | URL): string {
+    const absolute = resolve(path instanceof URL ? fileURLToPath(path) : String(path));
+    const base = this.#base.endsWith(sep) ? this.#base : this.#base + sep;
+    return absolute.startsWith(base) ? `./${relative(this.#base, absolute)}` : absolute;
   }
 
   #keep(bytes: number): void {
@@ -304,13 +310,13 @@ export class FixtureShim {
   #installFiles(): void {
     const d = Deno as unknown as Record<string, (...args: unknown[]) => unknown>;
     const entryFor = (path: string | URL): [string, FileEntry] => {
-      const absolute = pathOf(path);
+      const absolute = this.#pathOf(path);
       const entry = this.#replay.files[absolute];
       if (!entry) throw new Deno.errors.NotFound(this.#missing(`file ${absolute}`));
       if (entry.error) throw denoError(entry.error.name, entry.error.message);
       return [absolute, entry];
     };
-    const recordedEntry = (path: string | URL): FileEntry => this.#recording.files[pathOf(path)] ??= {};
+    const recordedEntry = (path: string | URL): FileEntry => this.#recording.files[this.#pathOf(path)] ??= {};
     const failed = (path: string | URL, err: unknown) => {
       const e = err as Error;
       recordedEntry(path).error = { name: e?.name ?? "Error", message: e?.message ?? String(err) };
@@ -421,14 +427,12 @@ export class FixtureShim {
       if (shim.#recording.clock.length < MAX_CLOCK_READINGS) shim.#recording.clock.push(now);
       return now;
     };
-    class FixtureDate extends RealDate {
-      constructor(...args: unknown[]) {
-        super(...(args.length === 0 ? [read()] : args) as [string]);
-      }
-      static override now(): number {
-        return read();
-      }
-    }
-    globalThis.Date = FixtureDate as DateConstructor;
+    // A proxy, not a subclass: `Date()` called without `new` must still answer (a string).
+    globalThis.Date = new Proxy(RealDate, {
+      construct: (target, args, newTarget) =>
+        Reflect.construct(target, args.length === 0 ? [read()] : args, newTarget),
+      apply: () => new RealDate(read()).toString(),
+      get: (target, key, receiver) => key === "now" ? read : Reflect.get(target, key, receiver),
+    });
   }
 }

@@ -394,7 +394,7 @@ export async function runHost(args: HostArgs): Promise<never> {
           send({
             type: "fixture-set",
             id: message.id,
-            recorded: fixtures.next(message.label, message.replay),
+            recorded: fixtures.next(message.label, message.base, message.replay),
           });
         } catch (err) {
           send({ type: "fixture-set", id: message.id, error: serialize(err) });

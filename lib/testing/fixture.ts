@@ -45,6 +45,8 @@ export interface FileEntry {
 }
 
 export interface RunFixture {
+  /** A probe module's run: probe(target, ctx) with these, instead of process(). */
+  probe?: { target: string; params?: Record<string, string> };
   /**
    * Date.now() during the run, each reading in order (or one, for all): a replay gives them
    * back, so an age computed from the clock is the same as when it was recorded.
@@ -52,7 +54,7 @@ export interface RunFixture {
   clock?: number | number[];
   fetch?: FetchExchange[];
   commands?: CommandExchange[];
-  /** By absolute path. */
+  /** By absolute path, or `./<path>` for one under the module's dir (so fixtures move with it). */
   files?: Record<string, FileEntry>;
   /** Settings the module read (Deno.env.get), by name; null: unset. Credential-like values are masked. */
   env?: Record<string, string | null>;
@@ -81,8 +83,16 @@ export function parseRunFixture(text: string, file: string): RunFixture {
   if (!isObject(value)) fail("the file", "must hold an object");
   const run = value as Json;
   for (const key of Object.keys(run)) {
-    if (!["clock", "fetch", "commands", "files", "env"].includes(key)) {
-      fail(`"${key}"`, `is not a fixture field (clock, fetch, commands, files, env)`);
+    if (!["probe", "clock", "fetch", "commands", "files", "env"].includes(key)) {
+      fail(`"${key}"`, `is not a fixture field (probe, clock, fetch, commands, files, env)`);
+    }
+  }
+  if (run.probe !== undefined) {
+    const p = run.probe;
+    if (!isObject(p) || typeof p.target !== "string" || p.target === "") fail(`"probe"`, `needs "target"`);
+    const params = (p as Json).params ?? {};
+    if (!isObject(params) || !Object.values(params).every((v) => typeof v === "string")) {
+      fail(`probe.params`, "must map names to strings");
     }
   }
   const clock = run.clock === undefined ? [] : Array.isArray(run.clock) ? run.clock : [run.clock];
@@ -131,7 +141,9 @@ export function parseRunFixture(text: string, file: string): RunFixture {
   if (run.files !== undefined && !isObject(run.files)) fail(`"files"`, "must map paths to entries");
   for (const [path, entry] of Object.entries((run.files ?? {}) as Json)) {
     const at = `files[${JSON.stringify(path)}]`;
-    if (!path.startsWith("/")) fail(at, "must be an absolute path");
+    if (!path.startsWith("/") && !path.startsWith("./")) {
+      fail(at, "must be an absolute path, or ./<path> under the module's dir");
+    }
     if (!isObject(entry)) fail(at, "must be an object");
     const e = entry as Json;
     if (!text_(e.text) || !text_(e.base64)) fail(at, `"text" and "base64" must be strings`);
@@ -149,6 +161,7 @@ export function parseRunFixture(text: string, file: string): RunFixture {
     }
   }
   return {
+    ...run.probe === undefined ? {} : { probe: run.probe as NonNullable<RunFixture["probe"]> },
     clock: clock as number[],
     fetch: list("fetch").map((f) => ({
       ...f,

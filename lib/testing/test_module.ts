@@ -24,11 +24,13 @@ import { localImports } from "../modules/local_imports.ts";
 import { MetricOwnership, type PromRegistry } from "../modules/ownership.ts";
 import { moduleName } from "../modules/scan.ts";
 import { runProcess } from "../schedule/runner.ts";
-import type { Ceiling } from "../supervisor/ceiling.ts";
+import { type Ceiling, checkCeiling } from "../supervisor/ceiling.ts";
 import type { HostedModule } from "../supervisor/hosted_module.ts";
 import type { HostProcess } from "../supervisor/host_process.ts";
 import { ProcessHost } from "../supervisor/process_host.ts";
 import { MAX_FRAME_BYTES } from "../host_protocol.ts";
+import { PROBE_SUCCESS_HELP } from "../prober.ts";
+import { targetAllowed } from "../modules/probe_exports.ts";
 import { selfMetrics } from "../exposition/self_metrics.ts";
 import { FixtureError, parseRunFixture, type RunFixture } from "./fixture.ts";
 import { diffExpositions, families as parseFamilies, parseSample } from "./golden.ts";
@@ -54,6 +56,8 @@ export interface TestModuleOptions {
   /** Only this scenario (and the one --record writes). */
   scenario?: string;
   format?: ReportFormat;
+  /** With record: probe this target (and params) instead of running process(). */
+  probe?: RunFixture["probe"];
   /** Where the report goes. Default: stdout. */
   out?: (text: string) => void;
   /** Where progress and notes go. Default: stderr. */
@@ -228,7 +232,7 @@ function testHost(
   module: string,
   lines: Lines,
   restrict: (permissions: Ceiling) => Ceiling,
-  current: () => { label: string; fixture?: RunFixture },
+  current: () => { label: string; base: string; fixture?: RunFixture },
 ): ProcessHost {
   const reserved = selfMetrics([], { version: "", deno: "", v8: "", typescript: "" }, 0);
   return new ProcessHost({
@@ -260,27 +264,16 @@ function testHost(
 /** Starts the next run in `process`; a recording host answers with what it recorded until now. */
 async function tell(
   process: HostProcess | undefined,
-  run: { label: string; fixture?: RunFixture },
+  run: { label: string; base: string; fixture?: RunFixture },
 ): Promise<RunFixture | undefined> {
   if (!process?.alive) return undefined;
   const reply = await process.request(
-    { type: "fixture", id: process.nextId(), label: run.label, replay: run.fixture },
+    { type: "fixture", id: process.nextId(), label: run.label, base: run.base, replay: run.fixture },
     "fixture-set",
     { timeoutMs: 5000 },
   );
   if (reply.error) throw new Error(reply.error.message);
   return reply.recorded;
-}
-
-/** What the exporter serves for the module: its kept families, then its module_up. */
-function served(families: MetricFamily[], name: string, up: boolean): string {
-  const sorted = [...families].sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-  return formatFamilies(sorted, "text") + formatFamilies([{
-    name: "dynamic_exporter_module_up",
-    help: "Whether the module's last process() run and render succeeded.",
-    type: "gauge",
-    values: [{ labels: { module: name }, value: up ? 1 : 0 }],
-  }], "text");
 }
 
 interface RunOutcome {
@@ -297,9 +290,20 @@ async function runOnce(
   options: TestModuleOptions,
   lines: Lines,
   state: { succeeded: boolean },
+  probe?: RunFixture["probe"],
 ): Promise<RunOutcome> {
   const timeoutMs = module.timeoutMs ?? options.collectTimeoutMs;
   lines.take();
+  if (probe) return await probeOnce(module, probe, timeoutMs, lines);
+  if (module.probeOnly) {
+    return {
+      up: false,
+      error: `a probe module: give the run's fixture a "probe": { "target": "..." }`,
+      exposition: "",
+      logs: [],
+      problems: [`${module.name} exports no process(), and the fixture names no probe target`],
+    };
+  }
   const run = await runProcess(module, { timeoutMs, log: new Logger({ write: () => {} }) }).result;
   const up = run.outcome === "success";
   if (up) state.succeeded = true;
@@ -312,22 +316,93 @@ async function runOnce(
       problems.push(`its metrics failed to render: ${(e as Error).message}`);
     }
   }
-  for (const family of families) {
-    const problem = validateFamily(family);
-    if (problem) problems.push(problem);
-  }
   const error = run.outcome === "timeout"
     ? `process() did not finish within ${timeoutMs}ms`
     : run.outcome === "error"
     ? (run.error instanceof Error ? run.error.message : String(run.error))
     : undefined;
+  return outcomeOf(families, problems, up, error, lines, moduleUp(module.name, up));
+}
+
+/**
+ * probe(target, ctx) as GET /probe calls it: the target checked first; what the call
+ * registered, then `probe_success` (not `probe_duration_seconds`, which no golden file can hold).
+ */
+async function probeOnce(
+  module: HostedModule,
+  probe: NonNullable<RunFixture["probe"]>,
+  timeoutMs: number,
+  lines: Lines,
+): Promise<RunOutcome> {
+  const settings = module.probeSettings;
+  const refused = (error: string) => outcomeOf([], [], false, error, lines);
+  if (!settings) return refused(`the fixture names a probe target, but the module exports no probe()`);
+  const accepted = targetAllowed(settings.targets, probe.target) &&
+    (!settings.validateTarget || await module.validateTarget(probe.target, timeoutMs).catch(() => false));
+  if (!accepted) return refused(`target ${JSON.stringify(probe.target)} is refused by the module (403)`);
+  const outcome = await module.probe(
+    probe.target,
+    probe.params ?? {},
+    timeoutMs,
+    AbortSignal.timeout(timeoutMs),
+  )
+    .catch((e) => ({ families: [], logs: [], error: e as Error }));
+  const up = !outcome.error;
+  return outcomeOf(outcome.families, [], up, outcome.error?.message, lines, {
+    name: "probe_success",
+    help: PROBE_SUCCESS_HELP,
+    type: "gauge",
+    values: [{ value: up ? 1 : 0 }],
+  });
+}
+
+function moduleUp(name: string, up: boolean): MetricFamily {
+  return {
+    name: "dynamic_exporter_module_up",
+    help: "Whether the module's last process() run and render succeeded.",
+    type: "gauge",
+    values: [{ labels: { module: name }, value: up ? 1 : 0 }],
+  };
+}
+
+/** The served exposition: the families sorted, each checked, then the exporter's own family `last`. */
+function outcomeOf(
+  families: MetricFamily[],
+  problems: string[],
+  up: boolean,
+  error: string | undefined,
+  lines: Lines,
+  last?: MetricFamily,
+): RunOutcome {
+  const valid = families.filter((family) => {
+    const problem = validateFamily(family);
+    if (problem) problems.push(problem);
+    return problem === undefined;
+  }).sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
   return {
     up,
     error,
-    exposition: served(families.filter((f) => validateFamily(f) === undefined), module.name, up),
+    exposition: formatFamilies(last ? [...valid, last] : valid, "text"),
     logs: lines.take(),
     problems,
   };
+}
+
+const ALL_PERMISSIONS: Ceiling = { read: true, net: true, env: true, run: true, write: true, sys: true };
+
+/** A note when the module's sandbox declares more than `ceiling`: the exporter would refuse to load it. */
+function beyondCeiling(module: HostedModule, ceiling: Ceiling): string[] {
+  if (!module.spec) return [];
+  try {
+    checkCeiling(module.spec, ceiling);
+    return [];
+  } catch (e) {
+    return [
+      `${
+        (e as Error).message
+      }: the exporter needs that flag to load it (the replay holds no net, run or write anyway)`,
+    ];
+  }
 }
 
 /** The permissions of a replaying host: none of net, run or write, and reading only the module's own files. */
@@ -355,7 +430,8 @@ async function record(
   });
   const lines = new Lines();
   const label = `run 1 of scenario "${basename(dir)}" (recording)`;
-  const host = testHost(options, "record", name, lines, (p) => p, () => ({ label }));
+  const base = dirname(await Deno.realPath(file));
+  const host = testHost(options, "record", name, lines, (p) => p, () => ({ label, base }));
   try {
     let module: HostedModule;
     try {
@@ -363,18 +439,18 @@ async function record(
     } catch (e) {
       return result(false, [`it failed to load: ${(e as Error).message}`]);
     }
-    const outcome = await runOnce(module, options, lines, { succeeded: false });
-    const recorded = await tell(module.loadedIn, { label });
+    const outcome = await runOnce(module, options, lines, { succeeded: false }, options.probe);
+    const recorded = await tell(module.loadedIn, { label, base });
     await host.dispose(module, module.timeoutMs ?? options.collectTimeoutMs).catch(() => {});
     if (!recorded) {
       return result(false, ["its host ended before the recording was handed back", ...outcome.logs]);
     }
     await Deno.mkdir(dir, { recursive: true });
-    await Deno.writeTextFile(join(dir, "run1.json"), JSON.stringify(recorded, null, 2) + "\n");
+    const fixture = options.probe ? { probe: options.probe, ...recorded } : recorded;
+    await Deno.writeTextFile(join(dir, "run1.json"), JSON.stringify(fixture, null, 2) + "\n");
     await Deno.writeTextFile(join(dir, "run1.prom"), outcome.exposition);
     const counts = `${recorded.fetch?.length ?? 0} fetch, ${recorded.commands?.length ?? 0} commands, ` +
       `${Object.keys(recorded.files ?? {}).length} files, ${Object.keys(recorded.env ?? {}).length} settings`;
-    options.err(`recorded ${name} into ${dir}: ${counts}\n`);
     const notes = [`recorded ${counts} into ${join(dir, "run1.json")}; golden ${join(dir, "run1.prom")}`];
     if (!outcome.up) {
       return result(false, [
@@ -401,17 +477,28 @@ async function replay(
   let runs: string[];
   let fixtures: RunFixture[];
   let restrict: (permissions: Ceiling) => Ceiling;
+  let base: string;
   const start = performance.now();
   try {
     runs = await runFiles(dir);
     fixtures = await Promise.all(runs.map(readFixture));
     restrict = await replayPermissions(file);
+    base = dirname(await Deno.realPath(file));
   } catch (e) {
     return [{ module: name, name: scenario, ok: false, details: [(e as Error).message], seconds: 0 }];
   }
-  let current = { label: `run 1 of scenario "${scenario}"`, fixture: fixtures[0] };
+  let current = { label: `run 1 of scenario "${scenario}"`, base, fixture: fixtures[0] };
   const lines = new Lines();
-  const host = testHost(options, "replay", name, lines, restrict, () => current);
+  // A replay holds no net, run or write whatever the module declares (restrict): it is tested
+  // with the permissions it declares even where the ceiling would refuse them, which is noted.
+  const host = testHost(
+    { ...options, hosts: { ...options.hosts, moduleCeiling: ALL_PERMISSIONS } },
+    "replay",
+    name,
+    lines,
+    restrict,
+    () => current,
+  );
   try {
     let module: HostedModule;
     try {
@@ -428,11 +515,12 @@ async function replay(
     const state = { succeeded: false };
     for (const [i, fixture] of fixtures.entries()) {
       const runStart = performance.now();
-      current = { label: `run ${i + 1} of scenario "${scenario}"`, fixture };
+      current = { label: `run ${i + 1} of scenario "${scenario}"`, base, fixture };
       if (i > 0) await tell(module.loadedIn, current);
-      const outcome = await runOnce(module, options, lines, state);
+      const outcome = await runOnce(module, options, lines, state, fixture.probe);
       const details = [...outcome.problems];
       const notes: string[] = [];
+      if (i === 0) notes.push(...beyondCeiling(module, options.hosts.moduleCeiling));
       const golden = runs[i].replace(/\.json$/, ".prom");
       if (options.update) {
         await Deno.writeTextFile(golden, outcome.exposition);

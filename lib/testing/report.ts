@@ -32,7 +32,7 @@ function text(cases: CaseResult[]): string {
   for (const c of cases) {
     lines.push(`${c.ok ? "ok  " : "FAIL"} ${c.module}: ${c.name} (${(c.seconds * 1000).toFixed(0)}ms)`);
     for (const note of c.notes ?? []) lines.push(`       note: ${note}`);
-    for (const detail of c.details) lines.push(`       ${detail}`);
+    for (const detail of c.details.flatMap((d) => d.split("\n"))) lines.push(`       ${detail}`);
   }
   const failed = cases.filter((c) => !c.ok).length;
   lines.push(
@@ -50,7 +50,9 @@ function tap(cases: CaseResult[]): string {
   const lines = ["TAP version 13", `1..${cases.length}`];
   cases.forEach((c, i) => {
     lines.push(`${c.ok ? "ok" : "not ok"} ${i + 1} - ${tapName(c)}`);
-    const diagnostics = [...c.details, ...(c.notes ?? []).map((n) => `note: ${n}`)];
+    const diagnostics = [...c.details, ...(c.notes ?? []).map((n) => `note: ${n}`)].flatMap((d) =>
+      d.split("\n")
+    );
     if (diagnostics.length > 0) {
       lines.push("  ---", "  message: |", ...diagnostics.map((d) => `    ${d}`), "  ...");
     }

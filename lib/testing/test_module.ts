@@ -446,7 +446,11 @@ async function record(
       return result(false, ["its host ended before the recording was handed back", ...outcome.logs]);
     }
     await Deno.mkdir(dir, { recursive: true });
-    const fixture = options.probe ? { probe: options.probe, ...recorded } : recorded;
+    // Only what the run used: an empty list says nothing to whoever reads the file.
+    const used = Object.fromEntries(
+      Object.entries(recorded).filter(([, v]) => (Array.isArray(v) ? v : Object.keys(v ?? {})).length > 0),
+    );
+    const fixture = options.probe ? { probe: options.probe, ...used } : used;
     await Deno.writeTextFile(join(dir, "run1.json"), JSON.stringify(fixture, null, 2) + "\n");
     await Deno.writeTextFile(join(dir, "run1.prom"), outcome.exposition);
     const counts = `${recorded.fetch?.length ?? 0} fetch, ${recorded.commands?.length ?? 0} commands, ` +

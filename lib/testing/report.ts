@@ -27,12 +27,17 @@ export function formatReport(cases: CaseResult[], format: ReportFormat): string 
   return text(cases);
 }
 
+/** Details as lines: a message of several lines (node:assert's) split, its blank lines left out. */
+function detailLines(details: string[]): string[] {
+  return details.flatMap((d) => d.split("\n")).filter((line) => line.trim() !== "");
+}
+
 function text(cases: CaseResult[]): string {
   const lines: string[] = [];
   for (const c of cases) {
     lines.push(`${c.ok ? "ok  " : "FAIL"} ${c.module}: ${c.name} (${(c.seconds * 1000).toFixed(0)}ms)`);
     for (const note of c.notes ?? []) lines.push(`       note: ${note}`);
-    for (const detail of c.details.flatMap((d) => d.split("\n"))) lines.push(`       ${detail}`);
+    for (const detail of detailLines(c.details)) lines.push(`       ${detail}`);
   }
   const failed = cases.filter((c) => !c.ok).length;
   lines.push(
@@ -50,9 +55,7 @@ function tap(cases: CaseResult[]): string {
   const lines = ["TAP version 13", `1..${cases.length}`];
   cases.forEach((c, i) => {
     lines.push(`${c.ok ? "ok" : "not ok"} ${i + 1} - ${tapName(c)}`);
-    const diagnostics = [...c.details, ...(c.notes ?? []).map((n) => `note: ${n}`)].flatMap((d) =>
-      d.split("\n")
-    );
+    const diagnostics = detailLines([...c.details, ...(c.notes ?? []).map((n) => `note: ${n}`)]);
     if (diagnostics.length > 0) {
       lines.push("  ---", "  message: |", ...diagnostics.map((d) => `    ${d}`), "  ...");
     }
@@ -91,7 +94,9 @@ function junit(cases: CaseResult[]): string {
       }
       out.push(
         `${open}>`,
-        `      <failure message="${xml(c.details[0] ?? "failed")}">${xml(c.details.join("\n"))}</failure>`,
+        `      <failure message="${xml(detailLines(c.details)[0] ?? "failed")}">${
+          xml(detailLines(c.details).join("\n"))
+        }</failure>`,
         `    </testcase>`,
       );
     }

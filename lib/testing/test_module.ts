@@ -561,6 +561,10 @@ async function replay(
           details.push(`check "${key}" failed: ${(e as Error)?.message ?? String(e)}`);
         }
       }
+      // With nothing to compare it with, a run must succeed: a golden file or a check says when a failure is meant.
+      if (!outcome.up && !check && notes.some((n) => n.startsWith("no golden file"))) {
+        details.push("the run failed, and neither a golden file nor a check expects that");
+      }
       if (details.length > 0) {
         if (outcome.error) details.push(`the run ${outcome.up ? "" : "failed: "}${outcome.error}`);
         details.push(...outcome.logs.map((l) => `log ${l}`));

@@ -321,7 +321,7 @@ Deno.test("test-modules runs every shipped example that has fixtures, and they p
   const { code, stdout } = await task("test-modules", ["--format=tap"]);
   assert.equal(code, 0, stdout);
   const cases = stdout.split("\n").filter((line) => /^(not )?ok \d+ - /.test(line));
-  for (const module of ["backup_status", "df"]) {
+  for (const module of ["backup_status", "df", "json_probe"]) {
     assert.ok(cases.some((line) => line.includes(`- ${module}: `)), `${module} is tested: ${stdout}`);
   }
   assert.ok(cases.every((line) => line.startsWith("ok ")), stdout);

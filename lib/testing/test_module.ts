@@ -440,7 +440,12 @@ async function record(
       return result(false, [`it failed to load: ${(e as Error).message}`]);
     }
     const outcome = await runOnce(module, options, lines, { succeeded: false }, options.probe);
-    const recorded = await tell(module.loadedIn, { label, base });
+    let recorded: RunFixture | undefined;
+    try {
+      recorded = await tell(module.loadedIn, { label, base });
+    } catch (e) {
+      return result(false, [`the recording could not be kept: ${(e as Error).message}`]);
+    }
     await host.dispose(module, module.timeoutMs ?? options.collectTimeoutMs).catch(() => {});
     if (!recorded) {
       return result(false, ["its host ended before the recording was handed back", ...outcome.logs]);
@@ -520,7 +525,8 @@ async function replay(
     for (const [i, fixture] of fixtures.entries()) {
       const runStart = performance.now();
       current = { label: `run ${i + 1} of scenario "${scenario}"`, base, fixture };
-      if (i > 0) await tell(module.loadedIn, current);
+      // A host that died meanwhile is told at its restart (onHostStarted).
+      if (i > 0) await tell(module.loadedIn, current).catch(() => {});
       const outcome = await runOnce(module, options, lines, state, fixture.probe);
       const details = [...outcome.problems];
       const notes: string[] = [];

@@ -210,3 +210,20 @@ export async function process() { g.set((await Deno.readTextFile("/etc/hostname"
     }, { binary: BINARY });
   },
 });
+
+Deno.test({
+  name: "the binary's test command replays the shipped examples' fixtures (issue 19)",
+  ignore: !denort,
+  async fn() {
+    await build();
+    const { code, stdout } = await new Deno.Command(BINARY, {
+      args: ["test", "metrics", "examples", "--format=tap"],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    const text = new TextDecoder().decode(stdout);
+    assert.equal(code, 0, text);
+    assert.match(text, /^TAP version 13\n1\.\.\d+\nok 1 - backup_status: /);
+  },
+});

@@ -82,9 +82,10 @@ function maxAge(m: ModuleStatus, now: number): string {
 
 function counts(m: ModuleStatus): string {
   const { success, failure } = m.reloads;
-  return `${m.errors.error} errors, ${m.errors.timeout} timeouts, ${m.overruns} overruns, ${
-    success + failure
-  } loads${failure > 0 ? ` (${failure} failed)` : ""}`;
+  const n = (count: number, word: string) => `${count} ${word}${count === 1 ? "" : "s"}`;
+  return `${n(m.errors.error, "error")}, ${n(m.errors.timeout, "timeout")}, ${n(m.overruns, "overrun")}, ${
+    n(success + failure, "load")
+  }${failure > 0 ? ` (${failure} failed)` : ""}`;
 }
 
 function facts(m: ModuleStatus, now: number): string {

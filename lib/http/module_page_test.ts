@@ -242,7 +242,7 @@ Deno.test("modulePage lists the module's facts: file, host, interval, timeout, m
       fact("Last run", `${THREE_S_AGO}, took 12 ms`) +
       fact("Last success", at(NOW - 60_000, "60 s ago")) +
       fact("Retry", at(NOW + 2000, "in 2 s")) +
-      fact("Counts", "4 errors, 1 timeouts, 0 overruns, 3 loads (1 failed)") +
+      fact("Counts", "4 errors, 1 timeout, 0 overruns, 3 loads (1 failed)") +
       "</dl>",
   );
   assert.ok(html.includes('<h1>api<span class="badge down">down</span>'), html);

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import { browserMissing, withBrowser } from "./_browser.ts";
+import { browserMissing, withBrowser, withScreenshotDir } from "./_browser.ts";
 import { gaugeModule, waitFor, withExporter } from "../_server.ts";
 
 const missing = await browserMissing();
@@ -22,25 +22,6 @@ const SYNTAX = `export function process() {
   const x = ;
 }
 `;
-
-/**
- * Where screenshots go: DX_SCREENSHOT_DIR to keep them (and look at them), else a temp dir
- * removed after the test, so that no run leaves PNGs in /tmp (issue 11).
- */
-async function withScreenshotDir(
-  fn: (dir: string, saved: (path: string) => void) => Promise<void>,
-): Promise<void> {
-  const kept = Deno.env.get("DX_SCREENSHOT_DIR");
-  const dir = kept ?? await Deno.makeTempDir({ prefix: "dx_status_page_" });
-  const saved = (path: string) => {
-    if (kept) console.log(`status page screenshot: ${path}`);
-  };
-  try {
-    await fn(dir, saved);
-  } finally {
-    if (!kept) await Deno.remove(dir, { recursive: true });
-  }
-}
 
 /** The module's main row (not its detail row), found by the name in its first cell. */
 function moduleRow(page: Page, name: string) {

@@ -373,8 +373,8 @@ tbody tr:not(.detail)>td:nth-child(n+3):nth-child(-n+6){white-space:nowrap}
 .none{color:var(--muted)}
 td code{background:var(--code-bg);padding:.05rem .3rem;border-radius:4px;overflow-wrap:break-word;display:inline-block;margin:.05rem 0;max-width:100%}
 td details summary{cursor:pointer;color:var(--link);white-space:nowrap}td details[open] summary{margin-bottom:.2rem}
-dl{margin:0;display:grid;grid-template-columns:repeat(2,max-content);gap:0 .9rem;font-size:.85rem}
-dl div{display:flex;gap:.3rem}dt{color:var(--muted)}dd{margin:0;font-variant-numeric:tabular-nums}
+dl{margin:0;display:grid;grid-template-columns:repeat(2,minmax(0,max-content));gap:0 .9rem;font-size:.85rem}
+dl div{display:flex;gap:.3rem;min-width:0}dt{color:var(--muted)}dd{margin:0;min-width:0;overflow-wrap:anywhere;font-variant-numeric:tabular-nums}
 dl .bad dt,dl .bad dd{color:var(--down-text);font-weight:600}
 tr.detail>td{padding:0 .7rem .7rem}
 tr.detail>td:first-child{box-shadow:none}
@@ -417,7 +417,6 @@ tbody tr>td{box-shadow:none!important}
 tr.down,tr.stuck,tr.quarantined,tr.expired,tr.failed,tr.stale,tr.previous{border-left:4px solid var(--down)!important}
 tr.failed{border-left-color:var(--failed)!important}tr.stale,tr.previous{border-left-color:var(--stale)!important}
 tr.detail>td{padding:.25rem .8rem .8rem!important}
-dl{grid-template-columns:repeat(2,minmax(0,max-content))}dl div{min-width:0}dd{min-width:0;overflow-wrap:anywhere}
 }
 `;
 

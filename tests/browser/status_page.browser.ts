@@ -222,6 +222,13 @@ Deno.test({
           await page.screenshot({ path: shot }); // the viewport: what a person sees without scrolling
           saved(shot);
           assert.ok((await Deno.stat(shot)).size > 10_000, "a real screenshot");
+          // Nothing needs scrolling sideways: a long file path in the counts wraps (it made 1315 px).
+          assert.deepEqual(
+            await page.evaluate<number[]>(
+              "[document.scrollingElement.scrollWidth, document.scrollingElement.clientWidth]",
+            ),
+            [1280, 1280],
+          );
 
           // The failing module comes first and its error box is on screen, whole.
           assert.deepEqual(

@@ -12,6 +12,7 @@ import { coalesce } from "./coalesce.ts";
 import { createHandler, type Handler, type RunNow } from "./http/handler.ts";
 import { ProcessHost } from "./supervisor/process_host.ts";
 import { landingPage } from "./http/landing.ts";
+import { modulePage } from "./http/module_page.ts";
 import { MetricOwnership, type PromRegistry } from "./modules/ownership.ts";
 import { runProcess } from "./schedule/runner.ts";
 import { Scheduler } from "./schedule/scheduler.ts";
@@ -228,6 +229,16 @@ export class Exporter {
           runs: (name) => this.#runs.runs(name),
           probes: this.#prober.recent(),
         }),
+      modulePage: async (name) => {
+        const status = this.#modulesServed().find((m) => m.name === name);
+        if (!status) return undefined;
+        return modulePage(status, {
+          telemetryPath: this.#config.telemetryPath,
+          version: VERSION,
+          served: await this.#exposition.served(name),
+          runs: this.#runs.runs(name),
+        });
+      },
       ready: () => this.#ready,
       probe: (request) => this.#prober.handle(request),
       reload: this.#config.enableLifecycle ? () => this.reload("POST /-/reload") : undefined,

@@ -415,10 +415,10 @@ Deno.test("the landing page links the telemetry path and shows each module with 
     assert.equal(response.headers.get("content-type"), "text/html; charset=utf-8");
     const html = await response.text();
     assert.match(html, /<a href="\/metrics">\/metrics<\/a>/);
-    assert.match(html, /<tr class="up"><td>ok<\/td><td>up<\/td>/);
+    assert.match(html, /<tr class="up"><td><a href="module\?name=ok">ok<\/a><\/td><td>up<\/td>/);
     assert.match(
       html,
-      /<tr class="down"><td>failing<\/td><td>down<\/td>.*run: upstream &#60;down&#62; <code>[^<]*failing\.ts:1<\/code>/,
+      /<tr class="down"><td><a href="module\?name=failing">failing<\/a><\/td><td>down<\/td>.*run: upstream &#60;down&#62; <code>[^<]*failing\.ts:1<\/code>/,
     );
   });
 });

@@ -51,7 +51,10 @@ Deno.test("a module past its maxAge stops serving its series within maxAge + one
     assert.ok(samples.get('dynamic_exporter_module_last_success_timestamp_seconds{module="orders"}')! > 0);
 
     const page = await (await fetch(e.url)).text();
-    assert.match(page, /<tr class="expired"><td>orders<\/td><td>stale<\/td>/);
+    assert.match(
+      page,
+      /<tr class="expired"><td><a href="module\?name=orders">orders<\/a><\/td><td>stale<\/td>/,
+    );
     assert.match(page, /stale: last success <time[^>]*>[^<]* ago<\/time>, over its maxAge of 1s\./);
     await e.waitForLog((r) =>
       r.msg === "module values older than its maxAge; no longer served" && r.module === "orders"

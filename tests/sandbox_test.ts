@@ -96,7 +96,7 @@ export async function process() { await Promise.resolve(); for (;;); }
       message: () => "the quarantined module's host is still running",
     });
     const page = await fetch(`${e.url}/`).then((r) => r.text());
-    assert.match(page, /<td>spin<\/td><td>quarantined<\/td>/);
+    assert.match(page, /<td><a href="module\?name=spin">spin<\/a><\/td><td>quarantined<\/td>/);
 
     await Deno.writeTextFile(
       `${dir}/spin.ts`,
@@ -219,7 +219,7 @@ export function process() { for (let i = 0; i < 10; i++) keep.push(new Array(100
     await waitAbove(e.url, "ticking_runs", samples.get("ticking_runs")!);
     const page = await fetch(`${e.url}/`);
     assert.equal(page.status, 200);
-    assert.match(await page.text(), /<td>exits<\/td>/);
+    assert.match(await page.text(), /<td><a href="module\?name=exits">exits<\/a><\/td>/);
   });
 });
 

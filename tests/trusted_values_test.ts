@@ -142,7 +142,7 @@ export function process() { c.inc(); }
     const stuck = await e.waitForLog((r) => r.msg.startsWith("module stuck") && r.module === "hangs", 15_000);
     assert.match(String(stuck.hint), /ctx\.signal/);
     const page = await fetch(`${e.url}/`).then((r) => r.text());
-    assert.match(page, /<td>hangs<\/td><td>stuck<\/td>/);
+    assert.match(page, /<td><a href="module\?name=hangs">hangs<\/a><\/td><td>stuck<\/td>/);
     const after = await scrape(e.url);
     assert.equal(after.get(errors("hangs", "timeout")), 3);
     assert.equal(after.get(up("hangs")), 0);

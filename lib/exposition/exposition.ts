@@ -87,6 +87,19 @@ interface Fragment {
   version: number;
   /** Samples in its families as last rendered (the self-metric module_samples). */
   samples?: number;
+  /**
+   * A dynamic source's families as its last render read them: what the module page shows, since
+   * reading them again would run module code (collect()). A static source keeps `families`.
+   */
+  rendered?: MetricFamily[];
+}
+
+/** What is served under a name now, as the server holds it (Exposition.served). */
+export interface Served {
+  /** Undefined for a source computed at scrape time that no scrape has rendered yet. */
+  families?: MetricFamily[];
+  /** Computed at scrape time (a collect() callback): `families` are those of its last render. */
+  atScrape: boolean;
 }
 
 interface Body {
@@ -144,6 +157,21 @@ export class Exposition {
     const fragment = this.#fragments.get(name);
     const part = fragment && await this.#part(fragment, format);
     return part && new TextDecoder().decode(part.bytes);
+  }
+
+  /**
+   * The families served under `name`, as the server holds them; undefined when nothing is served
+   * under it. Module code never runs for this: a source computed at scrape time gives the
+   * families of its last render.
+   */
+  async served(name: string): Promise<Served | undefined> {
+    const fragment = this.#fragments.get(name);
+    if (!fragment) return undefined;
+    if (fragment.source.isDynamic()) return { families: fragment.rendered, atScrape: true };
+    return {
+      families: fragment.families ?? await this.#withinTimeout(fragment.source.families()),
+      atScrape: false,
+    };
   }
 
   /** True while something is served under `name`. */
@@ -415,7 +443,10 @@ export class Exposition {
         families = await this.#withinTimeout(fragment.source.families(), deadline);
         if (current() && !fragment.source.isDynamic()) fragment.families = families;
       }
-      if (this.#fragments.get(name) === fragment) fragment.samples = countSamples(families);
+      if (this.#fragments.get(name) === fragment) {
+        fragment.samples = countSamples(families);
+        if (fragment.source.isDynamic()) fragment.rendered = families;
+      }
       const { bytes, problems } = await renderFragment(families, format, new Slicer(this.#sliceOptions));
       // A family that would make the whole body invalid (a `__name__` label, a bad name) is
       // left out, and reported as this module's render error (issue 8 item 8).

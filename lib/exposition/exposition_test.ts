@@ -466,3 +466,28 @@ Deno.test("Exposition fragment(name) is that module's families alone", async () 
   assert.equal(await exposition.fragment("b", "text"), text("b_value", 2));
   assert.equal(await exposition.fragment("c", "text"), undefined);
 });
+
+Deno.test("Exposition served(name) gives a static module's families as held, without a render", async () => {
+  const { exposition } = setup();
+  const a = fakeSource("a", [gauge("a_value", 1)]);
+  exposition.set(a);
+  assert.deepEqual(await exposition.served("a"), { families: [gauge("a_value", 1)], atScrape: false });
+  await exposition.encode("text", false);
+  const calls = a.calls;
+  assert.deepEqual(await exposition.served("a"), { families: [gauge("a_value", 1)], atScrape: false });
+  assert.equal(a.calls, calls, "the rendered families are read, not asked for again");
+  exposition.delete("a");
+  assert.equal(await exposition.served("a"), undefined);
+});
+
+Deno.test("Exposition served(name) gives a dynamic module's families of its last render, never calling it", async () => {
+  const { exposition } = setup();
+  const d = fakeSource("d", [gauge("d_value", 1)], true);
+  exposition.set(d);
+  assert.deepEqual(await exposition.served("d"), { families: undefined, atScrape: true });
+  assert.equal(d.calls, 0);
+  await exposition.encode("text", false);
+  d.next = [gauge("d_value", 2)];
+  assert.deepEqual(await exposition.served("d"), { families: [gauge("d_value", 1)], atScrape: true });
+  assert.equal(d.calls, 1);
+});

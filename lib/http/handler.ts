@@ -15,6 +15,8 @@ export interface HandlerDeps {
   scrape(format: Format, gzip: boolean, capMs?: number): Bytes[] | Promise<Bytes[]>;
   /** The status page; `refreshSeconds` asks it to reload itself that often. */
   landingPage(refreshSeconds?: number): string;
+  /** `GET /module?name=<name>`: that module's own page; undefined when no module has that name. */
+  modulePage(name: string): Promise<string | undefined>;
   /** The first load of the metrics dir is done. */
   ready(): boolean;
   /** `GET /probe?module=<name>&target=<target>` (issue 20): a probe module's answer. */
@@ -32,6 +34,10 @@ export type RunNow = { report: string } | { refused: "unknown" | "running" | "st
 type Bytes = Uint8Array<ArrayBuffer>;
 
 const GET_HEAD = ["GET", "HEAD"];
+
+function html(body: string): Response {
+  return new Response(body, { headers: { "content-type": "text/html; charset=utf-8" } });
+}
 
 function text(status: number, body: string, headers: HeadersInit = {}): Response {
   return new Response(body, {
@@ -123,9 +129,17 @@ export function createHandler(deps: HandlerDeps): Handler {
           `Bad refresh=${JSON.stringify(refresh).slice(0, 40)}: give whole seconds, 1 to 9999.\n`,
         );
       }
-      return new Response(deps.landingPage(refresh === null ? undefined : Number(refresh)), {
-        headers: { "content-type": "text/html; charset=utf-8" },
-      });
+      return html(deps.landingPage(refresh === null ? undefined : Number(refresh)));
+    }),
+    "/module": get(async (request) => {
+      const name = new URL(request.url).searchParams.get("name");
+      if (!name) return text(400, "Give the module: GET /module?name=<name>\n");
+      const page = await deps.modulePage(name);
+      if (page !== undefined) return html(page);
+      return text(
+        404,
+        `No module ${JSON.stringify(name.slice(0, 100))} here; the status page at / lists every module.\n`,
+      );
     }),
     ...deps.probe ? { "/probe": get(deps.probe) } : {},
     "/-/healthy": get(() => text(200, "Healthy.\n")),

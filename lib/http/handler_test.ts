@@ -19,6 +19,7 @@ function setup(deps: Partial<HandlerDeps> = {}) {
       return Promise.resolve([BODY]);
     },
     landingPage: () => LANDING,
+    modulePage: () => Promise.resolve(undefined),
     ready: () => true,
     log: new Logger({ write: (line) => lines.push(line), now: () => new Date(0) }),
     ...deps,
@@ -425,5 +426,36 @@ Deno.test("GET /?refresh=N asks the status page to refresh every N s; a bad valu
   assert.deepEqual([bad.status, await bad.text()], [
     400,
     `Bad refresh="0.5": give whole seconds, 1 to 9999.\n`,
+  ]);
+});
+
+Deno.test("GET /module?name= answers that module's page as HTML", async () => {
+  const asked: string[] = [];
+  const { handler } = setup({
+    modulePage: (name) => (asked.push(name), Promise.resolve(name === "disk" ? "<p>disk</p>" : undefined)),
+  });
+  assert.deepEqual(await whole(await handler(get("/module?name=disk"))), {
+    status: 200,
+    headers: { "content-type": "text/html; charset=utf-8" },
+    body: "<p>disk</p>",
+  });
+  assert.deepEqual(asked, ["disk"]);
+});
+
+Deno.test("GET /module answers 404 naming an unknown module, 400 without a name, 405 to a POST", async () => {
+  const { handler } = setup();
+  const answer = async (request: Request) => {
+    const { status, body } = await whole(await handler(request));
+    return [status, body];
+  };
+  assert.deepEqual(await answer(get("/module?name=%3Cscript%3E")), [
+    404,
+    'No module "<script>" here; the status page at / lists every module.\n',
+  ]);
+  assert.deepEqual(await answer(get("/module")), [400, "Give the module: GET /module?name=<name>\n"]);
+  assert.deepEqual(await answer(get("/module?name=")), [400, "Give the module: GET /module?name=<name>\n"]);
+  assert.deepEqual(await answer(get("/module?name=disk", {}, "POST")), [
+    405,
+    "Method POST not allowed on /module\n",
   ]);
 });

@@ -30,7 +30,8 @@ export interface LandingOptions {
   runs?(module: string): readonly RunRecord[];
 }
 
-type State =
+/** A module's state as the status pages show it. */
+export type State =
   | "failed"
   | "stale"
   | "quarantined"
@@ -80,9 +81,15 @@ const NOTE: Readonly<Partial<Record<State, string>>> = {
     `Runs are skipped while ${MAX_ABANDONED} calls abandoned at their timeout are still running: ${STUCK_HINT}.`,
 };
 
-// The lifecycle e2e test pins the first two cells of a row as bare `<td>name</td><td>state</td>`,
+// The e2e tests pin the first two cells of a row as `<td><a href="module?name=…">name</a></td><td>state</td>`,
 // so the CSS finds the cells by position.
 const COLUMNS = ["Module", "State", "Last run", "Duration", "Interval", "Timeout", "Metrics", "Counts"];
+
+/** The module's state and its label, as its row and its own page show them. */
+export function moduleState(m: ModuleStatus): { state: State; label: string } {
+  const state = stateOf(m);
+  return { state, label: LABEL[state] };
+}
 
 function stateOf(m: ModuleStatus): State {
   if (!m.loaded) return "failed";
@@ -97,7 +104,7 @@ function stateOf(m: ModuleStatus): State {
   return m.up ? "up" : "down";
 }
 
-function escapeHtml(text: string): string {
+export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
@@ -110,12 +117,14 @@ function ago(at: number, now: number): string {
   return `${Math.floor(s / 86400)} d ago`;
 }
 
-function time(at: number, now: number): string {
+/** A `<time>` saying how long ago `at` was, its ISO instant in its title. */
+export function time(at: number, now: number): string {
   const iso = new Date(at).toISOString();
   return `<time datetime="${iso}" title="${iso}">${ago(at, now)}</time>`;
 }
 
-function seconds(s: number): string {
+/** A duration to read at a glance: `12 ms`, `1.50 s`. */
+export function seconds(s: number): string {
   if (s < 0.001) return `${Math.round(s * 1e6)} µs`;
   if (s < 1) return `${(s * 1000).toFixed(s < 0.01 ? 1 : 0)} ms`;
   return `${s.toFixed(s < 10 ? 2 : 1)} s`;
@@ -123,7 +132,8 @@ function seconds(s: number): string {
 
 const NONE = `<span class="none">—</span>`;
 
-function inTime(at: number, now: number): string {
+/** A `<time>` saying how soon `at` is, its ISO instant in its title. */
+export function inTime(at: number, now: number): string {
   const iso = new Date(at).toISOString();
   const s = Math.ceil((at - now) / 1000);
   const text = s <= 0
@@ -192,7 +202,7 @@ function counts(m: ModuleStatus, now: number): string {
 }
 
 /** What went wrong, for a module with an error or a state that needs explaining; "" otherwise. */
-function details(m: ModuleStatus, state: State, now: number): string {
+export function details(m: ModuleStatus, state: State, now: number): string {
   let note = NOTE[state] ? `<p class="note">${escapeHtml(NOTE[state])}</p>` : "";
   if (state === "quarantined" && m.quarantined) note += `<p class="note">${escapeHtml(m.quarantined)}</p>`;
   if (state === "expired") {
@@ -224,8 +234,8 @@ function clock(at: number): string {
   return new Date(at).toISOString().slice(11, 23);
 }
 
-/** The module's last runs with their log lines, folded; "" when it has none. */
-function recentRuns(runs: readonly RunRecord[], now: number): string {
+/** The module's last runs with their log lines, folded unless `open`; "" when it has none. */
+export function recentRuns(runs: readonly RunRecord[], now: number, open = false): string {
   if (runs.length === 0) return "";
   const failed = runs.filter((r) => r.outcome !== "success").length;
   const items = runs.map((r) => {
@@ -240,14 +250,14 @@ function recentRuns(runs: readonly RunRecord[], now: number): string {
           : `<pre class="log">${escapeHtml(lines.join("\n"))}</pre>`
       }</li>`;
   }).join("");
-  return `<details class="runs"><summary>Last ${runs.length} run${runs.length === 1 ? "" : "s"}${
-    failed > 0 ? `, ${failed} failed` : ""
-  }</summary><ol>${items}</ol></details>`;
+  return `<details class="runs"${open ? " open" : ""}><summary>Last ${runs.length} run${
+    runs.length === 1 ? "" : "s"
+  }${failed > 0 ? `, ${failed} failed` : ""}</summary><ol>${items}</ol></details>`;
 }
 
 function row(m: ModuleStatus, state: State, now: number, runs: readonly RunRecord[] = []): string {
   const cells = [
-    escapeHtml(m.name),
+    `<a href="${escapeHtml(modulePath(m.name))}">${escapeHtml(m.name)}</a>`,
     LABEL[state],
     lastRun(m, now),
     m.lastDurationSeconds === undefined ? NONE : seconds(m.lastDurationSeconds),
@@ -311,7 +321,8 @@ function summary(total: number, byState: Record<State, number>): string {
   return `${total} module${total === 1 ? "" : "s"}${parts.length > 0 ? `: ${parts.join(", ")}` : ""}`;
 }
 
-const CSS = `
+/** The status pages' style sheet. */
+export const CSS = `
 :root{color-scheme:light dark;--bg:#f5f6f8;--fg:#1b1f24;--muted:#57606a;--card:#fff;--line:#d0d7de;
 --link:#0550ae;--err-bg:#fff4f4;--err-line:#f3c1c1;--hint-bg:#fff8e1;--code-bg:#eef1f4;
 --up:#1a7f37;--down:#cf222e;--failed:#a40e26;--stale:#8a4b00;--previous:#8a4b00;--pending:#57606a;
@@ -362,8 +373,8 @@ tbody tr:not(.detail)>td:nth-child(n+3):nth-child(-n+6){white-space:nowrap}
 .none{color:var(--muted)}
 td code{background:var(--code-bg);padding:.05rem .3rem;border-radius:4px;overflow-wrap:break-word;display:inline-block;margin:.05rem 0;max-width:100%}
 td details summary{cursor:pointer;color:var(--link);white-space:nowrap}td details[open] summary{margin-bottom:.2rem}
-dl{margin:0;display:grid;grid-template-columns:repeat(2,max-content);gap:0 .9rem;font-size:.85rem}
-dl div{display:flex;gap:.3rem}dt{color:var(--muted)}dd{margin:0;font-variant-numeric:tabular-nums}
+dl{margin:0;display:grid;grid-template-columns:repeat(2,minmax(0,max-content));gap:0 .9rem;font-size:.85rem}
+dl div{display:flex;gap:.3rem;min-width:0}dt{color:var(--muted)}dd{margin:0;min-width:0;overflow-wrap:anywhere;font-variant-numeric:tabular-nums}
 dl .bad dt,dl .bad dd{color:var(--down-text);font-weight:600}
 tr.detail>td{padding:0 .7rem .7rem}
 tr.detail>td:first-child{box-shadow:none}
@@ -406,9 +417,13 @@ tbody tr>td{box-shadow:none!important}
 tr.down,tr.stuck,tr.quarantined,tr.expired,tr.failed,tr.stale,tr.previous{border-left:4px solid var(--down)!important}
 tr.failed{border-left-color:var(--failed)!important}tr.stale,tr.previous{border-left-color:var(--stale)!important}
 tr.detail>td{padding:.25rem .8rem .8rem!important}
-dl{grid-template-columns:repeat(2,minmax(0,max-content))}dl div{min-width:0}dd{min-width:0;overflow-wrap:anywhere}
 }
 `;
+
+/** The link to a module's own page (lib/http/module_page.ts), relative so that it works behind a proxy's path prefix. */
+export function modulePath(name: string): string {
+  return `module?name=${encodeURIComponent(name)}`;
+}
 
 /** The landing page: header with links, a summary line, then every module, broken ones first. */
 export function landingPage(modules: ModuleStatus[], options: LandingOptions): string {

@@ -35,9 +35,14 @@ function status(name: string, change: Partial<ModuleStatus> = {}): ModuleStatus 
   };
 }
 
+/** A module row's first cell: its name, linking its own page. */
+const nameCell = (name: string) => `<a href="module?name=${name}">${name}</a>`;
+
 /** The page's line for module `name`: its row, and its detail row if it has one. */
 function rowOf(html: string, name: string): string {
-  const line = html.split("\n").find((l) => l.startsWith("<tr class=") && l.includes(`><td>${name}</td>`));
+  const line = html.split("\n").find((l) =>
+    l.startsWith("<tr class=") && l.includes(`">${name}</a></td><td>`)
+  );
   assert.ok(line, `no row for ${name} in:\n${html}`);
   return line;
 }
@@ -54,7 +59,9 @@ Deno.test("landingPage shows a module that is up with every detail in one row", 
   const html = landingPage([status("disk")], OPTIONS);
   assert.equal(
     rowOf(html, "disk"),
-    `<tr class="up"><td>disk</td><td>up</td><td>${RAN_3S_AGO}</td><td>12 ms</td><td>10s</td><td>5s</td>` +
+    `<tr class="up"><td>${
+      nameCell("disk")
+    }</td><td>up</td><td>${RAN_3S_AGO}</td><td>12 ms</td><td>10s</td><td>5s</td>` +
       `<td><code>disk_<wbr>value</code></td><td>${countsOk("disk")}</td></tr>`,
   );
 });
@@ -63,18 +70,23 @@ Deno.test("landingPage shows interval 0 as at scrape time", () => {
   const html = landingPage([status("onscrape", { intervalMs: 0, metricNames: ["a", "b"] })], OPTIONS);
   assert.equal(
     rowOf(html, "onscrape"),
-    `<tr class="up"><td>onscrape</td><td>up</td><td>${RAN_3S_AGO}</td><td>12 ms</td><td>at scrape time</td>` +
+    `<tr class="up"><td>${
+      nameCell("onscrape")
+    }</td><td>up</td><td>${RAN_3S_AGO}</td><td>12 ms</td><td>at scrape time</td>` +
       `<td>5s</td><td><code>a</code> <code>b</code></td><td>${countsOk("onscrape")}</td></tr>`,
   );
 });
 
 Deno.test("landingPage gives each state its badge", () => {
   const cases: [Partial<ModuleStatus>, string][] = [
-    [{}, `<tr class="up"><td>m</td><td>up</td>`],
-    [{ up: false }, `<tr class="down"><td>m</td><td>down</td>`],
-    [{ loaded: false, lastLoadSuccessful: false, up: false }, `<tr class="failed"><td>m</td><td>failed</td>`],
-    [{ lastLoadSuccessful: false }, `<tr class="stale"><td>m</td><td>reload failed</td>`],
-    [{ lastRunAt: undefined }, `<tr class="pending"><td>m</td><td>not run yet</td>`],
+    [{}, `<tr class="up"><td>${nameCell("m")}</td><td>up</td>`],
+    [{ up: false }, `<tr class="down"><td>${nameCell("m")}</td><td>down</td>`],
+    [
+      { loaded: false, lastLoadSuccessful: false, up: false },
+      `<tr class="failed"><td>${nameCell("m")}</td><td>failed</td>`,
+    ],
+    [{ lastLoadSuccessful: false }, `<tr class="stale"><td>${nameCell("m")}</td><td>reload failed</td>`],
+    [{ lastRunAt: undefined }, `<tr class="pending"><td>${nameCell("m")}</td><td>not run yet</td>`],
   ];
   for (const [change, start] of cases) {
     const row = rowOf(landingPage([status("m", change)], OPTIONS), "m");
@@ -102,7 +114,7 @@ Deno.test("landingPage shows a run error with stage, message, file:line, hint an
   ], OPTIONS);
   assert.equal(
     rowOf(html, "probe"),
-    `<tr class="down"><td>probe</td><td>down</td><td>${RAN_3S_AGO}<small>last success ` +
+    `<tr class="down"><td>${nameCell("probe")}</td><td>down</td><td>${RAN_3S_AGO}<small>last success ` +
       `<time datetime="2025-01-02T00:04:05.000Z" title="2025-01-02T00:04:05.000Z">3 h ago</time></small></td>` +
       `<td>12 ms</td><td>10s</td><td>5s</td><td><code>probe_<wbr>value</code></td>` +
       `<td><dl><div class="bad"><dt>errors</dt><dd>4</dd></div><div class="bad"><dt>timeouts</dt><dd>1</dd></div>` +
@@ -142,7 +154,9 @@ Deno.test("landingPage shows a module that never loaded with its load error and 
   const none = '<span class="none">—</span>';
   assert.equal(
     rowOf(html, "broken"),
-    `<tr class="failed"><td>broken</td><td>failed</td><td><span class="none">never</span></td>` +
+    `<tr class="failed"><td>${
+      nameCell("broken")
+    }</td><td>failed</td><td><span class="none">never</span></td>` +
       `<td>${none}</td><td>${none}</td><td>${none}</td><td><span class="none">none</span></td>` +
       `<td><dl><div><dt>errors</dt><dd>0</dd></div><div><dt>timeouts</dt><dd>0</dd></div>` +
       `<div><dt>overruns</dt><dd>0</dd></div><div class="bad"><dt>loads</dt><dd>1, 1 failed</dd></div>` +
@@ -170,6 +184,13 @@ Deno.test("landingPage escapes a hostile module name, metric name, file and erro
   ], { ...OPTIONS, telemetryPath: `/m"><script>`, version: "<script>" });
   assert.equal(/<script|<img|<b>/i.test(html), false, html);
   const row = rowOf(html, "&#60;script&#62;alert(&#34;name&#34;)&#60;/script&#62;");
+  assert.ok(
+    row.startsWith(
+      '<tr class="down"><td><a href="module?name=%3Cscript%3Ealert(%22name%22)%3C%2Fscript%3E">' +
+        "&#60;script&#62;alert(&#34;name&#34;)&#60;/script&#62;</a></td>",
+    ),
+    row,
+  );
   assert.ok(row.includes("<td><code>&#60;img src=x onerror=alert(1)&#62;</code></td>"), row);
   assert.ok(
     row.includes(
@@ -210,7 +231,7 @@ Deno.test("landingPage lists broken modules first and counts each state in the s
     status("e_stale", { lastLoadSuccessful: false }),
     status("f_down", { up: false }),
   ], OPTIONS);
-  const order = [...html.matchAll(/<tr class="\w+"><td>(\w+)<\/td>/g)].map((m) => m[1]);
+  const order = [...html.matchAll(/<tr class="\w+"><td><a [^>]+>(\w+)<\/a><\/td>/g)].map((m) => m[1]);
   assert.deepEqual(order, ["d_failed", "e_stale", "b_down", "f_down", "c_pending", "a_up"]);
   assert.ok(
     html.includes(
@@ -255,7 +276,7 @@ Deno.test("landingPage writes relative times from the injected now, coarser as t
 Deno.test("landingPage shows a stuck module as stuck, with what to do", () => {
   const html = landingPage([status("hang", { up: false, stuck: true })], OPTIONS);
   const row = rowOf(html, "hang");
-  assert.match(row, /<td>hang<\/td><td>stuck<\/td>/);
+  assert.match(row, /<td><a href="module\?name=hang">hang<\/a><\/td><td>stuck<\/td>/);
   assert.match(
     row,
     /3 calls abandoned at their timeout are still running: its process\(\) ignores ctx\.signal/,
@@ -350,7 +371,10 @@ Deno.test("landingPage colours a count only while it is recent: since the last s
 
 Deno.test("landingPage shows a module serving its previous version as such, and the summary never says 0 up then", () => {
   const html = landingPage([status("api", { up: false, servingPrevious: true })], OPTIONS);
-  assert.match(rowOf(html, "api"), /^<tr class="previous"><td>api<\/td><td>serving previous<\/td>/);
+  assert.match(
+    rowOf(html, "api"),
+    /^<tr class="previous"><td><a href="module\?name=api">api<\/a><\/td><td>serving previous<\/td>/,
+  );
   assert.ok(
     html.includes('<p class="summary bad">1 module: <span class="s-previous">1 serving previous</span></p>'),
     html,
@@ -389,7 +413,7 @@ Deno.test("landingPage shows a quarantined module as such, with why and what to 
     status("spin", { up: false, quarantined: "its run ended its host 3 times in a row" }),
   ], OPTIONS);
   const row = rowOf(html, "spin");
-  assert.match(row, /<td>spin<\/td><td>quarantined<\/td>/);
+  assert.match(row, /<td><a href="module\?name=spin">spin<\/a><\/td><td>quarantined<\/td>/);
   assert.match(row, /not run again until its file or a helper it imports changes/);
   assert.match(row, /its run ended its host 3 times in a row/);
   assert.match(html, /<span class="s-quarantined">1 quarantined<\/span>/);
@@ -422,7 +446,10 @@ Deno.test("landingPage shows a module past its maxAge as stale, and says why", (
     }),
   ], OPTIONS);
   const line = rowOf(html, "orders");
-  assert.match(line, /^<tr class="expired"><td>orders<\/td><td>stale<\/td>/);
+  assert.match(
+    line,
+    /^<tr class="expired"><td><a href="module\?name=orders">orders<\/a><\/td><td>stale<\/td>/,
+  );
   assert.ok(
     line.includes(
       `<tr class="expired detail"><td colspan="8"><p class="note">stale: last success ` +
@@ -511,6 +538,6 @@ Deno.test("landingPage shows a probe-only module up, never run, with no interval
     OPTIONS,
   );
   const row = rowOf(html, "prober");
-  assert.ok(row.startsWith('<tr class="up"><td>prober</td><td>'), row);
+  assert.ok(row.startsWith(`<tr class="up"><td>${nameCell("prober")}</td><td>`), row);
   assert.ok(row.includes("<td>probes only</td>"), row);
 });

@@ -52,3 +52,22 @@ export async function withBrowser(fn: (browser: Browser) => Promise<void>): Prom
     await browser.close();
   }
 }
+
+/**
+ * Where screenshots go: DX_SCREENSHOT_DIR to keep them (and look at them), else a temp dir
+ * removed after the test, so that no run leaves PNGs in /tmp (issue 11).
+ */
+export async function withScreenshotDir(
+  fn: (dir: string, saved: (path: string) => void) => Promise<void>,
+): Promise<void> {
+  const kept = Deno.env.get("DX_SCREENSHOT_DIR");
+  const dir = kept ?? await Deno.makeTempDir({ prefix: "dx_status_page_" });
+  const saved = (path: string) => {
+    if (kept) console.log(`status page screenshot: ${path}`);
+  };
+  try {
+    await fn(dir, saved);
+  } finally {
+    if (!kept) await Deno.remove(dir, { recursive: true });
+  }
+}

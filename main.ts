@@ -4,6 +4,7 @@ import "prom-client"; // `deno compile` embeds only npm packages imported static
 import "bcryptjs"; // for lib/web_config/bcrypt_worker.ts, which `deno compile` takes in only by --include
 import "@babel/parser"; // for lib/modules/declaration.ts, so `deno compile` embeds it
 import { checkModule } from "./lib/check.ts";
+import { suggestSandbox } from "./lib/suggest_sandbox.ts";
 import { installExitGuard } from "./lib/modules/exit_guard.ts";
 import { Exporter } from "./lib/exporter.ts";
 import { formatDuration } from "./lib/duration.ts";
@@ -91,7 +92,7 @@ export async function main(args: string[]): Promise<number> {
     log.debug("env file loaded", { file: config.envFile, set: env.set.join(","), kept: env.kept.join(",") });
   }
   if (command.kind === "check") {
-    return checkModule(command.file, {
+    return (command.suggestSandbox ? suggestSandbox : checkModule)(command.file, {
       collectTimeoutMs: config.collectTimeoutMs,
       sandboxAll: config.sandboxAll,
       hosts: config,

@@ -46,7 +46,7 @@ export interface Config {
 
 export type Command =
   | { kind: "run"; config: Config }
-  | { kind: "check"; file: string; config: Config; target?: string }
+  | { kind: "check"; file: string; config: Config; target?: string; suggestSandbox?: true }
   | { kind: "help"; text: string }
   | { kind: "version" };
 
@@ -96,6 +96,11 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
   target: {
     help:
       "With check: call the module's probe() once with this target (one the module accepts), as GET /probe would.",
+  },
+  "suggest-sandbox": {
+    boolean: true,
+    help:
+      "With check: run the module once within the modules' permissions with Deno's permission audit on, and print the sandbox declaration of what it used (net as host:port, exact paths, env names), checked by a second run in a host with exactly it.",
   },
   "metrics.rescan-interval": {
     default: "30s",
@@ -273,6 +278,9 @@ export function parseCommand(args: string[]): Command {
   if (target !== undefined && first !== "check") {
     throw new FlagError(`--target: only with check <module file>, which probes the module once`);
   }
+  if (values["suggest-sandbox"] === true && first !== "check") {
+    throw new FlagError(`--suggest-sandbox: only with check <module file>`);
+  }
   if (first === undefined) return { kind: "run", config };
   if (first === "check") {
     if (rest.length !== 1) throw new FlagError(`check: expects exactly one module file, got ${rest.length}`);
@@ -281,6 +289,7 @@ export function parseCommand(args: string[]): Command {
       file: rest[0],
       config,
       ...target === undefined ? {} : { target: nonEmpty("target", target) },
+      ...values["suggest-sandbox"] === true ? { suggestSandbox: true as const } : {},
     };
   }
   throw new FlagError(`unexpected argument ${JSON.stringify(first)}; see --help`);

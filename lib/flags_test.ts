@@ -412,6 +412,8 @@ Flags:
       Directory of metric modules. (default: "./metrics")
   --target=<value>
       With check: call the module's probe() once with this target (one the module accepts), as GET /probe would.
+  --suggest-sandbox
+      With check: run the module once within the modules' permissions with Deno's permission audit on, and print the sandbox declaration of what it used (net as host:port, exact paths, env names), checked by a second run in a host with exactly it.
   --metrics.rescan-interval=<value>
       How often the metrics dir is rescanned without a file event (for file systems that send none, such as NFS), retrying modules that failed to load. (default: "30s")
   --modules.sandbox
@@ -469,6 +471,7 @@ Deno.test("parseCommand --help lists every flag of the contract", () => {
     "web.idle-timeout",
     "metrics.dir",
     "target",
+    "suggest-sandbox",
     "metrics.rescan-interval",
     "modules.sandbox",
     "modules.allow-net",
@@ -609,4 +612,12 @@ Deno.test("parseCommand takes --target only with check", () => {
     { kind: "check", file: "m.ts", config: DEFAULTS, target: "http://a.internal/" },
   );
   rejects(["--target=x"], "--target: only with check <module file>, which probes the module once");
+});
+
+Deno.test("parseCommand takes --suggest-sandbox only with check", () => {
+  assert.deepEqual(
+    parseCommand(["check", "m.ts", "--suggest-sandbox"]),
+    { kind: "check", file: "m.ts", config: DEFAULTS, suggestSandbox: true },
+  );
+  rejects(["--suggest-sandbox"], "--suggest-sandbox: only with check <module file>");
 });

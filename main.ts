@@ -5,6 +5,7 @@ import "bcryptjs"; // for lib/web_config/bcrypt_worker.ts, which `deno compile` 
 import "@babel/parser"; // for lib/modules/declaration.ts, so `deno compile` embeds it
 import { checkModule } from "./lib/check.ts";
 import { testModules } from "./lib/testing/test_module.ts";
+import { suggestSandbox } from "./lib/suggest_sandbox.ts";
 import { installExitGuard } from "./lib/modules/exit_guard.ts";
 import { Exporter } from "./lib/exporter.ts";
 import { formatDuration } from "./lib/duration.ts";
@@ -92,7 +93,7 @@ export async function main(args: string[]): Promise<number> {
     log.debug("env file loaded", { file: config.envFile, set: env.set.join(","), kept: env.kept.join(",") });
   }
   if (command.kind === "check") {
-    return checkModule(command.file, {
+    return (command.suggestSandbox ? suggestSandbox : checkModule)(command.file, {
       collectTimeoutMs: config.collectTimeoutMs,
       sandboxAll: config.sandboxAll,
       hosts: config,

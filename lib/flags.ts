@@ -47,7 +47,7 @@ export interface Config {
 
 export type Command =
   | { kind: "run"; config: Config }
-  | { kind: "check"; file: string; config: Config; target?: string }
+  | { kind: "check"; file: string; config: Config; target?: string; suggestSandbox?: true }
   /** `test <module file | dir>...`: run modules against their fixtures (lib/testing/test_module.ts). */
   | { kind: "test"; paths: string[]; config: Config; test: TestFlags }
   | { kind: "help"; text: string }
@@ -118,6 +118,11 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
   update: { boolean: true, help: "With test: rewrite the golden files (runN.prom) with what is served." },
   scenario: { help: "With test: only this scenario; with --record, the one it writes." },
   format: { default: "text", help: "With test: the report's format: text, tap or junit." },
+  "suggest-sandbox": {
+    boolean: true,
+    help:
+      "With check: run the module once within the modules' permissions with Deno's permission audit on, and print the sandbox declaration of what it used (net as host:port, exact paths, env names), checked by a second run in a host with exactly it.",
+  },
   "metrics.rescan-interval": {
     default: "30s",
     help:
@@ -303,6 +308,9 @@ export function parseCommand(args: string[]): Command {
       `--${testOnly[0]}: only with test <module file | dir>..., which runs modules against fixtures`,
     );
   }
+  if (values["suggest-sandbox"] === true && first !== "check") {
+    throw new FlagError(`--suggest-sandbox: only with check <module file>`);
+  }
   if (first === undefined) return { kind: "run", config };
   if (first === "test") {
     if (rest.length === 0) throw new FlagError(`test: expects module files or dirs of modules with fixtures`);
@@ -333,6 +341,7 @@ export function parseCommand(args: string[]): Command {
       file: rest[0],
       config,
       ...target === undefined ? {} : { target: nonEmpty("target", target) },
+      ...values["suggest-sandbox"] === true ? { suggestSandbox: true as const } : {},
     };
   }
   throw new FlagError(`unexpected argument ${JSON.stringify(first)}; see --help`);

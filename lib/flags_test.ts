@@ -421,6 +421,8 @@ Flags:
       With test: only this scenario; with --record, the one it writes.
   --format=<value>
       With test: the report's format: text, tap or junit. (default: "text")
+  --suggest-sandbox
+      With check: run the module once within the modules' permissions with Deno's permission audit on, and print the sandbox declaration of what it used (net as host:port, exact paths, env names), checked by a second run in a host with exactly it.
   --metrics.rescan-interval=<value>
       How often the metrics dir is rescanned without a file event (for file systems that send none, such as NFS), retrying modules that failed to load. (default: "30s")
   --modules.sandbox
@@ -482,6 +484,7 @@ Deno.test("parseCommand --help lists every flag of the contract", () => {
     "update",
     "scenario",
     "format",
+    "suggest-sandbox",
     "metrics.rescan-interval",
     "modules.sandbox",
     "modules.allow-net",
@@ -658,4 +661,12 @@ Deno.test("parseCommand takes test with its files and its own flags, and those f
     ["test", "m.ts", "--target=a"],
     "--target: only with check <module file>, which probes the module once, or test --record, which records a probe",
   );
+});
+
+Deno.test("parseCommand takes --suggest-sandbox only with check", () => {
+  assert.deepEqual(
+    parseCommand(["check", "m.ts", "--suggest-sandbox"]),
+    { kind: "check", file: "m.ts", config: DEFAULTS, suggestSandbox: true },
+  );
+  rejects(["--suggest-sandbox"], "--suggest-sandbox: only with check <module file>");
 });

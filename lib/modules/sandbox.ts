@@ -95,3 +95,20 @@ export function parseSize(value: unknown, what = `"sandbox.memory"`): number {
   }
   return Math.floor(bytes);
 }
+
+/**
+ * `export const sandbox = {...}` granting exactly `permissions`, kinds in PERMISSION_KINDS
+ * order, those with nothing left out; what declaration.ts reads back as the same spec.
+ */
+export function sandboxLiteral(permissions: Partial<Record<PermissionKind, string[]>>): string {
+  const entries = PERMISSION_KINDS.flatMap((kind) => {
+    const values = permissions[kind] ?? [];
+    return values.length > 0 ? [`${kind}: [${values.map((v) => JSON.stringify(v)).join(", ")}]`] : [];
+  });
+  const line = `export const sandbox = { ${entries.join(", ")} };`;
+  if (entries.length === 0) return "export const sandbox = {};";
+  // deno fmt's line width: longer, one kind a line.
+  return line.length <= 110
+    ? line
+    : `export const sandbox = {\n${entries.map((e) => `  ${e},\n`).join("")}};`;
+}

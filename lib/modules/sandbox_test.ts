@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { DEFAULT_MEMORY_BYTES, emptySandbox, SandboxError, sandboxSpec } from "./sandbox.ts";
+import { readSandboxDeclaration } from "./declaration.ts";
+import { DEFAULT_MEMORY_BYTES, emptySandbox, SandboxError, sandboxLiteral, sandboxSpec } from "./sandbox.ts";
 
 Deno.test("sandboxSpec makes a spec of the declared lists and size, each kind left out denied", () => {
   assert.deepEqual(sandboxSpec({ net: ["a:1", "a:1", "b:2"], env: [], memory: "64MB" }), {
@@ -42,4 +43,27 @@ Deno.test("sandboxSpec refuses an entry holding a comma: it would add an entry t
     name: "SandboxError",
     message: `"sandbox.read" entry "/a,/b" holds a comma; give one value per entry`,
   });
+});
+
+Deno.test("sandboxLiteral writes the kinds in their order, leaves out empty ones, and declaration.ts reads it back", async () => {
+  const permissions = { env: ["API_TOKEN"], read: ['/srv/a "b".json'], net: ["127.0.0.1:4000"], run: [] };
+  const literal = sandboxLiteral(permissions);
+  assert.equal(
+    literal,
+    `export const sandbox = { net: ["127.0.0.1:4000"], read: ["/srv/a \\"b\\".json"], env: ["API_TOKEN"] };`,
+  );
+  assert.deepEqual(await readSandboxDeclaration("/m/x.ts", `${literal}\nexport function process() {}\n`), {
+    ...emptySandbox(),
+    permissions: { ...emptySandbox().permissions, ...permissions },
+  });
+  assert.equal(sandboxLiteral({}), "export const sandbox = {};");
+  assert.deepEqual(await readSandboxDeclaration("/m/x.ts", "export const sandbox = {};\n"), emptySandbox());
+});
+
+Deno.test("sandboxLiteral puts one kind a line past deno fmt's line width", () => {
+  const read = ["/srv/app/a-rather-long-file-name.json", "/srv/app/another-rather-long-file-name.json"];
+  assert.equal(
+    sandboxLiteral({ read, env: ["A"] }),
+    `export const sandbox = {\n  read: ["${read[0]}", "${read[1]}"],\n  env: ["A"],\n};`,
+  );
 });

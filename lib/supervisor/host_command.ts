@@ -21,14 +21,20 @@ export interface HostCommandOptions {
   loadTimeoutMs: number;
   /** More host arguments (lib/host/host_main.ts parseHostArgs): `--fixtures=` for test-module. */
   extraArgs?: string[];
+  /** Added to the host's environment. */
+  env?: Record<string, string>;
 }
 
 export function hostCommand(options: HostCommandOptions): HostCommand {
-  const { label, permissions, heapBytes, loadTimeoutMs } = options;
+  const { label, permissions, heapBytes, loadTimeoutMs, env } = options;
   const hostArgs = [`--name=${label}`, `--load-timeout-ms=${loadTimeoutMs}`, ...options.extraArgs ?? []];
   if (Deno.build.standalone) {
     const revoke = [...deniedKinds(permissions), "ffi"];
-    return { command: Deno.execPath(), args: [HOST_COMMAND, ...hostArgs, `--revoke=${revoke.join(",")}`] };
+    return {
+      command: Deno.execPath(),
+      args: [HOST_COMMAND, ...hostArgs, `--revoke=${revoke.join(",")}`],
+      env,
+    };
   }
   const entry = fileURLToPath(new URL("../host/host_entry.ts", import.meta.url));
   const config = fileURLToPath(new URL("../../deno.json", import.meta.url));
@@ -50,5 +56,6 @@ export function hostCommand(options: HostCommandOptions): HostCommand {
       entry,
       ...hostArgs,
     ],
+    env,
   };
 }

@@ -18,6 +18,8 @@ type Reply<T extends FromHost["type"]> = Extract<FromHost, { type: T }>;
 export interface HostCommand {
   command: string;
   args: string[];
+  /** Added to the environment the host inherits. */
+  env?: Record<string, string>;
 }
 
 export interface HostProcessOptions {
@@ -29,6 +31,8 @@ export interface HostProcessOptions {
   graceMs: number;
   /** Kill past this RSS over the host's own idle RSS (0: no bound). */
   memoryBytes: number;
+  /** A line of the host's stderr; true when it was the caller's, which is then not logged. */
+  onStderrLine?(line: string): boolean;
 }
 
 /** How a host ended. */
@@ -85,6 +89,7 @@ export class HostProcess {
   #stderrTail = "";
   #idleRss: number | undefined;
   #rss: number | undefined;
+  readonly #stderrRead: Promise<void>;
   readonly #ready = Promise.withResolvers<void>();
   readonly #ended = Promise.withResolvers<HostDeath>();
   /** Receives log and uncaught messages. */
@@ -99,6 +104,7 @@ export class HostProcess {
     this.#options = options;
     this.#child = new Deno.Command(options.command.command, {
       args: options.command.args,
+      env: options.command.env,
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
@@ -106,7 +112,7 @@ export class HostProcess {
     this.#writer = this.#child.stdin.getWriter();
     this.#timer = setInterval(() => this.#tick(), options.heartbeatMs);
     this.#read();
-    this.#readStderr();
+    this.#stderrRead = this.#readStderr();
     this.#child.status.then((status) => this.#exited(status));
     this.request({ type: "ping", id: this.nextId() }, "pong", { timeoutMs: START_TIMEOUT_MS }).then(
       () => {
@@ -136,6 +142,14 @@ export class HostProcess {
   /** Settles when the host answered its first ping; rejects if it died first. */
   get ready(): Promise<void> {
     return this.#ready.promise;
+  }
+
+  /**
+   * Settles once the host's stderr has reached its end: every line it wrote has been handled.
+   * A process the host started can hold the pipe open past the host's death: bound the wait.
+   */
+  get stderrRead(): Promise<void> {
+    return this.#stderrRead;
   }
 
   /** Settles with how the host ended. */
@@ -321,7 +335,7 @@ export class HostProcess {
         const lines = (partial + text).split("\n");
         partial = lines.pop()!.slice(-STDERR_TAIL);
         for (const line of lines) {
-          if (line.trim() === "") continue;
+          if (line.trim() === "" || this.#options.onStderrLine?.(line)) continue;
           const now = performance.now();
           if (now - window.start >= 1000) {
             if (window.dropped > 0) {

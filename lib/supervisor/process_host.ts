@@ -86,6 +86,15 @@ export interface ProcessHostOptions {
     restrict(permissions: Ceiling): Ceiling;
     onHostStarted(process: HostProcess): Promise<void>;
   };
+  /** Added to every host's environment (check --suggest-sandbox: DENO_AUDIT_PERMISSIONS). */
+  hostEnv?: Record<string, string>;
+  /** A line of a host's stderr; true when it was the caller's (a permission audit line), which is then not logged. */
+  onHostStderr?(host: string, line: string): boolean;
+  /**
+   * The sandbox every module runs with instead of its declaration (check --suggest-sandbox):
+   * "ceiling" runs it in the shared host. Its declaration is still read: a bad one fails its load.
+   */
+  sandboxOverride?: SandboxSpec | "ceiling";
 }
 
 /** What the status page and self-metrics show of a host. */
@@ -179,10 +188,13 @@ class Slot implements HostSlot {
     old?.retire(graceMs);
   }
 
-  close(): void {
+  /** Kills the process; the promise settles once its stderr is read to the end. */
+  close(): Promise<void> {
     this.#closed = true;
-    this.#process?.kill({ kind: "retired", reason: "was shut down" });
+    const process = this.#process;
+    process?.kill({ kind: "retired", reason: "was shut down" });
     this.#process = undefined;
+    return process?.stderrRead ?? Promise.resolve();
   }
 }
 
@@ -244,6 +256,8 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
       // A module on probation goes back to the shared host once it has run well alone.
       if (this.#probation.get(name) === PROVEN) this.#probation.delete(name);
       literal = spec;
+      const override = this.#options.sandboxOverride;
+      if (override !== undefined) spec = literal = override === "ceiling" ? undefined : override;
       if (spec) {
         spec = expandSandbox(spec, Deno.env);
         checkCeiling(spec, this.#options.ceiling);
@@ -315,7 +329,7 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
       const settings = validateExports(reply.exports as never);
       // No export at all grants nothing (a literal the reader found but the module does not
       // export must not widen it); an export must say what the literal said.
-      const declared = reply.exports.sandbox;
+      const declared = this.#options.sandboxOverride === undefined ? reply.exports.sandbox : undefined;
       if (placement !== "sandboxed" && declared !== null && declared !== undefined) {
         throw new Error(
           `it exports "sandbox", but not as a literal the exporter can read before running it ` +
@@ -412,10 +426,15 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
     this.#forget(module);
   }
 
-  /** Kills every host at once (SIGKILL): at the end of shutdown, or past its deadline; none may outlive the server. */
-  close(): void {
-    for (const slot of this.#slots) slot.close();
+  /**
+   * Kills every host at once (SIGKILL): at the end of shutdown, or past its deadline; none may
+   * outlive the server. The promise settles once their stderr is read to the end; a process a
+   * host started may hold that pipe open, so a caller that waits for it bounds the wait.
+   */
+  close(): Promise<void> {
+    const read = [...this.#slots].map((slot) => slot.close());
     this.#slots.clear();
+    return Promise.all(read).then(() => {});
   }
 
   /** Lets the shared host go: its modules import afresh in a new one at their next run (a new environment, say). */
@@ -471,11 +490,13 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
           heapBytes: slot.memoryBytes,
           loadTimeoutMs: this.#options.loadTimeoutMs,
           extraArgs: this.#options.testing?.hostArgs,
+          env: this.#options.hostEnv,
         }),
         log: this.#log,
         heartbeatMs: this.#options.heartbeatMs,
         graceMs: this.#options.graceMs,
         memoryBytes: slot.memoryBytes,
+        onStderrLine: this.#options.onHostStderr && ((line) => this.#options.onHostStderr!(slot.label, line)),
       });
       process.onMessage = (message) => this.#relay(slot, message);
       slot.adopt(process);

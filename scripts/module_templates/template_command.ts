@@ -2,8 +2,9 @@
 // `deno task new-module template_command --kind=command`; make it yours:
 // 1. the command and its arguments, and the command in sandbox.run below;
 // 2. the metrics and how process() reads them from the output;
-// 3. the fixture in _fixtures/template_command/, which `deno task test-module` replays: record
-//    a real run with `--record`, or edit run1.json and rewrite the goldens with `--update`.
+// 3. its fixtures in _fixtures/template_command/, which `deno task test-module` replays: once
+//    the module is yours, record a real run with `--record` and delete example/,
+//    or make example/ what your backend gives and rewrite its goldens with `--update`.
 // Running a command is beyond what modules may do by default: start the exporter (and
 // check-module, test-module --record) with --modules.allow-run=df.
 import { Gauge } from "prom-client";

@@ -3,8 +3,9 @@
 // 1. the file (here, or TEMPLATE_FILE_PATH in the exporter's --env-file), and the same path in
 //    sandbox.read below;
 // 2. the metrics and how process() reads them from the file;
-// 3. the fixture in _fixtures/template_file/, which `deno task test-module` replays: record
-//    a real read with `--record`, or edit run1.json and rewrite the goldens with `--update`.
+// 3. its fixtures in _fixtures/template_file/, which `deno task test-module` replays: once
+//    the module is yours, record a real read with `--record` and delete example/,
+//    or make example/ what your backend gives and rewrite its goldens with `--update`.
 import { Gauge } from "prom-client";
 import type { Module, Sandbox } from "dynamic_exporter";
 

@@ -3,8 +3,9 @@
 // 1. the URL (here, or TEMPLATE_HTTP_URL in the exporter's --env-file), and its host:port in
 //    sandbox.net below;
 // 2. the metrics and how process() reads them from the answer;
-// 3. the fixture in _fixtures/template_http/, which `deno task test-module` replays: record
-//    a real answer with `--record`, or edit run1.json and rewrite the goldens with `--update`.
+// 3. its fixtures in _fixtures/template_http/, which `deno task test-module` replays: once
+//    the module is yours, record a real answer with `--record` and delete example/,
+//    or make example/ what your backend gives and rewrite its goldens with `--update`.
 import { Gauge } from "prom-client";
 import type { ProcessContext, Sandbox } from "dynamic_exporter";
 

@@ -4,9 +4,9 @@
 // (probe_success 0). Written by `deno task new-module template_probe --kind=probe`; make it yours:
 // 1. which targets it accepts, and their hosts in sandbox.net below;
 // 2. the metrics and how probe() reads them from the answer;
-// 3. the fixture in _fixtures/template_probe/, which `deno task test-module` replays: record
-//    a real probe with `--record --target=<target>`, or edit run1.json and rewrite the goldens
-//    with `--update`.
+// 3. its fixtures in _fixtures/template_probe/, which `deno task test-module` replays: once
+//    the module is yours, record a real probe with `--record --target=<target>` and delete example/,
+//    or make example/ what your backend gives and rewrite its goldens with `--update`.
 import { Gauge } from "prom-client";
 import type { Module, ProbeContext, Sandbox } from "dynamic_exporter";
 

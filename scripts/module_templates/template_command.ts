@@ -3,8 +3,8 @@
 // 1. the command and its arguments, and the command in sandbox.run below;
 // 2. the metrics and how process() reads them from the output;
 // 3. its fixtures in _fixtures/template_command/, which `deno task test-module` replays: once
-//    the module is yours, record a real run with `--record` and delete example/,
-//    or make example/ what your backend gives and rewrite its goldens with `--update`.
+//    the module is yours, record a real run with `--record`, delete example/ and
+//    key checks.ts to "recorded/1"; or make example/ what your backend gives and `--update`.
 // Running a command is beyond what modules may do by default: start the exporter (and
 // check-module, test-module --record) with --modules.allow-run=df.
 import { Gauge } from "prom-client";

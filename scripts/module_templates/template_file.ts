@@ -4,8 +4,8 @@
 //    sandbox.read below;
 // 2. the metrics and how process() reads them from the file;
 // 3. its fixtures in _fixtures/template_file/, which `deno task test-module` replays: once
-//    the module is yours, record a real read with `--record` and delete example/,
-//    or make example/ what your backend gives and rewrite its goldens with `--update`.
+//    the module is yours, record a real read with `--record`, delete example/ and
+//    key checks.ts to "recorded/1"; or make example/ what your backend gives and `--update`.
 import { Gauge } from "prom-client";
 import type { Module, Sandbox } from "dynamic_exporter";
 

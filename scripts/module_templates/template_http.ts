@@ -4,8 +4,8 @@
 //    sandbox.net below;
 // 2. the metrics and how process() reads them from the answer;
 // 3. its fixtures in _fixtures/template_http/, which `deno task test-module` replays: once
-//    the module is yours, record a real answer with `--record` and delete example/,
-//    or make example/ what your backend gives and rewrite its goldens with `--update`.
+//    the module is yours, record a real answer with `--record`, delete example/ and
+//    key checks.ts to "recorded/1"; or make example/ what your backend gives and `--update`.
 import { Gauge } from "prom-client";
 import type { ProcessContext, Sandbox } from "dynamic_exporter";
 

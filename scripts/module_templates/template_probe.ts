@@ -5,8 +5,8 @@
 // 1. which targets it accepts, and their hosts in sandbox.net below;
 // 2. the metrics and how probe() reads them from the answer;
 // 3. its fixtures in _fixtures/template_probe/, which `deno task test-module` replays: once
-//    the module is yours, record a real probe with `--record --target=<target>` and delete example/,
-//    or make example/ what your backend gives and rewrite its goldens with `--update`.
+//    the module is yours, record a real probe with `--record --target=<target>`, delete example/ and
+//    key checks.ts to "recorded/1"; or make example/ what your backend gives and `--update`.
 import { Gauge } from "prom-client";
 import type { Module, ProbeContext, Sandbox } from "dynamic_exporter";
 

@@ -1,4 +1,5 @@
 // Checks in code, beside the golden files (runN.prom): by "<scenario>/<run>", each throws to fail.
+// Each key must name a run: once a recording replaces example/, key them "recorded/1".
 import assert from "node:assert/strict";
 import type { Checks } from "dynamic_exporter";
 

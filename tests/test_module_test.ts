@@ -312,6 +312,20 @@ Deno.test("test-module says what is wrong with a fixture, and with a module that
     const bare = await task("test-module", [`${dir}/bare.ts`]);
     assert.equal(bare.code, 1);
     assert.ok(bare.stdout.includes(`no fixtures: ${dir}/_fixtures/bare does not exist`), bare.stdout);
+
+    // A golden file that is a FIFO is refused, not waited on; a fixture folder that is a file fails its module only.
+    await Deno.writeTextFile(`${dir}/_fixtures/orders/broken/run1.json`, "{}");
+    const fifo = await new Deno.Command("mkfifo", { args: [`${dir}/_fixtures/orders/broken/run1.prom`] })
+      .output();
+    assert.ok(fifo.success);
+    await Deno.writeTextFile(`${dir}/_fixtures/bare`, "not a folder");
+    const hostile = await task("test-module", [`${dir}/bare.ts`, `${dir}/orders.ts`]);
+    assert.equal(hostile.code, 1);
+    assert.ok(
+      hostile.stdout.includes(`${dir}/_fixtures/orders/broken/run1.prom: is a FIFO, not a regular file`),
+      hostile.stdout,
+    );
+    assert.match(hostile.stdout, /^FAIL bare: fixtures \(0ms\)\n {7}Not a directory/m);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

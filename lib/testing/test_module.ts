@@ -23,6 +23,7 @@ import type { Checks, FixtureRun } from "../module_api.ts";
 import { localImports } from "../modules/local_imports.ts";
 import { MetricOwnership, type PromRegistry } from "../modules/ownership.ts";
 import { moduleName } from "../modules/scan.ts";
+import { NotAModuleFileError, readRegularFile } from "../modules/read_regular_file.ts";
 import { runProcess } from "../schedule/runner.ts";
 import { type Ceiling, checkCeiling } from "../supervisor/ceiling.ts";
 import type { HostedModule } from "../supervisor/hosted_module.ts";
@@ -112,7 +113,15 @@ export async function testModules(paths: string[], options: TestModuleOptions): 
     );
     return 1;
   }
-  for (const file of files) cases.push(...await testModule(file, { ...options, err }));
+  for (const file of files) {
+    try {
+      cases.push(...await testModule(file, { ...options, err }));
+    } catch (e) {
+      // A fixture folder that is a file, an unreadable scenario: this module's failure, not the others'.
+      const name = moduleName(basename(file)) ?? basename(file);
+      cases.push({ module: name, name: "fixtures", ok: false, details: [(e as Error).message], seconds: 0 });
+    }
+  }
   out(formatReport(cases, options.format ?? "text"));
   return cases.every((c) => c.ok) ? 0 : 1;
 }
@@ -160,6 +169,7 @@ async function testModule(file: string, options: TestModuleOptions & { err: (t: 
   const checksFile = join(dir, "checks.ts");
   if (await exists(checksFile)) {
     try {
+      await readText(checksFile, MAX_FIXTURE_BYTES); // a regular file: importing a FIFO would wait for ever
       const exported = (await import(pathToFileURL(resolve(checksFile)).href)).checks;
       if (typeof exported !== "object" || exported === null) throw new Error(`it exports no "checks" object`);
       checks = exported;
@@ -207,14 +217,17 @@ async function runFiles(dir: string): Promise<string[]> {
 }
 
 async function readFixture(file: string): Promise<RunFixture> {
-  const info = await Deno.stat(file);
-  if (!info.isFile) throw new FixtureError(`${file}: not a regular file`);
-  if (info.size > MAX_FIXTURE_BYTES) {
-    throw new FixtureError(
-      `${file}: ${info.size} bytes, over the ${MAX_FIXTURE_BYTES} a run's fixture may hold`,
-    );
+  return parseRunFixture(await readText(file, MAX_FIXTURE_BYTES), file);
+}
+
+/** A fixture's, golden file's or check file's text: a regular file within `maxBytes`, never a FIFO's wait. */
+async function readText(file: string, maxBytes: number): Promise<string> {
+  try {
+    return new TextDecoder().decode(await readRegularFile(file, maxBytes));
+  } catch (err) {
+    if (err instanceof NotAModuleFileError) throw new FixtureError(`${file}: ${err.message}`);
+    throw err;
   }
-  return parseRunFixture(await Deno.readTextFile(file), file);
 }
 
 /** A run's lines, as the module logged them, gathered from the host's relay. */
@@ -538,7 +551,7 @@ async function replay(
       } else {
         let expected: string | undefined;
         try {
-          expected = await Deno.readTextFile(golden);
+          expected = await readText(golden, MAX_FIXTURE_BYTES);
         } catch (e) {
           if (!(e instanceof Deno.errors.NotFound)) throw e;
         }

@@ -114,6 +114,19 @@ function probeLogs(value: unknown): ProbeLogLine[] {
   });
 }
 
+/** Settles as `promise` does, or rejects with the signal's reason once it aborts. */
+async function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) throw signal.reason;
+  const aborted = Promise.withResolvers<never>();
+  const onAbort = () => aborted.reject(signal.reason);
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    return await Promise.race([promise, aborted.promise]);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
 /** A placeholder in the server's registry for a metric that lives in a host: it holds the name. */
 export function placeholder(name: string, type: string): PromMetric & { type: string } {
   return { name, type, get: () => ({ name, help: "", type, values: [] }) };
@@ -216,7 +229,7 @@ export class HostedModule implements LoadedModule {
    * Calls probe(target, ctx) in the version's host (issue 20) with `params`, the declared
    * ones. When `signal` aborts, the host is told to abort the call and has PROBE_ABORT_GRACE_MS
    * to answer, with the signal's reason as the error; past that, or when the call could not
-   * start, it rejects. A probe that throws resolves, with its error.
+   * start (its host still starting, say), it rejects. A probe that throws resolves, with its error.
    */
   async probe(
     target: string,
@@ -225,8 +238,9 @@ export class HostedModule implements LoadedModule {
     signal: AbortSignal,
   ): Promise<ProbeOutcome> {
     if (this.quarantined) throw new Error(this.quarantined);
-    const host = await this.#imported();
-    if (signal.aborted) throw signal.reason;
+    // A host restarting after a neighbour's death may take longer than the probe's timeout:
+    // the probe answers at its timeout all the same (Prometheus has given up by then).
+    const host = await untilAborted(this.#imported(), signal);
     const id = host.nextId();
     const aborted = Promise.withResolvers<never>();
     let grace: ReturnType<typeof setTimeout> | undefined;

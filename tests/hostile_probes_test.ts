@@ -29,18 +29,26 @@ export async function probe(target, ctx) {
 }
 `;
 
-/** Fills its heap with small objects after an await: V8 runs out of heap, or the host passes its budget. */
-const HUNGRY = `export const targets = ["t"];
-export async function probe() {
+/**
+ * Fills its heap after an await for target "t", 2 MB at a time (answers for "ok"): V8 runs out
+ * of heap within a second or so. Its timeout is long, so that the host is not first killed as
+ * silent (its timeout plus the grace) on a loaded machine.
+ */
+const HUNGRY = `export const targets = ["t", "ok"];
+export const timeout = "5s";
+export async function probe(target) {
   await new Promise((resolve) => setTimeout(resolve, 10));
+  if (target === "ok") return;
   const hoard = [];
-  for (;;) hoard.push({ n: Math.random() });
+  for (;;) hoard.push(new Array(1 << 18).fill(Math.random()));
 }
 `;
 
-const LOOPING = `export const targets = ["t"];
-export async function probe() {
+/** Loops after an await for target "t"; answers for "ok". */
+const LOOPING = `export const targets = ["t", "ok"];
+export async function probe(target) {
   await new Promise((resolve) => setTimeout(resolve, 10));
+  if (target === "ok") return;
   for (;;);
 }
 `;
@@ -99,7 +107,13 @@ async function keepProbing(
     }
     await scrapes.scrape();
     return done(answer.status === 200 && parseSamples(answer.body).get("probe_success") === 1);
-  }, { timeoutMs: 30_000, message: () => `last answer: ${last}` });
+  }, {
+    timeoutMs: 30_000,
+    message: () =>
+      `last answer: ${last}\nhost deaths: ${
+        JSON.stringify(e.logs.filter((r) => r.msg === "module host ended"))
+      }`,
+  });
   assert.deepEqual(late, [], `probes of ${module} ${JSON.stringify(target)} that did not answer in time`);
 }
 
@@ -171,10 +185,14 @@ Deno.test("probes that loop after an await or run their host out of memory leave
       );
     await ready(e);
     await keepProbing(e, scrapes, "fine", "t", (ok) => ok);
-    // One at a time, so that each ends a host by itself (two at once would be suspects together).
+    // One at a time, so that each ends a host by itself (two at once would be suspects together),
+    // each once its host is up (target "ok" answers): a probe still waiting for its host at its
+    // timeout never starts.
+    await keepProbing(e, scrapes, "hungry", "ok", (ok) => ok);
     const hungry = probe(e, "hungry", "t");
     await keepProbing(e, scrapes, "fine", "t", () => ended("hungry", /ran out of memory|over its budget/));
     assert.equal(parseSamples((await hungry).body).get("probe_success"), 0);
+    await keepProbing(e, scrapes, "looping", "ok", (ok) => ok);
     const looping = probe(e, "looping", "t");
     await keepProbing(e, scrapes, "fine", "t", () => ended("looping", /^stopped answering/));
     assert.equal(parseSamples((await looping).body).get("probe_success"), 0);

@@ -10,10 +10,11 @@
  * settled is blamed. When several had calls in flight in the shared host, each runs next in a
  * host of its own (probation) before a blame counts, so a healthy neighbour is never
  * quarantined. A module blamed BLAMES_TO_QUARANTINE times in a row is quarantined until its file
- * or a helper changes. A death during a probe is blamed on the probe's target instead
- * (target_blame.ts): the target is refused for a while, and the module keeps probing others. The shared host is replaced after RECYCLE_AFTER_RELOADS reloads, and when
- * a helper one of its modules imported has changed: V8 never unloads a module, so only a fresh
- * process frees old versions' code and reads a helper again.
+ * or a helper changes. A death while only probes were under way is blamed on their targets
+ * instead (target_blame.ts): such a target is refused for a while, and the module keeps probing
+ * others. The shared host is replaced after RECYCLE_AFTER_RELOADS reloads, and when a helper one
+ * of its modules imported has changed: V8 never unloads a module, so only a fresh process frees
+ * old versions' code and reads a helper again.
  */
 
 import { pathToFileURL } from "node:url";

@@ -6,7 +6,8 @@
  * Run: `deno task bench` (about twenty-five minutes here; the 100k-series run of section 2 is skipped
  * if time runs short). `deno task bench --quick` runs one round of 1 s wrk runs per row instead of
  * seven, and fewer repetitions elsewhere; `--only=side` runs only the side-by-side table (sections 6
- * and 7, issues 10 and 21); `--only=hosts` only what module hosts cost (sections 8-10, issue 21).
+ * and 7, issues 10 and 21); `--only=hosts` only what module hosts cost (sections 8-10, issue 21);
+ * `--only=probes` only what `GET /probe` adds over calling probe() directly (section 11, issue 20).
  * Each figure with a target is printed against it: met or NOT met.
  */
 
@@ -19,6 +20,7 @@ import { MAX_SANDBOXED_SAMPLES } from "../lib/supervisor/hosted_module.ts";
 import { sandboxBench } from "./sandbox_bench.ts";
 import { hasWrk, ROUNDS, sideBySide } from "./side_by_side.ts";
 import { hostsBench } from "./hosts_bench.ts";
+import { probesBench } from "./probes_bench.ts";
 import { verdict } from "./_verdict.ts";
 import {
   type Exporter,
@@ -653,8 +655,8 @@ async function main(): Promise<void> {
     options: { quick: { type: "boolean", default: false }, only: { type: "string" } },
   });
   const only = args.only;
-  if (only !== undefined && only !== "side" && only !== "hosts") {
-    throw new Error(`--only: "${only}" is neither "side" nor "hosts"`);
+  if (only !== undefined && only !== "side" && only !== "hosts" && only !== "probes") {
+    throw new Error(`--only: "${only}" is none of "side", "hosts" and "probes"`);
   }
   const began = performance.now();
   const leftovers = new Leftovers();
@@ -683,6 +685,9 @@ async function main(): Promise<void> {
     }
     if (only === undefined || only === "hosts") {
       await hostsBench({ track: leftovers, summary, quick: args.quick });
+    }
+    if (only === undefined || only === "probes") {
+      await probesBench({ track: leftovers, summary, quick: args.quick });
     }
     const side = only === undefined || only === "side";
     if (side && await hasWrk()) {

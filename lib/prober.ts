@@ -4,7 +4,9 @@
  * be and which parameters exist. Everything a request says is checked here, on the server,
  * before any call reaches the module's host: the target against the module's `targets` (or its
  * validateTarget(), in its host), the parameters against its `params`, the calls in flight
- * against its `concurrency`. Identical concurrent probes share one call.
+ * against its `concurrency`, and whether the target's probes ended the module's host too often
+ * (503 for a while: process_host.ts blames such a death on the target). Identical concurrent
+ * probes share one call.
  */
 
 import {
@@ -21,6 +23,7 @@ import type { ProbeLogLine } from "./host_protocol.ts";
 import { type ProbeSettings, RESERVED_PARAMS, targetAllowed } from "./modules/probe_exports.ts";
 import type { ProbeOutcome } from "./supervisor/hosted_module.ts";
 import { formatDuration } from "./duration.ts";
+import type { TargetRefusal } from "./supervisor/target_blame.ts";
 
 /** A loaded probe module, as the prober needs it (a HostedModule). */
 export interface ProbeModule {
@@ -35,6 +38,8 @@ export interface ProbeModule {
     signal: AbortSignal,
   ): Promise<ProbeOutcome>;
   validateTarget(target: string, timeoutMs: number): Promise<boolean>;
+  /** Whether the target is refused now, its probes having ended the module's host too often. */
+  targetRefusal(target: string): TargetRefusal | undefined;
 }
 
 export interface ProberOptions {
@@ -90,11 +95,11 @@ export const PROBE_CACHE_SAMPLES = 200_000;
 const MAX_TARGET_LENGTH = 4096;
 
 class Refusal {
-  constructor(readonly status: number, readonly message: string) {}
+  constructor(readonly status: number, readonly message: string, readonly headers: HeadersInit = {}) {}
 }
 
-function text(status: number, body: string): Response {
-  return new Response(body, { status, headers: { "content-type": "text/plain; charset=utf-8" } });
+function text(status: number, body: string, headers: HeadersInit = {}): Response {
+  return new Response(body, { status, headers: { "content-type": "text/plain; charset=utf-8", ...headers } });
 }
 
 export class Prober {
@@ -144,7 +149,7 @@ export class Prober {
       call = this.#parse(url.searchParams);
       await this.#checkTarget(call.module, call.target);
     } catch (err) {
-      if (err instanceof Refusal) return text(err.status, err.message + "\n");
+      if (err instanceof Refusal) return text(err.status, err.message + "\n", err.headers);
       throw err;
     }
     const { module, target, params, debug } = call;
@@ -309,12 +314,26 @@ export class Prober {
     return { module, target, params, debug: debugValue === "true" };
   }
 
-  /** Refuses (403) a target the module does not accept: its `targets`, then its validateTarget(). */
+  /**
+   * Refuses a target the module does not accept (403: its `targets`, then its validateTarget()),
+   * and, before validateTarget() runs in the host, one whose probes ended the host too often (503).
+   */
   async #checkTarget(module: ProbeModule, target: string): Promise<void> {
     const settings = module.probeSettings!;
     const refused = () =>
       new Refusal(403, `Target ${JSON.stringify(cut(target))} is refused by module "${module.name}".`);
     if (!targetAllowed(settings.targets, target)) throw refused();
+    const blamed = module.targetRefusal(target);
+    if (blamed) {
+      const seconds = Math.max(1, Math.ceil(blamed.remainingMs / 1000));
+      throw new Refusal(
+        503,
+        `Target ${JSON.stringify(cut(target))} is refused by module "${module.name}" for ` +
+          `${formatDuration(seconds * 1000)} more: its probes ended the module's host ${blamed.deaths} ` +
+          `times in a row (last: the host ${blamed.reason}).`,
+        { "retry-after": String(seconds) },
+      );
+    }
     if (!settings.validateTarget) return;
     let accepted: boolean;
     try {

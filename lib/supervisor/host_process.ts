@@ -41,8 +41,13 @@ export interface HostDeath {
   reason: string;
   /** The `reason` label: silent, memory, out_of_memory, exited, protocol, start, retired. */
   kind: "silent" | "memory" | "out_of_memory" | "exited" | "protocol" | "start" | "retired";
-  /** The modules whose calls had not settled. */
+  /** The modules whose calls had not settled, probes left out. */
   suspects: string[];
+  /**
+   * The probes (and validateTarget() calls) that had not settled, by module and target: a death
+   * during one is blamed on its target, not on the module (issue 20).
+   */
+  probes: { module: string; target: string }[];
 }
 
 interface Waiter {
@@ -51,6 +56,8 @@ interface Waiter {
   reject(err: Error): void;
   /** The module the call runs code of, blamed if the host dies meanwhile. */
   suspect?: string;
+  /** The probe target the call is for: blamed instead of the module. */
+  target?: string;
   /** performance.now() past which the call is late (its timeout). */
   until: number;
   timeoutMs: number;
@@ -82,7 +89,7 @@ export class HostProcess {
   #nextId = 1;
   #lastSign = performance.now();
   #death: HostDeath | undefined;
-  #killing: Omit<HostDeath, "suspects"> | undefined;
+  #killing: Omit<HostDeath, "suspects" | "probes"> | undefined;
   /** retire() let it go: its exit is the one asked for, not a death to restart and back off from. */
   #retiring = false;
   #timer: ReturnType<typeof setInterval>;
@@ -164,12 +171,13 @@ export class HostProcess {
   /**
    * Sends `message` and waits for the reply of type `type` with the same id. `timeoutMs`: how
    * long the call may hold the host's thread before silence counts against it; `suspect`: the
-   * module blamed if the host dies before the reply.
+   * module blamed if the host dies before the reply; `target`: for a probe, the target blamed
+   * instead.
    */
   request<T extends FromHost["type"]>(
     message: ToHost,
     type: T,
-    options: { timeoutMs?: number; suspect?: string } = {},
+    options: { timeoutMs?: number; suspect?: string; target?: string } = {},
   ): Promise<Reply<T>> {
     if (!this.alive) return Promise.reject(new Error(`its host ${this.#death?.reason ?? "is gone"}`));
     const reply = new Promise<FromHost>((resolve, reject) =>
@@ -178,6 +186,7 @@ export class HostProcess {
         resolve,
         reject,
         suspect: options.suspect,
+        target: options.target,
         // A call still queued behind a busy host extends nothing: only a begun call's timeout does.
         until: message.type === "page" ? performance.now() + (options.timeoutMs ?? 0) : 0,
         timeoutMs: options.timeoutMs ?? 0,
@@ -203,7 +212,7 @@ export class HostProcess {
   }
 
   /** Ends the host with SIGKILL, for `why`; what waits on it fails with the reason. */
-  kill(why: Omit<HostDeath, "suspects">): void {
+  kill(why: Omit<HostDeath, "suspects" | "probes">): void {
     if (!this.alive) return;
     this.#killing = why;
     try {
@@ -358,15 +367,23 @@ export class HostProcess {
   #exited(status: Deno.CommandStatus): void {
     clearInterval(this.#timer);
     // Calls the host had begun: one of them holds it (a call still queued cannot).
-    const suspects = [
-      ...new Set([...this.#waiting.values()].flatMap((w) => w.suspect && w.started ? [w.suspect] : [])),
+    const begun = [...this.#waiting.values()].filter((w) => w.suspect !== undefined && w.started);
+    const suspects = [...new Set(begun.flatMap((w) => w.target === undefined ? [w.suspect!] : []))];
+    const probes = [
+      ...new Map(
+        begun.flatMap((w) =>
+          w.target === undefined
+            ? []
+            : [[JSON.stringify([w.suspect, w.target]), { module: w.suspect!, target: w.target }] as const]
+        ),
+      ).values(),
     ];
     let death: HostDeath;
-    if (this.#killing) death = { ...this.#killing, suspects };
+    if (this.#killing) death = { ...this.#killing, suspects, probes };
     else if (/out of memory/i.test(this.#stderrTail)) {
-      death = { kind: "out_of_memory", reason: `ran out of memory (exit ${status.code})`, suspects };
+      death = { kind: "out_of_memory", reason: `ran out of memory (exit ${status.code})`, suspects, probes };
     } else if (this.#retiring) {
-      death = { kind: "retired", reason: "was retired", suspects };
+      death = { kind: "retired", reason: "was retired", suspects, probes };
     } else {
       death = {
         kind: "exited",
@@ -374,6 +391,7 @@ export class HostProcess {
           ? `was ended by ${status.signal} (exit ${status.code})`
           : `exited with code ${status.code}`,
         suspects,
+        probes,
       };
     }
     this.#death = death;

@@ -14,6 +14,7 @@ import { FamilyAssembler } from "../modules/family_pages.ts";
 import type { HostProcess } from "./host_process.ts";
 import { type Ceiling, covers } from "./ceiling.ts";
 import type { PermissionKind, SandboxSpec } from "../modules/sandbox.ts";
+import type { TargetRefusal } from "./target_blame.ts";
 
 /**
  * Samples one run of a sandboxed module may hand back. The families are copied into the server's
@@ -36,6 +37,10 @@ export interface HostedModuleSupervisor {
   drop(owner: MetricOwner, name: string): void;
   /** A run of `module` succeeded: its blames in a row end. */
   succeeded(module: HostedModule): void;
+  /** A probe of `target` answered, well or not: the host deaths blamed on the target in a row end. */
+  probeAnswered(module: HostedModule, target: string): void;
+  /** Whether `target` is refused for `module`: its probes ended the host too often (issue 20). */
+  targetRefusal(module: HostedModule, target: string): TargetRefusal | undefined;
 }
 
 /** A slot: a logical host whose process may be restarted. */
@@ -112,6 +117,19 @@ function probeLogs(value: unknown): ProbeLogLine[] {
       : undefined;
     return [{ level, msg, fields: plain }];
   });
+}
+
+/** Settles as `promise` does, or rejects with the signal's reason once it aborts. */
+async function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) throw signal.reason;
+  const aborted = Promise.withResolvers<never>();
+  const onAbort = () => aborted.reject(signal.reason);
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    return await Promise.race([promise, aborted.promise]);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
 }
 
 /** A placeholder in the server's registry for a metric that lives in a host: it holds the name. */
@@ -216,7 +234,7 @@ export class HostedModule implements LoadedModule {
    * Calls probe(target, ctx) in the version's host (issue 20) with `params`, the declared
    * ones. When `signal` aborts, the host is told to abort the call and has PROBE_ABORT_GRACE_MS
    * to answer, with the signal's reason as the error; past that, or when the call could not
-   * start, it rejects. A probe that throws resolves, with its error.
+   * start (its host still starting, say), it rejects. A probe that throws resolves, with its error.
    */
   async probe(
     target: string,
@@ -225,8 +243,9 @@ export class HostedModule implements LoadedModule {
     signal: AbortSignal,
   ): Promise<ProbeOutcome> {
     if (this.quarantined) throw new Error(this.quarantined);
-    const host = await this.#imported();
-    if (signal.aborted) throw signal.reason;
+    // A host restarting after a neighbour's death may take longer than the probe's timeout:
+    // the probe answers at its timeout all the same (Prometheus has given up by then).
+    const host = await untilAborted(this.#imported(), signal);
     const id = host.nextId();
     const aborted = Promise.withResolvers<never>();
     let grace: ReturnType<typeof setTimeout> | undefined;
@@ -236,14 +255,16 @@ export class HostedModule implements LoadedModule {
     };
     signal.addEventListener("abort", onAbort, { once: true });
     const call = async (): Promise<ProbeOutcome> => {
+      // A host death while the call runs is blamed on the target (process_host.ts).
       const reply = await host.request(
         { type: "probe", id, key: this.key, target, params, timeoutMs },
         "probed",
-        { timeoutMs, suspect: this.name },
+        { timeoutMs, suspect: this.name, target },
       );
+      this.supervisor.probeAnswered(this, target);
       const families = reply.page === undefined
         ? []
-        : await this.#paged(host, id, reply.samples, reply.page, timeoutMs);
+        : await this.#paged(host, id, reply.samples, reply.page, timeoutMs, target);
       return {
         families,
         logs: probeLogs(reply.logs),
@@ -270,10 +291,15 @@ export class HostedModule implements LoadedModule {
     const reply = await host.request(
       { type: "validate", id: host.nextId(), key: this.key, target, timeoutMs },
       "validated",
-      { timeoutMs, suspect: this.name },
+      { timeoutMs, suspect: this.name, target },
     );
     if (reply.error) throw deserializeError(reply.error, this.placement);
     return reply.accepted === true;
+  }
+
+  /** Whether `target` is refused now: its probes ended the host too often (issue 20). */
+  targetRefusal(target: string): TargetRefusal | undefined {
+    return this.supervisor.targetRefusal(this, target);
   }
 
   metricNames(): string[] {
@@ -368,13 +394,17 @@ export class HostedModule implements LoadedModule {
     return host;
   }
 
-  /** The families a reply began (`samples` in all, `first` its first page), asked for page by page. */
+  /**
+   * The families a reply began (`samples` in all, `first` its first page), asked for page by
+   * page; `target`: a probe's, blamed for a death meanwhile.
+   */
   async #paged(
     host: HostProcess,
     of: number,
     samples: unknown,
     first: unknown,
     timeoutMs: number,
+    target?: string,
   ): Promise<MetricFamily[]> {
     const bound = this.placement === "sandboxed" ? MAX_SANDBOXED_SAMPLES : MAX_SHARED_SAMPLES;
     const assembler = new FamilyAssembler(samples, bound);
@@ -383,6 +413,7 @@ export class HostedModule implements LoadedModule {
       const reply = await host.request({ type: "page", id: host.nextId(), of, from: next }, "page", {
         timeoutMs,
         suspect: this.name,
+        target,
       });
       if (reply.error) throw deserializeError(reply.error, this.placement, this.supervisor.ceiling);
       next = assembler.add(reply.page);

@@ -10,9 +10,11 @@
  * settled is blamed. When several had calls in flight in the shared host, each runs next in a
  * host of its own (probation) before a blame counts, so a healthy neighbour is never
  * quarantined. A module blamed BLAMES_TO_QUARANTINE times in a row is quarantined until its file
- * or a helper changes. The shared host is replaced after RECYCLE_AFTER_RELOADS reloads, and when
- * a helper one of its modules imported has changed: V8 never unloads a module, so only a fresh
- * process frees old versions' code and reads a helper again.
+ * or a helper changes. A death while only probes were under way is blamed on their targets
+ * instead (target_blame.ts): such a target is refused for a while, and the module keeps probing
+ * others. The shared host is replaced after RECYCLE_AFTER_RELOADS reloads, and when a helper one
+ * of its modules imported has changed: V8 never unloads a module, so only a fresh process frees
+ * old versions' code and reads a helper again.
  */
 
 import { pathToFileURL } from "node:url";
@@ -39,6 +41,8 @@ import {
   type Placement,
 } from "./hosted_module.ts";
 import { LOG_LEVELS, type LogLevel } from "../log.ts";
+import { TargetBlame, type TargetRefusal } from "./target_blame.ts";
+import { formatDuration } from "../duration.ts";
 
 /** Blames in a row (no successful run between) that quarantine a module. */
 export const BLAMES_TO_QUARANTINE = 3;
@@ -205,6 +209,8 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
   readonly #slots = new Set<Slot>();
   readonly #spawns = new Limiter(SPAWNS_AT_ONCE);
   readonly #blames = new Map<string, number>();
+  /** Host deaths during probes, by module and target (issue 20). */
+  readonly #targets = new TargetBlame();
   /** Modules that run in a host of their own until they have run well there (PROVEN), by name. */
   readonly #probation = new Map<string, typeof PROVEN | typeof SUSPECT>();
   /** Quarantined files, by path: what the file and its helpers looked like then, and why. */
@@ -479,6 +485,14 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
     if (module.placement === "probation") this.#probation.set(module.name, PROVEN);
   }
 
+  probeAnswered(module: HostedModule, target: string): void {
+    this.#targets.answered(module.name, target);
+  }
+
+  targetRefusal(module: HostedModule, target: string): TargetRefusal | undefined {
+    return this.#targets.refusal(module.name, target);
+  }
+
   /** Starts a host for `slot`, a few at a time. */
   spawn(slot: Slot): Promise<HostProcess> {
     return this.#spawns.run(async () => {
@@ -509,17 +523,21 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
   /** A slot's process died (not retired): count it, blame, and have its modules run again. */
   died(slot: Slot, process: HostProcess, death: HostDeath): void {
     this.#count(slot.label, death.kind);
+    const suspects = [...new Set([...death.suspects, ...death.probes.map((p) => p.module)])];
     this.#log.error("module host ended", {
       host: slot.label,
       pid: process.pid,
       reason: death.reason,
-      suspects: death.suspects.join(",") || undefined,
+      suspects: suspects.join(",") || undefined,
+      targets: death.probes.length > 0 ? cut(death.probes.map((p) => p.target).join(",")) : undefined,
     });
-    const blamed = slot === this.#shared
-      ? death.suspects
+    // Only probes were under way: the death is their targets' doing, not the module's (issue 20).
+    const probesOnly = death.suspects.length === 0 && death.probes.length > 0;
+    const blamed = slot === this.#shared || probesOnly
+      ? suspects
       : death.kind === "start"
       ? []
-      : [...new Set([...death.suspects, ...[...slot.modules].map((m) => m.name)])];
+      : [...new Set([...suspects, ...[...slot.modules].map((m) => m.name)])];
     if (slot === this.#shared && blamed.length > 1) {
       // Several calls were in flight: each suspect runs next in a host of its own, where a
       // death is its own doing, before a blame counts.
@@ -527,6 +545,9 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
         host: slot.label,
         suspects: blamed.join(","),
       });
+    } else if (probesOnly) {
+      // Each target whose probe was under way: a good one's next probe answers and clears it.
+      for (const { module, target } of death.probes) this.#blameTarget(module, target, death);
     } else {
       for (const name of blamed) this.#blame(slot, name, death);
     }
@@ -538,7 +559,7 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
     if (slot !== this.#shared) {
       // Its own host ended between calls (memory growth between runs): the next run says so.
       for (const module of slot.modules) {
-        if (!death.suspects.includes(module.name)) {
+        if (!suspects.includes(module.name)) {
           module.pendingError = new Error(`its host ${death.reason}`);
         }
       }
@@ -555,6 +576,18 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
     const reason = `its run ended its host ${count} times in a row (last: the host ${death.reason}); ` +
       `quarantined until its file or a helper changes`;
     this.#quarantine(module, reason);
+  }
+
+  #blameTarget(module: string, target: string, death: HostDeath): void {
+    const refusal = this.#targets.blame(module, target, death.reason);
+    if (!refusal) return;
+    this.#log.error("probe target refused", {
+      module,
+      target: cut(target),
+      for: formatDuration(refusal.remainingMs),
+      reason:
+        `its probes ended the module's host ${refusal.deaths} times in a row (last: the host ${death.reason})`,
+    });
   }
 
   async #quarantine(module: HostedModule, reason: string): Promise<void> {

@@ -340,3 +340,38 @@ Deno.test("test-modules runs every shipped example that has fixtures, and they p
   }
   assert.ok(cases.every((line) => line.startsWith("ok ")), stdout);
 });
+
+Deno.test("test-module records the shipped examples against a loopback backend and replays them with it stopped, the same exposition byte for byte", async () => {
+  const dir = await tempMetricsDir({
+    "http_probe.ts": await Deno.readTextFile(`${ROOT}metrics/http_probe.ts`),
+    "json_probe.ts": await Deno.readTextFile(`${ROOT}examples/json_probe.ts`),
+  });
+  const fake = backend(() => Response.json({ status: "ok", queue_depth: 12, workers: 4 }));
+  try {
+    const http = await task("test-module", [`${dir}/http_probe.ts`, "--record"], {
+      PROBE_URL: `${fake.url}/`,
+    });
+    assert.equal(http.code, 0, http.stdout);
+    const json = await task("test-module", [
+      `${dir}/json_probe.ts`,
+      "--record",
+      `--target=${fake.url}/health`,
+    ]);
+    assert.equal(json.code, 0, json.stdout);
+    assert.equal(fake.seen.length, 2);
+    await fake.server.shutdown();
+
+    const golden = (module: string) => Deno.readTextFile(`${dir}/_fixtures/${module}/recorded/run1.prom`);
+    const recorded = { http: await golden("http_probe"), json: await golden("json_probe") };
+    // The duration http_probe measures with performance.now() replays as recorded, too.
+    assert.match(recorded.http, /^http_probe_duration_seconds\{url="http:\/\/127\.0\.0\.1:\d+\/"\} 0\.\d+$/m);
+    assert.match(recorded.json, /^json_probe_value\{field="queue_depth"\} 12$/m);
+    const replayed = await task("test-module", [`${dir}/http_probe.ts`, `${dir}/json_probe.ts`, "--update"]);
+    assert.equal(replayed.code, 0, replayed.stdout);
+    assert.deepEqual({ http: await golden("http_probe"), json: await golden("json_probe") }, recorded);
+    assert.equal(fake.seen.length, 2, "the replays asked the backend nothing");
+  } finally {
+    await fake.server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -110,7 +110,7 @@ function childOf(output: Promise<Deno.CommandOutput>): Deno.ChildProcess {
 type Recording = Required<Omit<RunFixture, "clock" | "probe">> & { clock: number[] };
 
 function emptyRecording(): Recording {
-  return { clock: [], fetch: [], commands: [], files: {}, env: {} };
+  return { clock: [], monotonic: [], fetch: [], commands: [], files: {}, env: {} };
 }
 
 export class FixtureShim {
@@ -125,6 +125,7 @@ export class FixtureShim {
   #recordedBytes = 0;
   #overflow: string | undefined;
   #clockRead = 0;
+  #monotonicRead = 0;
 
   constructor(mode: FixtureMode) {
     this.mode = mode;
@@ -139,10 +140,12 @@ export class FixtureShim {
     this.#base = base;
     this.#used.clear();
     this.#clockRead = 0;
+    this.#monotonicRead = 0;
     if (this.mode === "replay") {
       const clock = fixture?.clock;
       this.#replay = {
         clock: clock === undefined ? [] : Array.isArray(clock) ? clock : [clock],
+        monotonic: fixture?.monotonic ?? [],
         fetch: fixture?.fetch ?? [],
         commands: fixture?.commands ?? [],
         files: fixture?.files ?? {},
@@ -410,8 +413,9 @@ export class FixtureShim {
   }
 
   /**
-   * Date.now() and `new Date()`: a recording keeps each reading, a replay gives them back in
-   * order (the last one again past them), so an age computed from the clock is the same.
+   * Date.now(), `new Date()` and performance.now(): a recording keeps each reading, a replay
+   * gives them back in order (the last one again past them), so an age or a duration computed
+   * from a clock is the same.
    */
   #installClock(): void {
     const RealDate = Date;
@@ -433,6 +437,21 @@ export class FixtureShim {
         Reflect.construct(target, args.length === 0 ? [read()] : args, newTarget),
       apply: () => new RealDate(read()).toString(),
       get: (target, key, receiver) => key === "now" ? read : Reflect.get(target, key, receiver),
+    });
+    const realNow = performance.now.bind(performance);
+    Object.defineProperty(performance, "now", {
+      configurable: true,
+      writable: true,
+      value: (): number => {
+        if (shim.mode === "replay") {
+          const readings = shim.#replay.monotonic;
+          if (readings.length === 0) return realNow();
+          return readings[Math.min(shim.#monotonicRead++, readings.length - 1)];
+        }
+        const now = realNow();
+        if (shim.#recording.monotonic.length < MAX_CLOCK_READINGS) shim.#recording.monotonic.push(now);
+        return now;
+      },
     });
   }
 }

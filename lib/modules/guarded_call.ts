@@ -21,6 +21,8 @@ import { MAX_TIMER_MS } from "../long_timer.ts";
 
 export const VM_TIMEOUT_CODE = "ERR_SCRIPT_EXECUTION_TIMEOUT";
 
+/** The real monotonic clock, taken before any module code runs: a replaying host gives modules a recorded one (lib/host/fixture_shim.ts). */
+const now = performance.now.bind(performance);
 /**
  * How long before its timeout a call must have ended to count as in time: the time the
  * exporter allows itself between the script's last check and the end of `runInContext`, a
@@ -46,10 +48,10 @@ export class GuardedCaller {
     const timeout = Math.min(Math.max(1, Math.ceil(timeoutMs)), MAX_TIMER_MS);
     const budget = timeout - guardMarginMs(timeout);
     // Taken before the watchdog starts, so the watchdog's own clock is never ahead of it.
-    const start = performance.now();
+    const start = now();
     this.#context.__fn = fn;
     this.#context.__arg = arg;
-    this.#context.__late = () => performance.now() - start >= budget;
+    this.#context.__late = () => now() - start >= budget;
     try {
       return this.#script.runInContext(this.#context, { timeout });
     } finally {

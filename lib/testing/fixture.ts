@@ -52,6 +52,8 @@ export interface RunFixture {
    * back, so an age computed from the clock is the same as when it was recorded.
    */
   clock?: number | number[];
+  /** performance.now() during the run, each reading in order: a duration a module measures replays the same. */
+  monotonic?: number[];
   fetch?: FetchExchange[];
   commands?: CommandExchange[];
   /** By absolute path, or `./<path>` for one under the module's dir (so fixtures move with it). */
@@ -83,8 +85,8 @@ export function parseRunFixture(text: string, file: string): RunFixture {
   if (!isObject(value)) fail("the file", "must hold an object");
   const run = value as Json;
   for (const key of Object.keys(run)) {
-    if (!["probe", "clock", "fetch", "commands", "files", "env"].includes(key)) {
-      fail(`"${key}"`, `is not a fixture field (probe, clock, fetch, commands, files, env)`);
+    if (!["probe", "clock", "monotonic", "fetch", "commands", "files", "env"].includes(key)) {
+      fail(`"${key}"`, `is not a fixture field (probe, clock, monotonic, fetch, commands, files, env)`);
     }
   }
   if (run.probe !== undefined) {
@@ -97,6 +99,10 @@ export function parseRunFixture(text: string, file: string): RunFixture {
   }
   const clock = run.clock === undefined ? [] : Array.isArray(run.clock) ? run.clock : [run.clock];
   if (!clock.every(Number.isFinite)) fail(`"clock"`, "must be ms since the epoch, or a list of them");
+  const monotonic = run.monotonic ?? [];
+  if (!Array.isArray(monotonic) || !monotonic.every(Number.isFinite)) {
+    fail(`"monotonic"`, "must be a list of performance.now() readings");
+  }
   const list = (key: string): Json[] => {
     const items = run[key] ?? [];
     if (!Array.isArray(items)) fail(`"${key}"`, "must be a list");
@@ -163,6 +169,7 @@ export function parseRunFixture(text: string, file: string): RunFixture {
   return {
     ...run.probe === undefined ? {} : { probe: run.probe as NonNullable<RunFixture["probe"]> },
     clock: clock as number[],
+    monotonic: monotonic as number[],
     fetch: list("fetch").map((f) => ({
       ...f,
       method: ((f.method as string) ?? "GET").toUpperCase(),

@@ -9,6 +9,7 @@ Deno.test("parseRunFixture fills in what a hand-written fixture leaves out", () 
     ),
     {
       clock: [5],
+      monotonic: [],
       fetch: [{ method: "GET", url: "http://a/x", response: { status: 200 } }],
       commands: [{ command: "df", args: [], code: 0, stdout: "" }],
       files: {},
@@ -23,7 +24,7 @@ Deno.test("parseRunFixture names the file and the field of each mistake", () => 
     ["{", "f.json: not JSON: "],
     [
       `{"fetches": []}`,
-      `f.json: "fetches" is not a fixture field (probe, clock, fetch, commands, files, env)`,
+      `f.json: "fetches" is not a fixture field (probe, clock, monotonic, fetch, commands, files, env)`,
     ],
     [`{"fetch": {}}`, `f.json: "fetch" must be a list`],
     [

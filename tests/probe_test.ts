@@ -23,6 +23,7 @@ export async function probe(target, ctx) {
   ctx.log.info("fetching", { target });
   const res = await fetch(target, { signal: ctx.signal });
   const body = await res.json();
+  console.log("target answered", body.value);
   if (ctx.params.expect !== undefined && String(body.value) !== ctx.params.expect) {
     throw new Error("value " + body.value + ", expected " + ctx.params.expect);
   }
@@ -242,7 +243,7 @@ Deno.test("20 identical concurrent probes call the module once", async () => {
   });
 });
 
-Deno.test("/probe?debug=true answers the probe's log lines, then the exposition", async () => {
+Deno.test("/probe?debug=true answers the probe's log lines and console lines, then the exposition", async () => {
   await withTargets(async (e, t) => {
     const target = t.base + "/b";
     const { status, body } = await get(probeUrl(e, { target, expect: "5", debug: "true" }));
@@ -251,6 +252,8 @@ Deno.test("/probe?debug=true answers the probe's log lines, then the exposition"
       NO_DURATION(body),
       "Logs for the probe:\n" +
         `level=info msg="fetching" target=${JSON.stringify(target)}\n` +
+        // Its console lines too: this call's, and no other's.
+        `level=info msg="target answered 2"\n` +
         `level=error msg="probe failed" err="value 2, expected 5"\n` +
         "\n\nMetrics that would have been returned:\n" +
         "# HELP test_target_value What the target serves.\n# TYPE test_target_value gauge\n" +

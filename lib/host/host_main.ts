@@ -8,6 +8,7 @@
  * out-of-memory) ends the host, not the exporter, which kills and restarts it.
  */
 
+import { AsyncLocalStorage } from "node:async_hooks";
 import nodeProcess from "node:process";
 import { Counter, Gauge, Histogram, register, Registry, Summary } from "prom-client";
 import { errorChain } from "../modules/describe_error.ts";
@@ -200,7 +201,12 @@ export async function runHost(args: HostArgs): Promise<never> {
   const modules = new Map<string, InProcessModule>();
   /** The module whose code runs now, for a console line: its name. */
   const currentModule = () => ownership.current()?.module || undefined;
-  hideStdout((level, msg) => send({ type: "log", key: currentModule(), level, msg }));
+  /** The probe call whose code runs now, for a console line: `&debug=true` shows it with the probe's own lines. */
+  const probeConsole = new AsyncLocalStorage<(level: string, msg: string) => void>();
+  hideStdout((level, msg) => {
+    probeConsole.getStore()?.(level, msg);
+    send({ type: "log", key: currentModule(), level, msg });
+  });
   // Before any module loads: a module's exit throws in the module (the host would end, and
   // its neighbours with it).
   const { exit } = installExitGuard();
@@ -284,20 +290,24 @@ export async function runHost(args: HostArgs): Promise<never> {
     try {
       module = find(message.key);
       const base = logOf(module.name);
+      const keep = (level: string, msg: string, fields?: unknown) => {
+        if (logs.length < PROBE_LOG_LINES) logs.push({ level, msg, fields: plainFields(fields) });
+        else dropped++;
+      };
       const log = Object.fromEntries(
         (["debug", "info", "warn", "error"] as const).map((level) => [
           level,
           (msg: unknown, fields?: unknown) => {
-            if (logs.length < PROBE_LOG_LINES) {
-              logs.push({ level, msg: String(msg), fields: plainFields(fields) });
-            } else dropped++;
+            keep(level, String(msg), fields);
             base[level](msg as string, fields as Record<string, unknown>);
           },
         ]),
       ) as unknown as ModuleLog;
       const ctx = { registry, params: message.params, signal: controller.signal, log, module: module.name };
+      const called = module;
       await within(
-        Promise.resolve(module.probe(message.target, ctx, message.timeoutMs)),
+        // Its console lines are its log lines too, this call's and no other's (concurrent probes run in one host).
+        Promise.resolve(probeConsole.run(keep, () => called.probe(message.target, ctx, message.timeoutMs))),
         message.timeoutMs,
         () => new Error("probe() timed out"),
       );

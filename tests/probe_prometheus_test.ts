@@ -80,6 +80,10 @@ Deno.test({
         const byInstance = (series: Series[]) =>
           Object.fromEntries(series.map((s) => [s.metric.instance, s.value[1]]).sort());
         const ones = Object.fromEntries(targets.map((t) => [t, "1"]));
+        if (Deno.env.get("DX_SHOW_PROMETHEUS") === "1") {
+          // For a closing note: what Prometheus' API answered.
+          for (const s of [...success, ...up]) console.log(JSON.stringify(s));
+        }
         assert.deepEqual(byInstance(success), ones);
         assert.deepEqual(byInstance(up), ones);
         const values = await query(base, 'json_probe_value{job="json_probe",field="n"}');

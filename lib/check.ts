@@ -1,5 +1,6 @@
 /** `dynamic_exporter check <file>`: load one module, run it once, print and validate its exposition. */
 
+import { commandHost } from "./supervisor/command_host.ts";
 import { basename } from "node:path";
 import { describeError } from "./modules/describe_error.ts";
 import { register } from "prom-client";
@@ -9,11 +10,10 @@ import { ProcessHost } from "./supervisor/process_host.ts";
 import { type Ceiling, describePermissions } from "./supervisor/ceiling.ts";
 import type { Config } from "./flags.ts";
 import type { Logger } from "./log.ts";
-import { MetricOwnership, type PromRegistry } from "./modules/ownership.ts";
+import type { PromRegistry } from "./modules/ownership.ts";
 import { runProcess } from "./schedule/runner.ts";
 import { PERMISSION_KINDS, type SandboxSpec } from "./modules/sandbox.ts";
 import { moduleName } from "./modules/scan.ts";
-import { selfMetrics } from "./exposition/self_metrics.ts";
 import type { HostedModule } from "./supervisor/hosted_module.ts";
 import { targetAllowed } from "./modules/probe_exports.ts";
 
@@ -53,19 +53,8 @@ export async function checkModule(file: string, options: CheckOptions): Promise<
     return fail("not a module file name (*.ts, *.js, *.mts, *.mjs, not starting with . or _)");
   }
 
-  // The same names are reserved as in the exporter, so that a collision fails here too.
-  const reserved = selfMetrics([], { version: "", deno: "", v8: "", typescript: "" }, 0);
   // In the host it will run in: the shared host's permissions, or only what its sandbox declares.
-  const host = new ProcessHost({
-    ownership: new MetricOwnership(register as unknown as PromRegistry, { reserved }),
-    log: options.log,
-    loadTimeoutMs: options.collectTimeoutMs,
-    sandboxAll: options.sandboxAll ?? false,
-    ceiling: options.hosts.moduleCeiling,
-    sharedMemoryBytes: options.hosts.sharedMemoryBytes,
-    heartbeatMs: options.hosts.hostHeartbeatMs,
-    graceMs: options.hosts.hostGraceMs,
-  });
+  const host = commandHost(options, { log: options.log }, register as unknown as PromRegistry);
   try {
     return await check(file, name, host, options, fail, out, err);
   } finally {

@@ -9,21 +9,18 @@
  * module catches and does not log, is not seen.
  */
 
+import { commandHost } from "./supervisor/command_host.ts";
 import { basename } from "node:path";
-import { Registry } from "prom-client";
 import type { CheckOptions } from "./check.ts";
 import { formatDuration } from "./duration.ts";
 import { within } from "./long_timer.ts";
-import { selfMetrics } from "./exposition/self_metrics.ts";
 import { learningPermissions, PermissionAudit, type UsedPermissions } from "./modules/permission_audit.ts";
-import { MetricOwnership, type PromRegistry } from "./modules/ownership.ts";
 import { targetAllowed } from "./modules/probe_exports.ts";
 import { emptySandbox, PERMISSION_KINDS, sandboxLiteral, type SandboxSpec } from "./modules/sandbox.ts";
 import { moduleName } from "./modules/scan.ts";
 import { runProcess } from "./schedule/runner.ts";
 import { type Ceiling, covers, describePermissions } from "./supervisor/ceiling.ts";
 import type { HostedModule } from "./supervisor/hosted_module.ts";
-import { ProcessHost } from "./supervisor/process_host.ts";
 
 /** Runs at most: each after the first learns a command the run before was denied. */
 export const MAX_PASSES = 8;
@@ -118,18 +115,11 @@ async function runOnce(
   options: CheckOptions,
   audit?: PermissionAudit,
 ): Promise<Pass> {
-  const reserved = selfMetrics([], { version: "", deno: "", v8: "", typescript: "" }, 0);
-  const ownership = new MetricOwnership(new Registry() as unknown as PromRegistry, { reserved });
   const seen = audit ?? new PermissionAudit();
-  const host = new ProcessHost({
-    ownership,
+  const host = commandHost(options, {
     log: options.log,
-    loadTimeoutMs: options.collectTimeoutMs,
     sandboxAll: false,
     ceiling,
-    sharedMemoryBytes: options.hosts.sharedMemoryBytes,
-    heartbeatMs: options.hosts.hostHeartbeatMs,
-    graceMs: options.hosts.hostGraceMs,
     sandboxOverride: sandbox,
     // The host's stderr: the pipe the server reads anyway, and no file to create or remove
     // (the server may not write).
@@ -154,7 +144,6 @@ async function runOnce(
   } finally {
     // The audit lines of the run are in the pipe before its reply: read them to the end.
     await within(host.close(), DRAIN_MS, () => new Error("stderr still open")).catch(() => {});
-    ownership.close();
   }
   if (failure !== undefined) seen.text(failure);
   return { audit: seen, own, calls, failure };

@@ -345,3 +345,19 @@ export async function withExporter(
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }
+
+/** Runs `deno task <args>` in the checkout, as users run it; its exit code and whole output. */
+export async function runTask(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "--quiet", ...args],
+    cwd: ROOT,
+    env: { NO_COLOR: "1", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code, stdout: text(stdout), stderr: text(stderr) };
+}

@@ -2,23 +2,15 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { gaugeModule, startTaskFlags, tempMetricsDir } from "./_server.ts";
+import { gaugeModule, runTask, startTaskFlags, tempMetricsDir } from "./_server.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
-async function checkModule(
+function checkModule(
   file: string,
   ...flags: string[]
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", "check-module", file, ...flags],
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code, stdout: text(stdout), stderr: text(stderr) };
+  return runTask(["check-module", file, ...flags]);
 }
 
 Deno.test("check-module prints a good module's exposition and exits 0", async () => {

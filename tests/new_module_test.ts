@@ -6,21 +6,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { descendants, parseSamples, scrape, startExporter, waitFor } from "./_server.ts";
+import { descendants, parseSamples, runTask, scrape, startExporter, waitFor } from "./_server.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const KINDS = ["http", "command", "file", "probe"];
 
-async function task(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code, stdout: text(stdout), stderr: text(stderr) };
+function task(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runTask(args);
 }
 
 /** Every file under `dir`, relative to it, sorted. */

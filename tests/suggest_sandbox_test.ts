@@ -4,25 +4,14 @@
  */
 
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
-import { descendants, startExporter, tempMetricsDir, waitForSample } from "./_server.ts";
+import { descendants, runTask, startExporter, tempMetricsDir, waitForSample } from "./_server.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-
-async function suggest(
+function suggest(
   file: string,
   flags: string[] = [],
   env: Record<string, string> = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", "check-module", file, "--suggest-sandbox", ...flags],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code, stdout: text(stdout), stderr: text(stderr) };
+  return runTask(["check-module", file, "--suggest-sandbox", ...flags], env);
 }
 
 /** The `ps` arguments of the module host named `name` among `pid`'s descendants. */

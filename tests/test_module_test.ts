@@ -6,24 +6,16 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { tempMetricsDir } from "./_server.ts";
+import { runTask, tempMetricsDir } from "./_server.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
-async function task(
+function task(
   name: "test-module" | "test-modules",
   args: string[],
   env: Record<string, string> = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", name, ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code, stdout: text(stdout), stderr: text(stderr) };
+  return runTask([name, ...args], env);
 }
 
 /** A loopback backend answering /queues with `body()`, counting what it was asked. */

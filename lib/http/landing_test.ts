@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { moduleStatus } from "./_module_status.ts";
 import { type LandingOptions, landingPage } from "./landing.ts";
 import type { ModuleStatus } from "../status.ts";
 
@@ -12,27 +13,7 @@ const OPTIONS: LandingOptions = {
 
 /** A module that loaded and ran fine 3 s before NOW; `change` makes it something else. */
 function status(name: string, change: Partial<ModuleStatus> = {}): ModuleStatus {
-  return {
-    name,
-    file: `/srv/metrics/${name}.ts`,
-    loaded: true,
-    lastLoadSuccessful: true,
-    up: true,
-    lastRunAt: NOW - 3000,
-    lastDurationSeconds: 0.0123,
-    lastSuccessAt: NOW - 2988,
-    errors: { error: 0, timeout: 0 },
-    overruns: 0,
-    lastCountedAt: {},
-    reloads: { success: 1, failure: 0 },
-    intervalMs: 10_000,
-    timeoutMs: 5000,
-    metricNames: [`${name}_value`],
-    stuck: false,
-    servingPrevious: false,
-    expired: false,
-    ...change,
-  };
+  return moduleStatus(name, NOW, change);
 }
 
 /** A module row's first cell: its name, linking its own page. */

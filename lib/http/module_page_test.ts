@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { moduleStatus } from "./_module_status.ts";
 import type { MetricFamily } from "../exposition/format.ts";
 import type { RunRecord } from "../run_history.ts";
 import type { ModuleStatus } from "../status.ts";
@@ -7,30 +8,13 @@ import { MAX_SHOWN_SERIES, modulePage, type ModulePageOptions } from "./module_p
 const NOW = Date.parse("2025-01-02T03:04:05.000Z");
 const OPTIONS: ModulePageOptions = { telemetryPath: "/metrics", version: "1.2.3", now: NOW };
 
-/** A module that loaded and ran fine 3 s before NOW; `change` makes it something else. */
+/** A module that loaded and ran fine 3 s before NOW, in the shared host; `change` makes it something else. */
 function status(name: string, change: Partial<ModuleStatus> = {}): ModuleStatus {
-  return {
-    name,
-    file: `/srv/metrics/${name}.ts`,
-    loaded: true,
-    lastLoadSuccessful: true,
-    up: true,
-    lastRunAt: NOW - 3000,
-    lastDurationSeconds: 0.0123,
+  return moduleStatus(name, NOW, {
     lastSuccessAt: NOW - 3000,
-    errors: { error: 0, timeout: 0 },
-    overruns: 0,
-    lastCountedAt: {},
-    reloads: { success: 1, failure: 0 },
-    intervalMs: 10_000,
-    timeoutMs: 5000,
-    metricNames: [`${name}_value`],
-    stuck: false,
-    servingPrevious: false,
-    expired: false,
     host: { placement: "shared", permissions: "read, net, env", restarts: 0 },
     ...change,
-  };
+  });
 }
 
 function gauge(name: string, values: MetricFamily["values"]): MetricFamily {

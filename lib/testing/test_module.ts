@@ -13,15 +13,14 @@
  * writes what it fetched, ran and read; `--update` rewrites the golden files.
  */
 
+import { commandHost } from "../supervisor/command_host.ts";
 import { basename, dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { Registry } from "prom-client";
 import type { Config } from "../flags.ts";
 import { formatFamilies, type MetricFamily, validateFamily } from "../exposition/format.ts";
 import { Logger } from "../log.ts";
 import type { Checks, FixtureRun } from "../module_api.ts";
 import { localImports } from "../modules/local_imports.ts";
-import { MetricOwnership, type PromRegistry } from "../modules/ownership.ts";
 import { moduleName } from "../modules/scan.ts";
 import { NotAModuleFileError, readRegularFile } from "../modules/read_regular_file.ts";
 import { runProcess } from "../schedule/runner.ts";
@@ -32,7 +31,6 @@ import { ProcessHost } from "../supervisor/process_host.ts";
 import { MAX_FRAME_BYTES } from "../host_protocol.ts";
 import { PROBE_SUCCESS_HELP } from "../prober.ts";
 import { targetAllowed } from "../modules/probe_exports.ts";
-import { selfMetrics } from "../exposition/self_metrics.ts";
 import { FixtureError, parseRunFixture, type RunFixture } from "./fixture.ts";
 import { diffExpositions, families as parseFamilies, parseSample } from "./golden.ts";
 import { type CaseResult, formatReport, type ReportFormat } from "./report.ts";
@@ -247,18 +245,9 @@ function testHost(
   restrict: (permissions: Ceiling) => Ceiling,
   current: () => { label: string; base: string; fixture?: RunFixture },
 ): ProcessHost {
-  const reserved = selfMetrics([], { version: "", deno: "", v8: "", typescript: "" }, 0);
-  return new ProcessHost({
-    // A registry of its own: each scenario's host starts from nothing.
-    ownership: new MetricOwnership(new Registry() as unknown as PromRegistry, { reserved }),
+  return commandHost(options, {
     // The module's lines go to its run's report, not to the terminal.
     log: new Logger({ level: "error", write: () => {} }),
-    loadTimeoutMs: options.collectTimeoutMs,
-    sandboxAll: options.sandboxAll ?? false,
-    ceiling: options.hosts.moduleCeiling,
-    sharedMemoryBytes: options.hosts.sharedMemoryBytes,
-    heartbeatMs: options.hosts.hostHeartbeatMs,
-    graceMs: options.hosts.hostGraceMs,
     onModuleLog(logged, level, msg, fields) {
       if (logged !== module) return;
       const extra = Object.entries(fields).map(([k, v]) =>

@@ -59,7 +59,7 @@ export interface TestModuleOptions {
   probe?: RunFixture["probe"];
   /** Where the report goes. Default: stdout. */
   out?: (text: string) => void;
-  /** Where progress and notes go. Default: stderr. */
+  /** Where a usage problem (no module with fixtures) goes. Default: stderr. */
   err?: (text: string) => void;
 }
 
@@ -113,7 +113,7 @@ export async function testModules(paths: string[], options: TestModuleOptions): 
   }
   for (const file of files) {
     try {
-      cases.push(...await testModule(file, { ...options, err }));
+      cases.push(...await testModule(file, options));
     } catch (e) {
       // A fixture folder that is a file, an unreadable scenario: this module's failure, not the others'.
       const name = moduleName(basename(file)) ?? basename(file);
@@ -125,7 +125,7 @@ export async function testModules(paths: string[], options: TestModuleOptions): 
 }
 
 /** The cases of one module: its recording, if asked, then each scenario's runs. */
-async function testModule(file: string, options: TestModuleOptions & { err: (t: string) => void }) {
+async function testModule(file: string, options: TestModuleOptions): Promise<CaseResult[]> {
   const name = moduleName(basename(file)) ?? basename(file);
   const dir = join(dirname(file), FIXTURES_DIR, name);
   const start = performance.now();
@@ -419,7 +419,7 @@ async function record(
   file: string,
   name: string,
   dir: string,
-  options: TestModuleOptions & { err: (t: string) => void },
+  options: TestModuleOptions,
 ): Promise<CaseResult> {
   const start = performance.now();
   const result = (ok: boolean, details: string[], notes?: string[]): CaseResult => ({

@@ -367,3 +367,32 @@ Deno.test("test-module records the shipped examples against a loopback backend a
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("test-module masks a credential in a recorded URL, and the replay still matches the request", async () => {
+  const fake = backend(() => Response.json({ a: 4 }));
+  const dir = await tempMetricsDir({
+    "keyed.ts": `import { Gauge } from "prom-client";
+const g = new Gauge({ name: "keyed_a", help: "a" });
+export async function process() {
+  g.set((await (await fetch("http://127.0.0.1:${fake.server.addr.port}/q?api_key=s3cret&page=2")).json()).a);
+}
+`,
+  });
+  try {
+    const recorded = await task("test-module", [`${dir}/keyed.ts`, "--record"]);
+    assert.equal(recorded.code, 0, recorded.stdout);
+    const fixture = await Deno.readTextFile(`${dir}/_fixtures/keyed/recorded/run1.json`);
+    assert.doesNotMatch(fixture, /s3cret/);
+    assert.equal(
+      JSON.parse(fixture).fetch[0].url,
+      `http://127.0.0.1:${fake.server.addr.port}/q?api_key=***&page=2`,
+    );
+    await fake.server.shutdown();
+    const replayed = await task("test-module", [`${dir}/keyed.ts`]);
+    assert.equal(replayed.code, 0, replayed.stdout);
+    assert.equal(fake.seen.length, 1);
+  } finally {
+    await fake.server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

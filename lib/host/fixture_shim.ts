@@ -14,7 +14,7 @@
 import { Buffer } from "node:buffer";
 import { relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
-import { redactField } from "../redact.ts";
+import { redactField, redactSecrets } from "../redact.ts";
 import type { FetchExchange, FileEntry, RunFixture } from "../testing/fixture.ts";
 
 export type FixtureMode = "record" | "replay";
@@ -205,8 +205,10 @@ export class FixtureShim {
       const url = new URL(request ? request.url : String(input)).href;
       const signal = init?.signal ?? request?.signal;
       if (this.mode === "replay") {
+        // A recorded URL has its credentials masked: the request's, masked the same way, matches it.
+        const masked = redactSecrets(url);
         const candidates = this.#replay.fetch.filter((f) =>
-          f.method === method && new URL(f.url).href === url
+          f.method === method && [url, masked].includes(new URL(f.url).href)
         );
         const exchange = this.#take(`${method} ${url}`, candidates);
         if (!exchange) throw new TypeError(this.#missing(`answer for ${method} ${url}`));
@@ -227,7 +229,7 @@ export class FixtureShim {
       }
       const exchange: FetchExchange = {
         method,
-        url,
+        url: redactSecrets(url),
         headers: maskedHeaders(new Headers(init?.headers ?? request?.headers)),
       };
       this.#recording.fetch.push(exchange);

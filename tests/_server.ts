@@ -350,14 +350,31 @@ export async function withExporter(
 export async function runTask(
   args: string[],
   env: Record<string, string> = {},
+  options: { deadlineMs?: number } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const { deadlineMs = 120_000 } = options;
+  // A task that hangs fails its test instead of holding the suite (deno task passes SIGTERM on).
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), deadlineMs);
+  let output: Deno.CommandOutput;
+  try {
+    output = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "--quiet", ...args],
+      cwd: ROOT,
+      env: { NO_COLOR: "1", ...env },
+      stdout: "piped",
+      stderr: "piped",
+      signal: controller.signal,
+    }).output();
+  } finally {
+    clearTimeout(timer);
+  }
   const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  const { code, stdout, stderr } = output;
+  if (controller.signal.aborted) {
+    throw new Error(
+      `deno task ${args.join(" ")} did not end within ${deadlineMs}ms:\n${text(stdout)}${text(stderr)}`,
+    );
+  }
   return { code, stdout: text(stdout), stderr: text(stderr) };
 }

@@ -14,8 +14,9 @@ function task(
   name: "test-module" | "test-modules",
   args: string[],
   env: Record<string, string> = {},
+  options: { deadlineMs?: number } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  return runTask([name, ...args], env);
+  return runTask([name, ...args], env, options);
 }
 
 /** A loopback backend answering /queues with `body()`, counting what it was asked. */
@@ -318,6 +319,40 @@ Deno.test("test-module says what is wrong with a fixture, and with a module that
       hostile.stdout,
     );
     assert.match(hostile.stdout, /^FAIL bare: fixtures \(0ms\)\n {7}Not a directory/m);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("test-module fails a check that never settles, and a checks file whose import never does, within their timeouts", async () => {
+  const gauge = (name: string) =>
+    `import { Gauge } from "prom-client";\nexport const timeout = "1s";\n` +
+    `const g = new Gauge({ name: "${name}_a", help: "a" });\nexport function process() { g.set(1); }\n`;
+  const dir = await tempMetricsDir({ "stuck.ts": gauge("stuck"), "stalled.ts": gauge("stalled") });
+  try {
+    for (
+      const [module, checks] of [
+        ["stuck", `export const checks = { "s/1": () => new Promise(() => {}) };\n`],
+        ["stalled", `await new Promise((resolve) => setTimeout(resolve, 1e9));\nexport const checks = {};\n`],
+      ]
+    ) {
+      await Deno.mkdir(`${dir}/_fixtures/${module}/s`, { recursive: true });
+      await Deno.writeTextFile(`${dir}/_fixtures/${module}/s/run1.json`, "{}");
+      await Deno.writeTextFile(`${dir}/_fixtures/${module}/checks.ts`, checks);
+    }
+    const { code, stdout } = await task("test-module", [dir, "--collect.timeout=1s"], {}, {
+      deadlineMs: 30_000,
+    });
+    assert.equal(code, 1, stdout);
+    assert.deepEqual(stdout.replace(/\(\d+ms\)/g, "(ms)").split("\n"), [
+      "FAIL stalled: checks (ms)",
+      `       ${dir}/_fixtures/stalled/checks.ts: its import did not finish within 1000ms`,
+      "FAIL stuck: s run 1 (ms)",
+      "       note: no golden file run1.prom (write it with --update)",
+      `       check "s/1" failed: it did not finish within 1000ms`,
+      "FAILED: 2 of 2 failed",
+      "",
+    ]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

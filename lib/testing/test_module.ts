@@ -31,6 +31,7 @@ import { ProcessHost } from "../supervisor/process_host.ts";
 import { MAX_FRAME_BYTES } from "../host_protocol.ts";
 import { PROBE_SUCCESS_HELP } from "../prober.ts";
 import { targetAllowed } from "../modules/probe_exports.ts";
+import { within } from "../long_timer.ts";
 import { FixtureError, parseRunFixture, type RunFixture } from "./fixture.ts";
 import { diffExpositions, families as parseFamilies, parseSample } from "./golden.ts";
 import { type CaseResult, formatReport, type ReportFormat } from "./report.ts";
@@ -168,7 +169,13 @@ async function testModule(file: string, options: TestModuleOptions): Promise<Cas
   if (await exists(checksFile)) {
     try {
       await readText(checksFile, MAX_FIXTURE_BYTES); // a regular file: importing a FIFO would wait for ever
-      const exported = (await import(pathToFileURL(resolve(checksFile)).href)).checks;
+      // A top-level await that never settles would hold the whole command (and CI) for ever.
+      const imported = await within(
+        import(pathToFileURL(resolve(checksFile)).href),
+        options.collectTimeoutMs,
+        () => new Error(`its import did not finish within ${options.collectTimeoutMs}ms`),
+      );
+      const exported = imported.checks;
       if (typeof exported !== "object" || exported === null) throw new Error(`it exports no "checks" object`);
       checks = exported;
     } catch (e) {
@@ -563,8 +570,14 @@ async function replay(
       const check = checks[key];
       if (check) {
         used.add(key);
+        // A check gets as long as a run: one that never settles must fail, not hold the command.
+        const timeoutMs = module.timeoutMs ?? options.collectTimeoutMs;
         try {
-          await check(fixtureRun(scenario, i + 1, outcome));
+          await within(
+            Promise.resolve().then(() => check(fixtureRun(scenario, i + 1, outcome))),
+            timeoutMs,
+            () => new Error(`it did not finish within ${timeoutMs}ms`),
+          );
         } catch (e) {
           details.push(`check "${key}" failed: ${(e as Error)?.message ?? String(e)}`);
         }

@@ -312,8 +312,18 @@ Deno.test("test-module says what is wrong with a fixture, and with a module that
       .output();
     assert.ok(fifo.success);
     await Deno.writeTextFile(`${dir}/_fixtures/bare`, "not a folder");
-    const hostile = await task("test-module", [`${dir}/bare.ts`, `${dir}/orders.ts`]);
+    // A module path that is a FIFO is refused too, not read until a writer comes.
+    assert.ok((await new Deno.Command("mkfifo", { args: [`${dir}/piped.ts`] }).output()).success);
+    await Deno.mkdir(`${dir}/_fixtures/piped/s`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/_fixtures/piped/s/run1.json`, "{}");
+    const hostile = await task("test-module", [`${dir}/bare.ts`, `${dir}/orders.ts`, `${dir}/piped.ts`], {}, {
+      deadlineMs: 30_000,
+    });
     assert.equal(hostile.code, 1);
+    assert.match(
+      hostile.stdout,
+      /^FAIL piped: s \(0ms\)\n {7}.*\/piped\.ts: is a FIFO, not a regular file$/m,
+    );
     assert.ok(
       hostile.stdout.includes(`${dir}/_fixtures/orders/broken/run1.prom: is a FIFO, not a regular file`),
       hostile.stdout,

@@ -22,7 +22,7 @@ import { Logger } from "../log.ts";
 import type { Checks, FixtureRun } from "../module_api.ts";
 import { localImports } from "../modules/local_imports.ts";
 import { moduleName } from "../modules/scan.ts";
-import { NotAModuleFileError, readRegularFile } from "../modules/read_regular_file.ts";
+import { MAX_MODULE_FILE_BYTES, NotAModuleFileError, readRegularFile } from "../modules/read_regular_file.ts";
 import { runProcess } from "../schedule/runner.ts";
 import { type Ceiling, checkCeiling } from "../supervisor/ceiling.ts";
 import type { HostedModule } from "../supervisor/hosted_module.ts";
@@ -417,7 +417,8 @@ function beyondCeiling(module: HostedModule, ceiling: Ceiling): string[] {
 /** The permissions of a replaying host: none of net, run or write, and reading only the module's own files. */
 async function replayPermissions(file: string): Promise<(permissions: Ceiling) => Ceiling> {
   const real = await Deno.realPath(file);
-  const helpers = await localImports(real, await Deno.readTextFile(real));
+  // A regular file within the module bound: a module path that is a FIFO would wait for a writer for ever.
+  const helpers = await localImports(real, await readText(real, MAX_MODULE_FILE_BYTES));
   const read = [...new Set([file, real, ...helpers])];
   return (permissions) => ({ ...permissions, read, net: [], run: [], write: [] });
 }

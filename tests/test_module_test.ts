@@ -20,11 +20,11 @@ function task(
 }
 
 /** A loopback backend answering /queues with `body()`, counting what it was asked. */
-function backend(body: () => Response) {
+function backend(body: (request: Request) => Response) {
   const seen: string[] = [];
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
     seen.push(`${request.method} ${new URL(request.url).pathname} ${request.headers.get("authorization")}`);
-    return body();
+    return body(request);
   });
   return { server, seen, url: `http://127.0.0.1:${server.addr.port}` };
 }
@@ -436,6 +436,45 @@ export async function process() {
     const replayed = await task("test-module", [`${dir}/keyed.ts`]);
     assert.equal(replayed.code, 0, replayed.stdout);
     assert.equal(fake.seen.length, 1);
+  } finally {
+    await fake.server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("test-module records a command fed on its stdin and a fetch that was redirected, and replays both as they were", async () => {
+  const fake = backend((request) =>
+    new URL(request.url).pathname === "/old"
+      ? Response.redirect(new URL("/queues", request.url), 301)
+      : Response.json({ a: 4 })
+  );
+  const dir = await tempMetricsDir({
+    "fed.ts": `import { Gauge } from "prom-client";
+const g = new Gauge({ name: "fed_v", help: "v", labelNames: ["what"] });
+export async function process(ctx) {
+  const res = await fetch("${fake.url}/old", { signal: ctx.signal });
+  g.set({ what: "redirected" }, res.redirected ? 1 : 0);
+  g.set({ what: "moved" }, new URL(res.url).pathname === "/queues" ? 1 : 0);
+  const child = new Deno.Command("cat", { stdin: "piped", stdout: "piped" }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(String((await res.json()).a)));
+  await writer.close();
+  g.set({ what: "fed" }, Number(new TextDecoder().decode((await child.output()).stdout)));
+}
+`,
+  });
+  try {
+    const recorded = await task("test-module", [`${dir}/fed.ts`, "--record", "--modules.allow-run=cat"]);
+    assert.equal(recorded.code, 0, recorded.stdout);
+    await fake.server.shutdown();
+    const golden = await Deno.readTextFile(`${dir}/_fixtures/fed/recorded/run1.prom`);
+    assert.equal(
+      golden.split("\n").filter((line) => line.startsWith("fed_v")).join("\n"),
+      `fed_v{what="redirected"} 1\nfed_v{what="moved"} 1\nfed_v{what="fed"} 4`,
+    );
+    const replayed = await task("test-module", [`${dir}/fed.ts`]);
+    assert.equal(replayed.code, 0, replayed.stdout);
+    assert.equal(fake.seen.length, 2, "the replay asked the backend nothing");
   } finally {
     await fake.server.shutdown();
     await Deno.remove(dir, { recursive: true });

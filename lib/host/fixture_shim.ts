@@ -106,6 +106,34 @@ function childOf(output: Promise<Deno.CommandOutput>): Deno.ChildProcess {
   return child as unknown as Deno.ChildProcess;
 }
 
+/** A real child whose output is recorded: the module reads one copy of its streams, `output` the other. */
+function recordedChild(
+  child: Deno.ChildProcess,
+  stdout: ReadableStream<Uint8Array<ArrayBuffer>>,
+  stderr: ReadableStream<Uint8Array<ArrayBuffer>>,
+  output: Promise<Deno.CommandOutput>,
+): Deno.ChildProcess {
+  return {
+    pid: child.pid,
+    get stdin() {
+      return child.stdin;
+    },
+    stdout,
+    stderr,
+    status: child.status,
+    output: () => {
+      // The module's copies go unread: let them go rather than buffer them.
+      stdout.cancel().catch(() => {});
+      stderr.cancel().catch(() => {});
+      return output;
+    },
+    kill: (signal?: Deno.Signal) => child.kill(signal),
+    ref: () => child.ref(),
+    unref: () => child.unref(),
+    [Symbol.asyncDispose]: async () => void await output.catch(() => {}),
+  } as unknown as Deno.ChildProcess;
+}
+
 /** A run's fixture with every field present. */
 type Recording = Required<Omit<RunFixture, "clock" | "probe">> & { clock: number[] };
 
@@ -221,11 +249,18 @@ export class FixtureShim {
         if (exchange.error !== undefined) throw new TypeError(exchange.error);
         const r = exchange.response!;
         const empty = [204, 205, 304].includes(r.status);
-        return new Response(empty ? null : bytesOf(r), {
+        const response = new Response(empty ? null : bytesOf(r), {
           status: r.status,
           statusText: r.statusText,
           headers: r.headers,
         });
+        // A made Response has url "": a module resolving a link against it, or checking where a
+        // redirect led, gets what the real fetch gave.
+        Object.defineProperties(response, {
+          url: { value: r.url ?? url },
+          redirected: { value: r.url !== undefined },
+        });
+        return response;
       }
       const exchange: FetchExchange = {
         method,
@@ -241,6 +276,7 @@ export class FixtureShim {
           status: response.status,
           ...response.statusText ? { statusText: response.statusText } : {},
           headers: maskedHeaders(response.headers),
+          ...response.redirected ? { url: redactSecrets(response.url) } : {},
           ...bodyOf(bytes),
         };
         return response;
@@ -304,9 +340,24 @@ export class FixtureShim {
         if (shim.mode === "replay") return answer(this.#command, this.#args);
         return record(this.#command, this.#args, this.#real.outputSync());
       }
-      /** A spawned command is answered whole: fixtures hold outputs, not conversations (no stdin). */
+      /**
+       * A spawned command is answered whole in a replay: fixtures hold outputs, not conversations
+       * (what it was fed on stdin is not kept). Recording, the real child runs, fed as the module
+       * feeds it: output() refuses piped stdin, so its output is kept from copies of its streams.
+       */
       spawn(): Deno.ChildProcess {
-        return childOf(this.output());
+        if (shim.mode === "replay") return childOf(this.output());
+        const child = this.#real.spawn();
+        const [stdout, keptOut] = child.stdout.tee();
+        const [stderr, keptErr] = child.stderr.tee();
+        const output = Promise.all([
+          child.status,
+          new Response(keptOut).bytes(),
+          new Response(keptErr).bytes(),
+        ]).then(([status, out, err]) =>
+          record(this.#command, this.#args, { ...status, stdout: out, stderr: err } as Deno.CommandOutput)
+        );
+        return recordedChild(child, stdout, stderr, output);
       }
     }
     Object.defineProperty(Deno, "Command", { value: FixtureCommand, configurable: true, writable: true });

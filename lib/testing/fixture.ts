@@ -15,6 +15,8 @@ export interface FetchExchange {
     status: number;
     statusText?: string;
     headers?: Record<string, string>;
+    /** Where fetch's redirects led, when it followed any (`Response.url`; `redirected` is true). */
+    url?: string;
     /** The body as text, or `base64` when it is not UTF-8. */
     body?: string;
     base64?: string;
@@ -132,6 +134,13 @@ export function parseRunFixture(text: string, file: string): RunFixture {
       }
       if (!headers(r.headers)) fail(`${at}.response.headers`, "must map names to strings");
       if (!text_(r.body) || !text_(r.base64)) fail(`${at}.response`, `"body" and "base64" must be strings`);
+      if (r.url !== undefined) {
+        try {
+          new URL(r.url as string);
+        } catch {
+          fail(`${at}.response.url`, `is not an absolute URL: ${JSON.stringify(r.url)}`);
+        }
+      }
     }
     if (f.error !== undefined && typeof f.error !== "string") fail(`${at}.error`, "must be a message");
   });

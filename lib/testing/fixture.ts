@@ -5,6 +5,8 @@
  * written by `--record` or by hand; read here with an error that names the file and the field.
  */
 
+import { posix } from "node:path";
+
 /** One `fetch()` and what came back: a response, an error (fetch rejected), or nothing (it hung until aborted). */
 export interface FetchExchange {
   method: string;
@@ -159,6 +161,13 @@ export function parseRunFixture(text: string, file: string): RunFixture {
     if (!path.startsWith("/") && !path.startsWith("./")) {
       fail(at, "must be an absolute path, or ./<path> under the module's dir");
     }
+    // A replay looks a read up by its resolved name: any other spelling would never be served.
+    const under = path.startsWith("./") ? posix.normalize(path.slice(2)) : undefined;
+    if (under === ".." || under?.startsWith("../")) {
+      fail(at, "leaves the module's dir: name the file by its absolute path");
+    }
+    const resolved = under === undefined ? posix.resolve(path) : `./${posix.resolve("/", under).slice(1)}`;
+    if (resolved !== path) fail(at, `is never read by that name: write ${JSON.stringify(resolved)}`);
     if (!isObject(entry)) fail(at, "must be an object");
     const e = entry as Json;
     if (!text_(e.text) || !text_(e.base64)) fail(at, `"text" and "base64" must be strings`);

@@ -44,6 +44,13 @@ Deno.test("parseRunFixture names the file and the field of each mistake", () => 
       `{"files": {"rel/x": {}}}`,
       `f.json: files["rel/x"] must be an absolute path, or ./<path> under the module's dir`,
     ],
+    [
+      `{"files": {"./../x": {}}}`,
+      `f.json: files["./../x"] leaves the module's dir: name the file by its absolute path`,
+    ],
+    [`{"files": {"./a/../b": {}}}`, `f.json: files["./a/../b"] is never read by that name: write "./b"`],
+    [`{"files": {"./a//b/": {}}}`, `f.json: files["./a//b/"] is never read by that name: write "./a/b"`],
+    [`{"files": {"/etc//x": {}}}`, `f.json: files["/etc//x"] is never read by that name: write "/etc/x"`],
     [`{"env": {"A": 1}}`, "f.json: env.A must be a string or null"],
     [`{"clock": "now"}`, `f.json: "clock" must be ms since the epoch, or a list of them`],
     [`{"probe": {}}`, `f.json: "probe" needs "target"`],

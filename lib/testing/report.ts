@@ -29,7 +29,16 @@ export function formatReport(cases: CaseResult[], format: ReportFormat): string 
 
 /** Details as lines: a message of several lines (node:assert's) split, its blank lines left out. */
 function detailLines(details: string[]): string[] {
-  return details.flatMap((d) => d.split("\n")).filter((line) => line.trim() !== "");
+  return details.flatMap((d) => d.split(/\r\n|\r|\n/)).filter((line) => line.trim() !== "");
+}
+
+/**
+ * YAML (TAP's diagnostics) has no place for control characters, and a TAP consumer stops at
+ * them: a module's log line or a check's message may hold any (an ANSI colour, a NUL).
+ */
+function printable(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u0084\u0086-\u009f]/g, "\ufffd");
 }
 
 function text(cases: CaseResult[]): string {
@@ -48,7 +57,7 @@ function text(cases: CaseResult[]): string {
 
 /** A TAP description may hold no "#" (a directive) and no newline. */
 function tapName(c: CaseResult): string {
-  return `${c.module}: ${c.name}`.replace(/#/g, "\\#").replace(/\n/g, " ");
+  return printable(`${c.module}: ${c.name}`.replace(/#/g, "\\#").replace(/[\r\n]/g, " "));
 }
 
 function tap(cases: CaseResult[]): string {
@@ -57,7 +66,7 @@ function tap(cases: CaseResult[]): string {
     lines.push(`${c.ok ? "ok" : "not ok"} ${i + 1} - ${tapName(c)}`);
     const diagnostics = detailLines([...c.details, ...(c.notes ?? []).map((n) => `note: ${n}`)]);
     if (diagnostics.length > 0) {
-      lines.push("  ---", "  message: |", ...diagnostics.map((d) => `    ${d}`), "  ...");
+      lines.push("  ---", "  message: |", ...diagnostics.map((d) => `    ${printable(d)}`), "  ...");
     }
   });
   return lines.join("\n") + "\n";

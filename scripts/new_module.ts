@@ -203,17 +203,19 @@ async function write(options: Options): Promise<string[]> {
   const sources = (await filesUnder(join(TEMPLATES, FIXTURES_DIR, template)))
     .map((path) => [join(TEMPLATES, FIXTURES_DIR, template, path), join(fixtures, fill(path))]);
   await Deno.mkdir(dir, { recursive: true });
-  // createNew: a file made since the check above is refused too, never overwritten.
-  await Deno.writeTextFile(file, fill(await Deno.readTextFile(join(TEMPLATES, `${template}.ts`))), {
-    createNew: !force,
-  });
+  const text = fill(await Deno.readTextFile(join(TEMPLATES, `${template}.ts`)));
   if (force) {
-    try {
-      await Deno.remove(fixtures, { recursive: true });
-    } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    // Replaced, not written through: a symlink's target may be a file outside the dir.
+    for (const path of [file, fixtures]) {
+      try {
+        await Deno.remove(path, { recursive: path === fixtures });
+      } catch (err) {
+        if (!(err instanceof Deno.errors.NotFound)) throw err;
+      }
     }
   }
+  // createNew: a file made since the check above is refused too, never overwritten.
+  await Deno.writeTextFile(file, text, { createNew: true });
   const written = [file];
   for (const [from, to] of sources) {
     await Deno.mkdir(join(to, ".."), { recursive: true });

@@ -167,16 +167,20 @@ Deno.test("new-module says both when the module and its fixtures exist", async (
   });
 });
 
-Deno.test("new-module --force replaces the module and its whole fixture folder", async () => {
+Deno.test("new-module --force replaces the module and its whole fixture folder, a symlink's target left as it was", async () => {
+  const elsewhere = await Deno.makeTempFile({ prefix: "dx_elsewhere_", suffix: ".ts" });
   await withDir(async (dir) => {
-    await Deno.writeTextFile(`${dir}/again.ts`, "// old\n");
+    await Deno.writeTextFile(elsewhere, "// old\n");
+    await Deno.symlink(elsewhere, `${dir}/again.ts`);
     await Deno.mkdir(`${dir}/_fixtures/again/recorded`, { recursive: true });
     await Deno.writeTextFile(`${dir}/_fixtures/again/recorded/run1.json`, "{}\n");
     const { code } = await task("new-module", "again", "--kind=http", `--metrics.dir=${dir}`, "--force");
     assert.equal(code, 0);
     assert.deepEqual(await listFiles(dir), filesOf("again").sort());
+    assert.ok((await Deno.lstat(`${dir}/again.ts`)).isFile, "the link is replaced by the module");
     assert.match(await Deno.readTextFile(`${dir}/again.ts`), /name: "again_queue_depth"/);
-  });
+    assert.equal(await Deno.readTextFile(elsewhere), "// old\n");
+  }).finally(() => Deno.remove(elsewhere));
 });
 
 Deno.test("new-module refuses a name another file already holds as a module, even with --force", async () => {

@@ -235,7 +235,8 @@ export class Exporter {
         return modulePage(status, {
           telemetryPath: this.#config.telemetryPath,
           version: VERSION,
-          served: await this.#exposition.served(name),
+          // Removed, or its host gone, while the page is built: the page says nothing is served, no 500.
+          served: await this.#exposition.served(name).catch(() => undefined),
           runs: this.#runs.runs(name),
         });
       },

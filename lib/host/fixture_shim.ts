@@ -154,6 +154,8 @@ export class FixtureShim {
   #overflow: string | undefined;
   #clockRead = 0;
   #monotonicRead = 0;
+  /** The run's fetch answers by "METHOD url", in order: a run of thousands of fetches looks each up once. */
+  #fetchIndex = new Map<string, FetchExchange[]>();
 
   constructor(mode: FixtureMode) {
     this.mode = mode;
@@ -179,6 +181,7 @@ export class FixtureShim {
         files: fixture?.files ?? {},
         env: fixture?.env ?? {},
       };
+      this.#fetchIndex = Map.groupBy(this.#replay.fetch, (f) => `${f.method} ${new URL(f.url).href}`);
       return undefined;
     }
     if (this.#overflow) throw new Error(this.#overflow);
@@ -235,9 +238,8 @@ export class FixtureShim {
       if (this.mode === "replay") {
         // A recorded URL has its credentials masked: the request's, masked the same way, matches it.
         const masked = redactSecrets(url);
-        const candidates = this.#replay.fetch.filter((f) =>
-          f.method === method && [url, masked].includes(new URL(f.url).href)
-        );
+        const candidates = this.#fetchIndex.get(`${method} ${url}`) ??
+          this.#fetchIndex.get(`${method} ${masked}`) ?? [];
         const exchange = this.#take(`${method} ${url}`, candidates);
         if (!exchange) throw new TypeError(this.#missing(`answer for ${method} ${url}`));
         if (exchange.hang) {

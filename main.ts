@@ -4,8 +4,6 @@ import "prom-client"; // `deno compile` embeds only npm packages imported static
 import "bcryptjs"; // for lib/web_config/bcrypt_worker.ts, which `deno compile` takes in only by --include
 import "@babel/parser"; // for lib/modules/declaration.ts, so `deno compile` embeds it
 import { checkModule } from "./lib/check.ts";
-import { testModules } from "./lib/testing/test_module.ts";
-import { suggestSandbox } from "./lib/suggest_sandbox.ts";
 import { installExitGuard } from "./lib/modules/exit_guard.ts";
 import { Exporter } from "./lib/exporter.ts";
 import { formatDuration } from "./lib/duration.ts";
@@ -92,8 +90,12 @@ export async function main(args: string[]): Promise<number> {
     // Names only: the values are the modules' secrets.
     log.debug("env file loaded", { file: config.envFile, set: env.set.join(","), kept: env.kept.join(",") });
   }
+  // The one-off commands' own code loads only for them, not at every start of the exporter.
   if (command.kind === "check") {
-    return (command.suggestSandbox ? suggestSandbox : checkModule)(command.file, {
+    const check = command.suggestSandbox
+      ? (await import("./lib/suggest_sandbox.ts")).suggestSandbox
+      : checkModule;
+    return check(command.file, {
       collectTimeoutMs: config.collectTimeoutMs,
       sandboxAll: config.sandboxAll,
       hosts: config,
@@ -106,6 +108,7 @@ export async function main(args: string[]): Promise<number> {
   }
 
   if (command.kind === "test") {
+    const { testModules } = await import("./lib/testing/test_module.ts");
     return testModules(command.paths, {
       hosts: config,
       collectTimeoutMs: config.collectTimeoutMs,

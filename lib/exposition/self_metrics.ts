@@ -6,6 +6,9 @@ import type { ModuleStatus } from "../status.ts";
 import type { WebConfigStatus } from "../web_config/web_config_watcher.ts";
 
 /** The module hosts, as the supervisor reports them. */
+/** `dynamic_exporter_module_up`'s help, which test-module's golden files hold too. */
+export const MODULE_UP_HELP = "Whether the module's last process() run and render succeeded.";
+
 export interface HostsStatus {
   hosts: { label: string; rssBytes?: number }[];
   /** Restarts by host label, then reason. */
@@ -96,7 +99,7 @@ export function selfMetrics(
     },
     perModule(
       "module_up",
-      "Whether the module's last process() run and render succeeded.",
+      MODULE_UP_HELP,
       "gauge",
       modules,
       (m) => one(m, flag(m.up)),

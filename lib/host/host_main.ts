@@ -20,7 +20,7 @@ import { MetricOwnership, type PromRegistry } from "../modules/ownership.ts";
 import type { MetricFamily } from "../exposition/format.ts";
 import { probeShape } from "../modules/probe_exports.ts";
 import { within } from "../long_timer.ts";
-import { type FixtureMode, FixtureShim } from "./fixture_shim.ts";
+import type { FixtureMode } from "./fixture_shim.ts";
 import {
   encodeFrame,
   FrameDecoder,
@@ -195,7 +195,10 @@ export async function runHost(args: HostArgs): Promise<never> {
   for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) Deno.addSignalListener(signal, () => {});
   const send = frameWriter();
   // Before anything of a module's: its top-level code may capture fetch.
-  const fixtures = args.fixtures ? new FixtureShim(args.fixtures) : undefined;
+  // Loaded only by a test-module host: the exporter's hosts never pay for it.
+  const fixtures = args.fixtures
+    ? new (await import("./fixture_shim.ts")).FixtureShim(args.fixtures)
+    : undefined;
   fixtures?.install();
   const ownership = new MetricOwnership(register as unknown as PromRegistry);
   const modules = new Map<string, InProcessModule>();

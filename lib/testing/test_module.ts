@@ -30,6 +30,7 @@ import type { HostProcess } from "../supervisor/host_process.ts";
 import { ProcessHost } from "../supervisor/process_host.ts";
 import { MAX_FRAME_BYTES } from "../host_protocol.ts";
 import { PROBE_SUCCESS_HELP } from "../prober.ts";
+import { MODULE_UP_HELP } from "../exposition/self_metrics.ts";
 import { targetAllowed } from "../modules/probe_exports.ts";
 import { within } from "../long_timer.ts";
 import { FixtureError, parseRunFixture, type RunFixture } from "./fixture.ts";
@@ -164,23 +165,12 @@ async function testModule(file: string, options: TestModuleOptions): Promise<Cas
       ...failed("fixtures", [`no scenario in ${dir}${options.scenario ? ` named ${options.scenario}` : ""}`]),
     ];
   }
-  let checks: Checks = {};
+  let checks: Checks;
   const checksFile = join(dir, "checks.ts");
-  if (await exists(checksFile)) {
-    try {
-      await readText(checksFile, MAX_FIXTURE_BYTES); // a regular file: importing a FIFO would wait for ever
-      // A top-level await that never settles would hold the whole command (and CI) for ever.
-      const imported = await within(
-        import(pathToFileURL(resolve(checksFile)).href),
-        options.collectTimeoutMs,
-        () => new Error(`its import did not finish within ${options.collectTimeoutMs}ms`),
-      );
-      const exported = imported.checks;
-      if (typeof exported !== "object" || exported === null) throw new Error(`it exports no "checks" object`);
-      checks = exported;
-    } catch (e) {
-      return [...cases, ...failed("checks", [`${checksFile}: ${(e as Error).message}`])];
-    }
+  try {
+    checks = await importChecks(checksFile, options.collectTimeoutMs);
+  } catch (e) {
+    return [...cases, ...failed("checks", [`${checksFile}: ${(e as Error).message}`])];
   }
   const used = new Set<string>();
   for (const scenario of scenarios) {
@@ -196,6 +186,26 @@ async function testModule(file: string, options: TestModuleOptions): Promise<Cas
     );
   }
   return cases;
+}
+
+/** The checks in `file`; none when there is no such file. */
+async function importChecks(file: string, timeoutMs: number): Promise<Checks> {
+  try {
+    // Read first: importing a FIFO would wait for a writer for ever.
+    await readText(file, MAX_FIXTURE_BYTES);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return {};
+    throw err;
+  }
+  // A top-level await that never settles would hold the whole command (and CI) for ever.
+  const imported = await within(
+    import(pathToFileURL(resolve(file)).href),
+    timeoutMs,
+    () => new Error(`its import did not finish within ${timeoutMs}ms`),
+  );
+  const exported = imported.checks;
+  if (typeof exported !== "object" || exported === null) throw new Error(`it exports no "checks" object`);
+  return exported;
 }
 
 /** The scenario folders of a module's fixtures, sorted. */
@@ -368,7 +378,7 @@ async function probeOnce(
 function moduleUp(name: string, up: boolean): MetricFamily {
   return {
     name: "dynamic_exporter_module_up",
-    help: "Whether the module's last process() run and render succeeded.",
+    help: MODULE_UP_HELP,
     type: "gauge",
     values: [{ labels: { module: name }, value: up ? 1 : 0 }],
   };
@@ -406,21 +416,25 @@ function beyondCeiling(module: HostedModule, ceiling: Ceiling): string[] {
     checkCeiling(module.spec, ceiling);
     return [];
   } catch (e) {
-    return [
-      `${
-        (e as Error).message
-      }: the exporter needs that flag to load it (the replay holds no net, run or write anyway)`,
-    ];
+    return [`${(e as Error).message} (the replay itself holds no net, run or write)`];
   }
 }
 
-/** The permissions of a replaying host: none of net, run or write, and reading only the module's own files. */
-async function replayPermissions(file: string): Promise<(permissions: Ceiling) => Ceiling> {
+/**
+ * Where a replay of `file` runs: its permissions (none of net, run or write, and reading only the
+ * module's own files) and the module's dir, which fixtures name files under as `./<path>`.
+ */
+async function replaySetting(
+  file: string,
+): Promise<{ restrict: (permissions: Ceiling) => Ceiling; base: string }> {
   const real = await Deno.realPath(file);
   // A regular file within the module bound: a module path that is a FIFO would wait for a writer for ever.
   const helpers = await localImports(real, await readText(real, MAX_MODULE_FILE_BYTES));
   const read = [...new Set([file, real, ...helpers])];
-  return (permissions) => ({ ...permissions, read, net: [], run: [], write: [] });
+  return {
+    restrict: (permissions) => ({ ...permissions, read, net: [], run: [], write: [] }),
+    base: dirname(real),
+  };
 }
 
 async function record(
@@ -501,8 +515,7 @@ async function replay(
   try {
     runs = await runFiles(dir);
     fixtures = await Promise.all(runs.map(readFixture));
-    restrict = await replayPermissions(file);
-    base = dirname(await Deno.realPath(file));
+    ({ restrict, base } = await replaySetting(file));
   } catch (e) {
     return [{ module: name, name: scenario, ok: false, details: [(e as Error).message], seconds: 0 }];
   }

@@ -71,8 +71,16 @@ export async function dispose() { await Promise.resolve(); for (;;) {} }
       await waitFor(async () => (await scrape(e.url)).get("looper_version") === 0);
       for (let n = 1; n <= 4; n++) {
         await Deno.writeTextFile(`${dir}/looper.ts`, module(n));
-        await waitFor(async () => (await scrape(e.url)).get("looper_version") === n, { timeoutMs: 40_000 });
+        // Loaded: the previous version's dispose() is under way. (Its first run may wait out a
+        // host restart and the retry backoff, seconds on a loaded machine: only the last is awaited.)
+        await waitFor(
+          () => e.logs.filter((r) => r.msg === "module reloaded" && r.module === "looper").length >= n,
+          {
+            timeoutMs: 40_000,
+          },
+        );
       }
+      await waitFor(async () => (await scrape(e.url)).get("looper_version") === 4, { timeoutMs: 40_000 });
       // Each old version's dispose() froze the shared host: it was killed, and a new one serves.
       await waitFor(() => e.logs.filter((r) => r.msg === "module host ended").length >= 1, {
         timeoutMs: 40_000,
@@ -84,6 +92,25 @@ export async function dispose() { await Promise.resolve(); for (;;) {} }
     },
     { args: [...FAST_SUPERVISION] },
   );
+});
+
+Deno.test("a host death during the replaced version's dispose() is logged as its doing, and the new version is served", async () => {
+  // Runs at scrape time: no run of the new version is in flight when the old one's dispose() loops.
+  const module = (n: number) =>
+    `import { Gauge } from "prom-client";
+const g = new Gauge({ name: "looper_version", help: "h" });
+export const interval = "0";
+export function process() { g.set(${n}); }
+export async function dispose() { await Promise.resolve(); for (;;) {} }
+`;
+  await withExporter({ "looper.ts": module(0) }, async (e, dir) => {
+    await e.waitForLog((r) => r.msg === "module loaded" && r.module === "looper");
+    await Deno.writeTextFile(`${dir}/looper.ts`, module(1));
+    const death = await e.waitForLog((r) => r.msg === "module host ended", 40_000);
+    assert.equal(death.disposing, "looper", JSON.stringify(death));
+    assert.equal(death.suspects, undefined, "the version now loaded is not a suspect");
+    await waitFor(async () => (await scrape(e.url)).get("looper_version") === 1, { timeoutMs: 20_000 });
+  }, { args: [...FAST_SUPERVISION] });
 });
 
 Deno.test("a Worker a module started, looping, stops with its host when the module is deleted", async () => {

@@ -41,8 +41,13 @@ export interface HostDeath {
   reason: string;
   /** The `reason` label: silent, memory, out_of_memory, exited, protocol, start, retired. */
   kind: "silent" | "memory" | "out_of_memory" | "exited" | "protocol" | "start" | "retired";
-  /** The modules whose calls had not settled, probes left out. */
+  /** The modules whose calls had not settled, probes and dispose() calls left out. */
   suspects: string[];
+  /**
+   * The modules whose retired version's dispose() had not settled (and no other call of theirs):
+   * the death is that old version's doing, never held against the version now loaded.
+   */
+  disposing: string[];
   /**
    * The probes (and validateTarget() calls) that had not settled, by module and target: a death
    * during one is blamed on its target, not on the module (issue 20).
@@ -89,7 +94,7 @@ export class HostProcess {
   #nextId = 1;
   #lastSign = performance.now();
   #death: HostDeath | undefined;
-  #killing: Omit<HostDeath, "suspects" | "probes"> | undefined;
+  #killing: Omit<HostDeath, "suspects" | "disposing" | "probes"> | undefined;
   /** retire() let it go: its exit is the one asked for, not a death to restart and back off from. */
   #retiring = false;
   #timer: ReturnType<typeof setInterval>;
@@ -212,7 +217,7 @@ export class HostProcess {
   }
 
   /** Ends the host with SIGKILL, for `why`; what waits on it fails with the reason. */
-  kill(why: Omit<HostDeath, "suspects" | "probes">): void {
+  kill(why: Omit<HostDeath, "suspects" | "disposing" | "probes">): void {
     if (!this.alive) return;
     this.#killing = why;
     try {
@@ -368,7 +373,14 @@ export class HostProcess {
     clearInterval(this.#timer);
     // Calls the host had begun: one of them holds it (a call still queued cannot).
     const begun = [...this.#waiting.values()].filter((w) => w.suspect !== undefined && w.started);
-    const suspects = [...new Set(begun.flatMap((w) => w.target === undefined ? [w.suspect!] : []))];
+    const suspects = [
+      ...new Set(begun.flatMap((w) => w.target === undefined && w.type !== "disposed" ? [w.suspect!] : [])),
+    ];
+    const disposing = [
+      ...new Set(
+        begun.flatMap((w) => w.type === "disposed" && !suspects.includes(w.suspect!) ? [w.suspect!] : []),
+      ),
+    ];
     const probes = [
       ...new Map(
         begun.flatMap((w) =>
@@ -379,11 +391,17 @@ export class HostProcess {
       ).values(),
     ];
     let death: HostDeath;
-    if (this.#killing) death = { ...this.#killing, suspects, probes };
+    if (this.#killing) death = { ...this.#killing, suspects, disposing, probes };
     else if (/out of memory/i.test(this.#stderrTail)) {
-      death = { kind: "out_of_memory", reason: `ran out of memory (exit ${status.code})`, suspects, probes };
+      death = {
+        kind: "out_of_memory",
+        reason: `ran out of memory (exit ${status.code})`,
+        suspects,
+        disposing,
+        probes,
+      };
     } else if (this.#retiring) {
-      death = { kind: "retired", reason: "was retired", suspects, probes };
+      death = { kind: "retired", reason: "was retired", suspects, disposing, probes };
     } else {
       death = {
         kind: "exited",
@@ -391,6 +409,7 @@ export class HostProcess {
           ? `was ended by ${status.signal} (exit ${status.code})`
           : `exited with code ${status.code}`,
         suspects,
+        disposing,
         probes,
       };
     }

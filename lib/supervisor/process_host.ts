@@ -530,12 +530,17 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
       reason: death.reason,
       suspects: suspects.join(",") || undefined,
       targets: death.probes.length > 0 ? cut(death.probes.map((p) => p.target).join(",")) : undefined,
+      disposing: death.disposing.join(",") || undefined,
     });
     // Only probes were under way: the death is their targets' doing, not the module's (issue 20).
     const probesOnly = death.suspects.length === 0 && death.probes.length > 0;
+    // Only a replaced or deleted version's dispose() was: that version is gone, and the one now
+    // loaded (perhaps with the fix) is not blamed. Each such death needs an edit, so its count
+    // is the operator's to keep.
+    const disposalOnly = suspects.length === 0 && death.disposing.length > 0;
     const blamed = slot === this.#shared || probesOnly
       ? suspects
-      : death.kind === "start"
+      : death.kind === "start" || disposalOnly
       ? []
       : [...new Set([...suspects, ...[...slot.modules].map((m) => m.name)])];
     if (slot === this.#shared && blamed.length > 1) {
@@ -552,11 +557,14 @@ export class ProcessHost implements ModuleHost, HostedModuleSupervisor {
       for (const name of blamed) this.#blame(slot, name, death);
     }
     if (slot === this.#shared) {
+      // A module whose old version's dispose() ended the host runs alone too: its next reload's
+      // dispose() (unfixed, likely the same) ends only its own host.
+      const alone = [...blamed, ...death.disposing];
       for (const module of [...slot.modules]) {
-        if (blamed.includes(module.name) && !module.retired && !module.quarantined) this.#isolate(module);
+        if (alone.includes(module.name) && !module.retired && !module.quarantined) this.#isolate(module);
       }
     }
-    if (slot !== this.#shared) {
+    if (slot !== this.#shared && !disposalOnly) {
       // Its own host ended between calls (memory growth between runs): the next run says so.
       for (const module of slot.modules) {
         if (!suspects.includes(module.name)) {

@@ -12,7 +12,9 @@ async function mkfifo(path: string): Promise<void> {
   if (code !== 0) throw new Error(`mkfifo ${path}: ${new TextDecoder().decode(stderr)}`);
 }
 
-const RUNS = 20;
+// Each run starts an exporter with the FIFO there (the race was in the first poll after start);
+// lib/modules/watcher_test.ts covers a module that comes and goes between two later polls.
+const RUNS = 10;
 
 Deno.test(`in a polled dir, a module deleted right after it was served goes, ${RUNS} runs in a row`, async () => {
   for (let run = 1; run <= RUNS; run++) {

@@ -57,14 +57,17 @@ Deno.test("a quarantined module edited 3 times, then deleted, leaves no process 
   }, { args: [...FAST_SUPERVISION] });
 });
 
-Deno.test("a dispose() that loops after an await, over 4 reloads, leaves no busy core", async () => {
-  const module = (n: number) =>
-    `import { Gauge } from "prom-client";
+/** Version `n` of a module that serves `looper_version` n and whose dispose() loops after an await. */
+const looper = (n: number, interval: string) =>
+  `import { Gauge } from "prom-client";
 const g = new Gauge({ name: "looper_version", help: "h" });
-export const interval = "1h";
+export const interval = "${interval}";
 export function process() { g.set(${n}); }
 export async function dispose() { await Promise.resolve(); for (;;) {} }
 `;
+
+Deno.test("a dispose() that loops after an await, over 4 reloads, leaves no busy core", async () => {
+  const module = (n: number) => looper(n, "1h");
   await withExporter(
     { "looper.ts": module(0), "ticking.ts": tickingModule("ticking_runs", "1s") },
     async (e, dir) => {
@@ -96,13 +99,7 @@ export async function dispose() { await Promise.resolve(); for (;;) {} }
 
 Deno.test("a host death during the replaced version's dispose() is logged as its doing, and the new version is served", async () => {
   // Runs at scrape time: no run of the new version is in flight when the old one's dispose() loops.
-  const module = (n: number) =>
-    `import { Gauge } from "prom-client";
-const g = new Gauge({ name: "looper_version", help: "h" });
-export const interval = "0";
-export function process() { g.set(${n}); }
-export async function dispose() { await Promise.resolve(); for (;;) {} }
-`;
+  const module = (n: number) => looper(n, "0");
   await withExporter({ "looper.ts": module(0) }, async (e, dir) => {
     await e.waitForLog((r) => r.msg === "module loaded" && r.module === "looper");
     await Deno.writeTextFile(`${dir}/looper.ts`, module(1));
